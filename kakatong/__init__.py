@@ -1,0 +1,69 @@
+"""Kakatong: a self-hosted membership-card appliance (stored value and loyalty points).
+
+The application factory: configuration, the database, the blueprints, the CLI.
+"""
+
+from __future__ import annotations
+
+from flask import Flask, jsonify, render_template
+from flask_wtf.csrf import CSRFProtect
+
+from . import runtime
+from .config import ROOT, Config
+from .db import db, open_database
+from .sessions import SessionStore
+
+__version__ = "0.1.0"
+
+csrf = CSRFProtect()
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    config = Config.from_env(**(overrides or {}))
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config["KAKATONG"] = config
+    app.config["SECRET_KEY"] = config.secret("secret_key")
+    app.config["JSON_AS_ASCII"] = False
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    runtime.configure(config.zone, config.secret("pin_pepper"))
+    open_database(config.database_path)
+
+    from .cli import initialise, register
+
+    app.config["KAKATONG_INIT_LOG"] = initialise(config)
+    register(app)
+
+    app.extensions["kakatong.sessions"] = SessionStore()
+
+    from .api import bp as api_bp
+
+    csrf.init_app(app)
+    csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
+    app.register_blueprint(api_bp)
+
+    @app.teardown_appcontext
+    def _close_db(exc):
+        if not db.is_closed():
+            db.close()
+
+    @app.get("/")
+    def index():
+        from .models import Merchant, Terminal
+
+        return render_template(
+            "index.html",
+            merchant=Merchant.get(),
+            terminals=list(Terminal.select().order_by(Terminal.terminal_id)),
+            version=__version__,
+        )
+
+    @app.errorhandler(404)
+    def _not_found(exc):
+        return jsonify({"error": "not_found", "message": "页面不存在"}), 404
+
+    return app

@@ -1,0 +1,406 @@
+"""The JSON API, /api/v1: the contract the terminal page, offline upload and integrations use.
+
+Each view reads its arguments, calls one domain function and returns a record; refusals come
+back from the domain as LedgerError and are turned into `{"error", "message"}` once, here.
+"""
+
+from __future__ import annotations
+
+import functools
+from datetime import date, datetime
+
+from flask import Blueprint, current_app, g, jsonify, request
+from werkzeug.exceptions import HTTPException
+
+from .. import cards, ledger, reports, staff
+from .. import settings as shop_settings
+from ..errors import LedgerError
+from ..models import Terminal
+from ..staff import CAN_CHANGE_SETTINGS, CAN_READ_JOURNAL, CAN_TRANSACT, Actor
+from . import records
+from .openapi import document
+
+bp = Blueprint("api", __name__, url_prefix="/api")
+
+ALL_ROLES = frozenset({"operator", "supervisor", "sysadmin", "owner"})
+
+
+# ---------------------------------------------------------------- plumbing
+
+
+@bp.errorhandler(LedgerError)
+def _refused(exc: LedgerError):
+    return jsonify(exc.as_dict()), exc.status
+
+
+@bp.errorhandler(HTTPException)
+def _http_error(exc: HTTPException):
+    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code, "bad_request")
+    return jsonify(LedgerError(code).as_dict()), exc.code
+
+
+def _sessions():
+    return current_app.extensions["kakatong.sessions"]
+
+
+def _token() -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+def signed_in(roles: frozenset[str] = ALL_ROLES):
+    """The view needs a session (Authorization: Bearer …) of one of these roles."""
+
+    def wrap(view):
+        @functools.wraps(view)
+        def inner(*args, **kwargs):
+            token = _token()
+            actor = _sessions().get(token) if token else None
+            if actor is None:
+                raise LedgerError("not_signed_in")
+            if actor.role not in roles:
+                raise LedgerError("not_permitted")
+            g.actor = actor
+            return view(*args, **kwargs)
+
+        return inner
+
+    return wrap
+
+
+def body() -> dict:
+    data = request.get_json(force=True, silent=True)
+    if not isinstance(data, dict):
+        raise LedgerError("bad_request", "请求体必须是 JSON 对象")
+    return data
+
+
+def _args_date(name: str) -> date | None:
+    text = request.args.get(name)
+    if not text:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise LedgerError("invalid_date", field=name) from None
+
+
+def _args_time(name: str) -> datetime | None:
+    text = request.args.get(name)
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise LedgerError("invalid_date", field=name) from None
+
+
+def _args_int(name: str, default: int | None = None) -> int | None:
+    text = request.args.get(name)
+    if text is None or text == "":
+        return default
+    if not text.isascii() or not text.isdigit():
+        raise LedgerError("bad_request", f"{name} 必须是数字", field=name)
+    return int(text)
+
+
+def _posted(result: ledger.Posted):
+    response = jsonify(records.transaction(result.record))
+    if result.replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return response, 201
+
+
+# ---------------------------------------------------------------- service
+
+
+@bp.get("/openapi.json")
+def openapi():
+    return jsonify(document())
+
+
+@bp.get("/v1/health")
+def health():
+    return jsonify({"status": "ok"})
+
+
+# ---------------------------------------------------------------- sessions and staff
+
+
+@bp.post("/v1/session")
+def sign_in():
+    data = body()
+    terminal = _terminal_for(data.get("terminal_id"))
+    member = staff.authenticate(data.get("operator_no"), data.get("password"))
+    actor = Actor(member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id)
+    token = _sessions().open(actor)
+    return jsonify(
+        {
+            "token": token,
+            "operator_no": member.staff_no,
+            "name": member.name,
+            "role": member.role,
+            "terminal_id": terminal.terminal_id,
+            "batch_no": records.six(terminal.batch_no),
+        }
+    ), 201
+
+
+def _terminal_for(terminal_id: object) -> Terminal:
+    if terminal_id is None:
+        terminals = list(Terminal.select().where(Terminal.kind == "pos").limit(2))
+        if len(terminals) != 1:
+            raise LedgerError("terminal_required")
+        return terminals[0]
+    if not isinstance(terminal_id, str):
+        raise LedgerError("bad_request")
+    terminal = Terminal.get_or_none(Terminal.terminal_id == terminal_id)
+    if terminal is None:
+        raise LedgerError("terminal_not_found")
+    return terminal
+
+
+@bp.get("/v1/session")
+@signed_in()
+def whoami():
+    a = g.actor
+    return jsonify({"operator_no": a.staff_no, "role": a.role, "terminal_id": a.terminal_id})
+
+
+@bp.delete("/v1/session")
+@signed_in()
+def sign_out():
+    _sessions().close(_token())
+    return "", 204
+
+
+@bp.post("/v1/staff/<operator_no>/password")
+def change_staff_password(operator_no: str):
+    data = body()
+    staff.change_password(operator_no, data.get("old_password"), data.get("new_password"))
+    _sessions().close_staff(operator_no)
+    return jsonify({"operator_no": operator_no, "changed": True})
+
+
+# ---------------------------------------------------------------- cards
+
+
+def _card_record(card, with_balance: bool | None = None):
+    if with_balance is None:
+        with_balance = g.actor.role == "owner"
+    return jsonify(records.card(card, with_balance=with_balance))
+
+
+@bp.post("/v1/cards")
+@signed_in(CAN_TRANSACT)
+def activate_card():
+    card = cards.activate(body())
+    return _card_record(card), 201
+
+
+@bp.get("/v1/cards")
+@signed_in()
+def find_card():
+    key = request.args.get("find", "")
+    if not key:
+        raise LedgerError("bad_request", "请输入卡号、外卡号或手机号码")
+    card = cards.find_card(key)
+    if card is None:
+        raise LedgerError("card_not_found")
+    return _card_record(card)
+
+
+@bp.get("/v1/cards/<card_no>")
+@signed_in()
+def get_card(card_no: str):
+    card = cards.find_card(cards.card_no_arg(card_no))
+    if card is None or card.card_no != card_no:
+        raise LedgerError("card_not_found")
+    return _card_record(card)
+
+
+@bp.put("/v1/cards/<card_no>/phone")
+@signed_in(CAN_TRANSACT)
+def bind_phone(card_no: str):
+    data = body()
+    if "phone" not in data:
+        raise LedgerError("bad_request", "请输入手机号码（为空则解绑）")
+    return _card_record(cards.bind(card_no, data.get("pin"), phone=data["phone"]))
+
+
+@bp.put("/v1/cards/<card_no>/id_number")
+@signed_in(CAN_TRANSACT)
+def bind_id_number(card_no: str):
+    data = body()
+    if "id_number" not in data:
+        raise LedgerError("bad_request", "请输入身份证号码（为空则解绑）")
+    return _card_record(cards.bind(card_no, data.get("pin"), id_number=data["id_number"]))
+
+
+@bp.post("/v1/cards/<card_no>/pin")
+@signed_in(CAN_TRANSACT)
+def change_pin(card_no: str):
+    data = body()
+    cards.change_pin(card_no, data.get("old_pin"), data.get("new_pin"))
+    return jsonify({"card_no": card_no, "changed": True})
+
+
+@bp.post("/v1/cards/<card_no>/pin/reset")
+@signed_in(CAN_TRANSACT)
+def reset_pin(card_no: str):
+    data = body()
+    cards.reset_pin(g.actor, card_no, data.get("new_pin"), data.get("supervisor_password"))
+    return jsonify({"card_no": card_no, "reset": True})
+
+
+@bp.post("/v1/cards/<card_no>/pin/unlock")
+@signed_in(CAN_TRANSACT)
+def unlock_pin(card_no: str):
+    cards.unlock_pin(g.actor, card_no, body().get("supervisor_password"))
+    return jsonify({"card_no": card_no, "unlocked": True})
+
+
+@bp.post("/v1/cards/<card_no>/status")
+@signed_in()
+def set_card_status(card_no: str):
+    data = body()
+    card = cards.set_status(g.actor, card_no, data.get("status"), data.get("supervisor_password"))
+    return _card_record(card)
+
+
+@bp.post("/v1/cards/<card_no>/query")
+@signed_in(CAN_TRANSACT)
+def query_card(card_no: str):
+    card = ledger.query(g.actor, card_no, body().get("pin"))
+    return jsonify(
+        {
+            "card_no": card.card_no,
+            "balance": records.format_fen(card.balance_fen),
+            "points": card.points,
+        }
+    )
+
+
+# ---------------------------------------------------------------- transactions
+
+
+TRANSACTION_FIELDS = {
+    "type", "card_no", "amount", "points", "pin", "service_code", "payment_method", "request_id",
+}  # fmt: skip
+
+
+@bp.post("/v1/transactions")
+@signed_in(CAN_TRANSACT)
+def post_transaction():
+    data = body()
+    unknown = set(data) - TRANSACTION_FIELDS
+    if unknown:
+        raise LedgerError("bad_request", f"未知字段：{', '.join(sorted(unknown))}")
+    result = ledger.transact(
+        g.actor,
+        data.get("type"),
+        data.get("card_no"),
+        request_id=data.get("request_id"),
+        amount=data.get("amount"),
+        points=data.get("points"),
+        pin=data.get("pin"),
+        service_code=data.get("service_code"),
+        payment_method=data.get("payment_method"),
+    )
+    return _posted(result)
+
+
+@bp.get("/v1/transactions/<voucher_no>")
+@signed_in(CAN_TRANSACT)
+def get_transaction(voucher_no: str):
+    return jsonify(records.transaction(ledger.find_voucher(voucher_no)))
+
+
+@bp.post("/v1/transactions/<voucher_no>/void")
+@signed_in(CAN_TRANSACT)
+def void_transaction(voucher_no: str):
+    data = body()
+    result = ledger.void(
+        g.actor,
+        voucher_no,
+        supervisor_password=data.get("supervisor_password"),
+        request_id=data.get("request_id"),
+        pin=data.get("pin"),
+    )
+    return _posted(result)
+
+
+@bp.get("/v1/transactions")
+@signed_in(CAN_READ_JOURNAL)
+def list_transactions():
+    filters = reports.JournalFilter(
+        card_no=request.args.get("card_no") or None,
+        time_from=_args_time("time_from"),
+        time_to=_args_time("time_to"),
+        date_from=_args_date("date_from"),
+        date_to=_args_date("date_to"),
+        status=request.args.get("status") or None,
+        type=request.args.get("type") or None,
+        trace_no=_args_int("trace_no"),
+        terminal_id=request.args.get("terminal_id") or None,
+        batch_no=_args_int("batch_no"),
+    )
+    page, per_page = _args_int("page", 1), _args_int("per_page", 50)
+    rows, total = reports.journal(filters, page, per_page)
+    return jsonify(
+        {
+            "transactions": [records.transaction(t) for t in rows],
+            "total": total,
+            "page": page,
+            "per_page": per_page,
+        }
+    )
+
+
+@bp.get("/v1/batch")
+@signed_in(CAN_TRANSACT)
+def current_batch():
+    terminal = Terminal.get_by_id(g.actor.terminal_pk)
+    totals = reports.batch_totals(terminal, terminal.batch_no)
+    rows, _ = reports.journal(
+        reports.JournalFilter(terminal_id=terminal.terminal_id, batch_no=terminal.batch_no),
+        1,
+        reports.MAX_PAGE_SIZE,
+    )
+    return jsonify(
+        {**records.batch(totals), "transactions": [records.transaction(t) for t in rows]}
+    )
+
+
+@bp.post("/v1/settlements")
+@signed_in(CAN_TRANSACT)
+def settle():
+    return jsonify(records.batch(ledger.settle(g.actor))), 201
+
+
+@bp.get("/v1/stats/daily")
+@signed_in(CAN_READ_JOURNAL)
+def daily_stats():
+    today = records.runtime.shop_date(records.runtime.utcnow())
+    date_from = _args_date("from") or today.replace(day=1)
+    date_to = _args_date("to") or today
+    days, totals = reports.daily_stats(date_from, date_to)
+    return jsonify(
+        {"days": [records.day_stats(d) for d in days], "totals": records.day_stats(totals)}
+    )
+
+
+# ---------------------------------------------------------------- settings
+
+
+@bp.get("/v1/settings")
+@signed_in(CAN_CHANGE_SETTINGS)
+def get_settings():
+    return jsonify(shop_settings.load())
+
+
+@bp.put("/v1/settings")
+@signed_in(CAN_CHANGE_SETTINGS)
+def put_settings():
+    return jsonify(shop_settings.update(body()))

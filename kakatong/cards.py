@@ -1,0 +1,466 @@
+"""Cards and their holders: activation, binding, PINs and the wrong-PIN count, status.
+
+Nothing here moves money or points (ledger.py does); the PIN check lives here because every
+PIN-taking operation, money-moving or not, counts wrong PINs the same way.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, datetime, timedelta
+
+from . import runtime
+from . import settings as shop_settings
+from .db import for_update, write_transaction
+from .errors import LedgerError
+from .models import CARD_STATUSES, GENDERS, Card, Level
+from .runtime import utcnow
+from .staff import Actor, authorise_supervisor
+
+CARD_NO = re.compile(r"[0-9]{8,19}", re.ASCII)
+PIN = re.compile(r"[0-9]{6}", re.ASCII)
+PHONE = re.compile(r"1[3-9][0-9]{9}", re.ASCII)
+EXTERNAL_NO = re.compile(r"[0-9A-Za-z]{1,32}", re.ASCII)
+ID_NUMBER = re.compile(r"[0-9]{17}[0-9X]|[0-9]{15}", re.ASCII)
+_ID_WEIGHTS = (7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2)
+_ID_CHECK = "10X98765432"
+
+ACTIVATION_FIELDS = (
+    "card_no",
+    "external_no",
+    "phone",
+    "name",
+    "gender",
+    "birthday",
+    "id_number",
+    "level",
+    "expires_on",
+    "pin",
+)
+
+
+@contextmanager
+def refusable() -> Iterator[None]:
+    """A write transaction in which a refusal still keeps what the PIN check wrote.
+
+    Every PIN-taking operation counts a wrong PIN (and resets the count on a right one) even
+    when the request is then refused for another reason; that count is the only thing a
+    refused request may change. So the checks run first, writing nothing but the count, and
+    the money moves afterwards inside a savepoint (`db.atomic()`), which a refusal undoes.
+    """
+    with write_transaction(commit_on=(LedgerError,)):
+        yield
+
+
+# ---------------------------------------------------------------- input formats
+
+
+def card_no_arg(value: object) -> str:
+    if not isinstance(value, str) or CARD_NO.fullmatch(value) is None:
+        raise LedgerError("invalid_card_no")
+    return value
+
+
+def pin_arg(value: object) -> str | None:
+    """A PIN as sent: None or "" for none, else exactly 6 digits."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or PIN.fullmatch(value) is None:
+        raise LedgerError("invalid_pin")
+    return value
+
+
+def _optional_text(value: object, pattern: re.Pattern, code: str) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or pattern.fullmatch(value) is None:
+        raise LedgerError(code)
+    return value
+
+
+def phone_arg(value: object) -> str | None:
+    return _optional_text(value, PHONE, "invalid_phone")
+
+
+def id_number_arg(value: object) -> str | None:
+    number = _optional_text(value, ID_NUMBER, "invalid_id_number")
+    if number is not None and len(number) == 18:
+        total = sum(int(d) * w for d, w in zip(number[:17], _ID_WEIGHTS, strict=True))
+        if _ID_CHECK[total % 11] != number[17]:
+            raise LedgerError("invalid_id_number", "身份证号码校验位不正确")
+    return number
+
+
+def date_arg(value: object, field: str) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value, re.ASCII):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise LedgerError("invalid_date", field=field)
+
+
+def _text_arg(value: object, field: str, max_len: int) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or len(value) > max_len or not value.strip():
+        raise LedgerError("bad_request", f"{field} 格式不正确", field=field)
+    return value.strip()
+
+
+# ---------------------------------------------------------------- PINs
+
+
+def _digest(salt: str, pin: str) -> str:
+    return hmac.new(runtime.pepper, f"{salt}:{pin}".encode(), hashlib.sha256).hexdigest()
+
+
+def hash_pin(pin: str | None) -> tuple[str | None, str | None]:
+    """(salt, keyed hash) for a PIN, or (None, None) for no PIN."""
+    if pin is None:
+        return None, None
+    salt = secrets.token_hex(16)
+    return salt, _digest(salt, pin)
+
+
+def pin_locked(card: Card, now: datetime) -> bool:
+    return card.pin_locked_until is not None and card.pin_locked_until > now
+
+
+def check_pin(card: Card, pin: str | None, now: datetime) -> None:
+    """Judge a PIN and keep the count. Runs inside `refusable()`, so the count survives a refusal.
+
+    A missing PIN on a card that has one is a wrong one. The limit-th wrong PIN in a row locks
+    the PIN; while locked, every attempt answers `pin_locked`, right PIN or not.
+    """
+    if pin_locked(card, now):
+        raise LedgerError(
+            "pin_locked", locked_until=runtime.local(card.pin_locked_until).isoformat()
+        )
+    failures = card.pin_failures if card.pin_locked_until is None else 0
+    if card.pin_hash is None or (
+        pin is not None and hmac.compare_digest(_digest(card.pin_salt, pin), card.pin_hash)
+    ):
+        if card.pin_failures or card.pin_locked_until is not None:
+            Card.update(pin_failures=0, pin_locked_until=None).where(Card.id == card.id).execute()
+        return
+    values = shop_settings.load()
+    limit, minutes = values["pin_attempt_limit"], values["pin_lock_minutes"]
+    failures += 1
+    if failures >= limit:
+        until = now + timedelta(minutes=minutes)
+        Card.update(pin_failures=0, pin_locked_until=until).where(Card.id == card.id).execute()
+        raise LedgerError("pin_locked", locked_until=runtime.local(until).isoformat())
+    Card.update(pin_failures=failures, pin_locked_until=None).where(Card.id == card.id).execute()
+    left = limit - failures
+    raise LedgerError("wrong_pin", f"密码错误，还可以尝试 {left} 次", attempts_left=left)
+
+
+# ---------------------------------------------------------------- finding cards
+
+
+def find_card(key: object) -> Card | None:
+    """A card by its card number, external number or bound phone."""
+    if not isinstance(key, str) or not key:
+        return None
+    return (
+        Card.get_or_none(Card.card_no == key)
+        or Card.get_or_none(Card.external_no == key)
+        or Card.get_or_none(Card.phone == key)
+    )
+
+
+def locked_card(card_no: str) -> Card:
+    """The card, read inside a write transaction (and locked where the database can)."""
+    card = for_update(Card.select().where(Card.card_no == card_no)).first()
+    if card is None:
+        raise LedgerError("card_not_found")
+    return card
+
+
+def check_usable(card: Card, today: date) -> None:
+    """Refuse a card that is not active or is past its expiry date."""
+    if card.status != "active":
+        raise LedgerError(f"card_{card.status}")
+    if card.expires_on is not None and card.expires_on < today:
+        raise LedgerError("card_expired")
+
+
+def default_level() -> Level:
+    return Level.select().order_by(Level.id).first()
+
+
+def level_arg(value: object) -> Level:
+    if value is None or value == "":
+        return default_level()
+    level = Level.get_or_none(Level.name == value) if isinstance(value, str) else None
+    if level is None:
+        raise LedgerError("level_not_found")
+    return level
+
+
+# ---------------------------------------------------------------- activation
+
+
+def parse_activation(fields: dict, allow_past_expiry: bool = False) -> dict:
+    """Check the fields of 会员激活; returns the values to store. Raises on the first bad one."""
+    if not isinstance(fields, dict):
+        raise LedgerError("bad_request")
+    unknown = set(fields) - set(ACTIVATION_FIELDS)
+    if unknown:
+        raise LedgerError("bad_request", f"未知字段：{', '.join(sorted(unknown))}")
+    gender = fields.get("gender")
+    if gender not in (None, "", *GENDERS):
+        raise LedgerError("bad_request", "性别只能是 male、female 或 secret", field="gender")
+    birthday = date_arg(fields.get("birthday"), "birthday")
+    today = runtime.shop_date(utcnow())
+    if birthday is not None and birthday > today:
+        raise LedgerError("invalid_date", "生日不能晚于今天", field="birthday")
+    expires_on = date_arg(fields.get("expires_on"), "expires_on")
+    if expires_on is not None and expires_on < today and not allow_past_expiry:
+        raise LedgerError("invalid_date", "会员有效期已过", field="expires_on")
+    return {
+        "card_no": card_no_arg(fields.get("card_no")),
+        "external_no": _optional_text(fields.get("external_no"), EXTERNAL_NO, "bad_request"),
+        "phone": phone_arg(fields.get("phone")),
+        "name": _text_arg(fields.get("name"), "name", 40),
+        "gender": gender or None,
+        "birthday": birthday,
+        "id_number": id_number_arg(fields.get("id_number")),
+        "level": fields.get("level"),
+        "expires_on": expires_on,
+        "pin": pin_arg(fields.get("pin")),
+    }
+
+
+def activate(fields: dict) -> Card:
+    """Activate a card (会员激活): a new card, or one of the shop's stock still inactive."""
+    values = parse_activation(fields)
+    with write_transaction():
+        return activate_parsed(values)
+
+
+def activate_parsed(values: dict) -> Card:
+    """The write half of `activate`, for a caller already inside a write transaction."""
+    level = level_arg(values["level"])
+    card = Card.get_or_none(Card.card_no == values["card_no"])
+    if card is not None and card.status != "inactive":
+        raise LedgerError("card_exists")
+    _check_unique(card, values["phone"], values["external_no"])
+    salt, pin_hash = hash_pin(values["pin"])
+    row = {
+        **{k: values[k] for k in ("external_no", "phone", "name", "gender", "birthday")},
+        "id_number": values["id_number"],
+        "expires_on": values["expires_on"],
+        "level": level,
+        "pin_salt": salt,
+        "pin_hash": pin_hash,
+        "status": "active",
+        "activated_at": utcnow(),
+    }
+    if card is None:
+        return Card.create(card_no=values["card_no"], **row)
+    Card.update(**row).where(Card.id == card.id, Card.status == "inactive").execute()
+    return Card.get_by_id(card.id)
+
+
+def _check_unique(card: Card | None, phone: str | None, external_no: str | None) -> None:
+    own = card.id if card is not None else 0
+    if phone and Card.select().where(Card.phone == phone, Card.id != own).exists():
+        raise LedgerError("phone_taken")
+    if external_no and (
+        Card.select().where(Card.external_no == external_no, Card.id != own).exists()
+    ):
+        raise LedgerError("external_no_taken")
+
+
+# ---------------------------------------------------------------- holder changes
+
+
+_UNSET = object()
+
+
+def bind(card_no: object, pin: object, phone: object = _UNSET, id_number: object = _UNSET) -> Card:
+    """Bind a phone or an ID number to a card (卡号绑定); an empty phone unbinds it."""
+    card_no = card_no_arg(card_no)
+    pin = pin_arg(pin)
+    changes = {}
+    if phone is not _UNSET:
+        changes["phone"] = phone_arg(phone)
+    if id_number is not _UNSET:
+        changes["id_number"] = id_number_arg(id_number)
+    if not changes:
+        raise LedgerError("bad_request")
+    now = utcnow()
+    with refusable():
+        card = locked_card(card_no)
+        check_usable(card, runtime.shop_date(now))
+        check_pin(card, pin, now)
+        if changes.get("phone"):
+            _check_unique(card, changes["phone"], None)
+        Card.update(**changes).where(Card.id == card.id).execute()
+    return Card.get_by_id(card.id)
+
+
+def change_pin(card_no: object, old_pin: object, new_pin: object) -> None:
+    """Change a PIN (修改密码): the old PIN is the proof. An empty new PIN removes it."""
+    card_no = card_no_arg(card_no)
+    old_pin, new_pin = pin_arg(old_pin), pin_arg(new_pin)
+    now = utcnow()
+    with refusable():
+        card = locked_card(card_no)
+        check_usable(card, runtime.shop_date(now))
+        check_pin(card, old_pin, now)
+        _store_pin(card, new_pin)
+
+
+def reset_pin(actor: Actor, card_no: object, new_pin: object, supervisor_password: object) -> None:
+    """Reset a PIN without the old one (密码重置): staff confirm the holder; the supervisor
+    authorises. Clears a PIN lock too."""
+    card_no = card_no_arg(card_no)
+    new_pin = pin_arg(new_pin)
+    authorise_supervisor(actor, supervisor_password)
+    with write_transaction():
+        card = locked_card(card_no)
+        if card.status == "inactive":
+            raise LedgerError("card_inactive")
+        _store_pin(card, new_pin)
+
+
+def unlock_pin(actor: Actor, card_no: object, supervisor_password: object) -> None:
+    card_no = card_no_arg(card_no)
+    authorise_supervisor(actor, supervisor_password)
+    with write_transaction():
+        card = locked_card(card_no)
+        Card.update(pin_failures=0, pin_locked_until=None).where(Card.id == card.id).execute()
+
+
+def _store_pin(card: Card, pin: str | None) -> None:
+    salt, pin_hash = hash_pin(pin)
+    Card.update(pin_salt=salt, pin_hash=pin_hash, pin_failures=0, pin_locked_until=None).where(
+        Card.id == card.id
+    ).execute()
+
+
+# Which status a card may go to from which, and whether the supervisor must authorise it.
+_TRANSITIONS = {
+    ("active", "frozen"): False,
+    ("active", "lost"): False,
+    ("frozen", "lost"): False,
+    ("frozen", "active"): True,
+    ("lost", "active"): True,
+}
+
+
+def set_status(
+    actor: Actor, card_no: object, status: object, supervisor_password: object = None
+) -> Card:
+    """Freeze, report lost, or return to active (冻结 / 挂失 / 解挂)."""
+    card_no = card_no_arg(card_no)
+    if status not in CARD_STATUSES:
+        raise LedgerError("bad_request", "卡状态只能是 active、frozen 或 lost")
+    card = Card.get_or_none(Card.card_no == card_no)
+    if card is None:
+        raise LedgerError("card_not_found")
+    needs_supervisor = _TRANSITIONS.get((card.status, status))
+    if needs_supervisor is None:
+        raise LedgerError("invalid_status_change", current_status=card.status)
+    if needs_supervisor:
+        authorise_supervisor(actor, supervisor_password)
+    with write_transaction():
+        changed = (
+            Card.update(status=status)
+            .where(Card.id == card.id, Card.status == card.status)
+            .execute()
+        )
+        if changed != 1:  # someone else changed it since we read it
+            raise LedgerError("invalid_status_change")
+    return Card.get_by_id(card.id)
+
+
+# ---------------------------------------------------------------- import
+
+
+IMPORT_COLUMNS = (
+    "card_no", "external_no", "phone", "name", "gender", "birthday", "id_number", "level",
+    "expires_on", "pin", "balance", "points",
+)  # fmt: skip
+MAX_IMPORT_POINTS = 1_000_000_000
+
+
+class ImportRefused(Exception):
+    """A file with bad lines: [(line number, message)]. Nothing from it was imported."""
+
+    def __init__(self, problems: list[tuple[int, str]]):
+        super().__init__(f"{len(problems)} bad line(s)")
+        self.problems = problems
+
+
+def parse_import(text: str) -> list[dict]:
+    """Check a whole members CSV (the import-cards format) and return its rows ready for
+    ledger.import_cards; raise ImportRefused listing every bad line."""
+    import csv
+    import io
+
+    from .money import AmountError, parse_amount
+
+    problems: list[tuple[int, str]] = []
+    text = text.removeprefix("\ufeff")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = next(reader, None)
+    if header is None or tuple(h.strip() for h in header) != IMPORT_COLUMNS:
+        raise ImportRefused([(1, "表头必须是 " + ",".join(IMPORT_COLUMNS))])
+    rows, seen = [], {"card_no": {}, "phone": {}, "external_no": {}}
+    for cells in reader:
+        line = reader.line_num
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(IMPORT_COLUMNS):
+            problems.append((line, f"应有 {len(IMPORT_COLUMNS)} 列，实有 {len(cells)} 列"))
+            continue
+        raw = {k: v.strip() for k, v in zip(IMPORT_COLUMNS, cells, strict=True)}
+        try:
+            values = parse_activation(
+                {k: raw[k] for k in ACTIVATION_FIELDS}, allow_past_expiry=True
+            )
+            level_arg(values["level"])
+            balance = 0
+            if raw["balance"] and raw["balance"].strip("0.") != "":
+                balance = parse_amount(raw["balance"])
+            if raw["points"] and (
+                not raw["points"].isascii()
+                or not raw["points"].isdigit()
+                or int(raw["points"]) > MAX_IMPORT_POINTS
+            ):
+                raise LedgerError("invalid_points", "积分必须是非负整数")
+            values["balance_fen"] = balance
+            values["points"] = int(raw["points"] or 0)
+            existing = Card.get_or_none(Card.card_no == values["card_no"])
+            if existing is not None and existing.status != "inactive":
+                raise LedgerError("card_exists")
+            _check_unique(existing, values["phone"], values["external_no"])
+        except AmountError:
+            problems.append((line, "余额格式不正确"))
+            continue
+        except LedgerError as exc:
+            problems.append((line, exc.message))
+            continue
+        duplicate = False
+        for key in seen:
+            if values[key] and values[key] in seen[key]:
+                problems.append((line, f"{key} 与第 {seen[key][values[key]]} 行重复"))
+                duplicate = True
+            elif values[key]:
+                seen[key][values[key]] = line
+        if not duplicate:
+            rows.append(values)
+    if problems:
+        raise ImportRefused(problems)
+    return rows

@@ -1,0 +1,129 @@
+"""Admin commands (`flask --app app <command>`) and the first-run initialisation they share
+with the server: init, import-cards, set-password, verify."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+from flask import Flask, current_app
+
+from . import cards, ledger, staff
+from .config import Config
+from .db import integrity_check, upgrade, write_transaction
+from .errors import LedgerError
+from .models import Card, Level, Merchant, Terminal
+
+DEFAULT_MERCHANT = {
+    "merchant_id": "898100000000001",
+    "merchant_name": "卡卡通示范商户",
+    "receipt_title": "卡卡通会员签购单",
+}
+DEFAULT_TERMINAL_ID = "10000001"
+DEFAULT_LEVEL = {"name": "普通会员", "discount_pct": 100, "points_multiplier_pct": 100}
+
+# The demo cards of a fresh database (KAKATONG_DEMO=1); the README lists them.
+DEMO_LEVEL = {"name": "金卡会员", "discount_pct": 88, "points_multiplier_pct": 150}
+DEMO_CSV = (
+    ",".join(cards.IMPORT_COLUMNS)
+    + """
+1680106700000018,,,张三,male,,,普通会员,,,500.00,120
+1680860097157114,A0001,13800138000,李四,female,1990-05-01,,金卡会员,2099-12-31,123456,1000.00,300
+1680860079316804,,13900139000,王五,secret,,,普通会员,2099-12-31,888888,200.00,0
+"""
+)
+DEMO_INACTIVE = "1680106700000026"
+
+
+def initialise(config: Config) -> list[str]:
+    """Create or upgrade the database and its first-run data. Safe to run any number of times;
+    returns what it did."""
+    before, after = upgrade()
+    done = [
+        f"created the database at schema version {after}"
+        if before == 0
+        else f"upgraded the schema from version {before} to {after}"
+        if before != after
+        else f"schema at version {after}"
+    ]
+    with write_transaction():
+        if not Merchant.select().exists():
+            Merchant.create(**DEFAULT_MERCHANT)
+            done.append(f"created the merchant {DEFAULT_MERCHANT['merchant_name']}")
+        if not Terminal.select().exists():
+            Terminal.create(terminal_id=DEFAULT_TERMINAL_ID, name="收银台 1")
+            done.append(f"created terminal {DEFAULT_TERMINAL_ID}")
+        if not Level.select().exists():
+            Level.create(**DEFAULT_LEVEL)
+        staff.create_defaults()
+    if before == 0 and config.demo:
+        with write_transaction():
+            Level.get_or_create(name=DEMO_LEVEL["name"], defaults=DEMO_LEVEL)
+            Card.get_or_create(card_no=DEMO_INACTIVE)
+        ledger.import_cards(cards.parse_import(DEMO_CSV))
+        done.append("created the demo cards")
+    return done
+
+
+def register(app: Flask) -> None:
+    for command in (init_command, import_cards_command, set_password_command, verify_command):
+        app.cli.add_command(command)
+
+
+@click.command("init")
+def init_command() -> None:
+    """Create or upgrade the database (safe to run twice)."""
+    config = current_app.config["KAKATONG"]
+    # The app factory has already run initialise() once as it started; show what that did.
+    for line in current_app.config["KAKATONG_INIT_LOG"] + initialise(config)[1:]:
+        click.echo(line)
+    click.echo(f"data in {config.data_dir}")
+
+
+@click.command("import-cards")
+@click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def import_cards_command(csv_file: Path) -> None:
+    """Import members from a CSV file (all lines or none)."""
+    try:
+        text = csv_file.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise click.ClickException("the file is not UTF-8 text") from None
+    try:
+        rows = cards.parse_import(text)
+        count = ledger.import_cards(rows)
+    except cards.ImportRefused as refused:
+        for line, message in refused.problems:
+            click.echo(f"line {line}: {message}", err=True)
+        raise click.ClickException(
+            f"{len(refused.problems)} bad line(s); nothing was imported"
+        ) from None
+    click.echo(f"imported {count} card(s)")
+
+
+@click.command("set-password")
+@click.argument("staff_no")
+@click.argument("new_password")
+def set_password_command(staff_no: str, new_password: str) -> None:
+    """Set a staff member's password (the owner's on first start, or a forgotten one)."""
+    try:
+        staff.set_password(staff_no, new_password)
+    except LedgerError as exc:
+        raise click.ClickException(exc.message) from None
+    click.echo(f"password of {staff_no} set")
+
+
+@click.command("verify")
+def verify_command() -> None:
+    """Recompute every balance and points from the journal; exit 1 on any mismatch."""
+    problems = ledger.verify()
+    integrity = integrity_check()
+    if integrity != ["ok"]:
+        problems.extend(f"integrity_check: {line}" for line in integrity)
+    cards_count = Card.select().count()
+    for line in problems:
+        click.echo(line)
+    if problems:
+        click.echo(f"verify: {len(problems)} problem(s) found")
+        sys.exit(1)
+    click.echo(f"verify: ok ({cards_count} cards, journal and balances agree, integrity ok)")

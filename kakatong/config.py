@@ -1,0 +1,92 @@
+"""Configuration: the KAKATONG_* environment variables, read once into one Config.
+
+Every variable is listed in the README's configuration table; a test checks the two agree.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _bool(text: str) -> bool:
+    return text.strip().lower() not in ("0", "false", "no", "off", "")
+
+
+@dataclass(frozen=True)
+class Config:
+    """What the process needs to know before it opens the database."""
+
+    data_dir: Path = field(default=ROOT / "data", metadata={"env": "KAKATONG_DATA_DIR"})
+    host: str = field(default="0.0.0.0", metadata={"env": "KAKATONG_HOST"})
+    port: int = field(default=8000, metadata={"env": "KAKATONG_PORT"})
+    tz: str = field(default="Asia/Shanghai", metadata={"env": "KAKATONG_TZ"})
+    demo: bool = field(default=True, metadata={"env": "KAKATONG_DEMO"})
+    threads: int = field(default=16, metadata={"env": "KAKATONG_THREADS"})
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
+        environ = os.environ if environ is None else environ
+        values = {}
+        for f in fields(cls):
+            name = f.metadata["env"]
+            if f.name in overrides:
+                values[f.name] = overrides[f.name]
+            elif name in environ:
+                raw = environ[name]
+                if f.type in ("int", int):
+                    values[f.name] = int(raw)
+                elif f.type in ("bool", bool):
+                    values[f.name] = _bool(raw)
+                elif f.type in ("Path", Path):
+                    values[f.name] = Path(raw)
+                else:
+                    values[f.name] = raw
+        config = cls(**values)
+        config.zone  # noqa: B018  (an unknown zone fails at start, not at the first transaction)
+        return config
+
+    @property
+    def zone(self) -> ZoneInfo:
+        try:
+            return ZoneInfo(self.tz)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"KAKATONG_TZ: unknown time zone {self.tz!r}") from exc
+
+    @property
+    def database_path(self) -> Path:
+        return Path(self.data_dir) / "kakatong.sqlite3"
+
+    def secret(self, name: str, nbytes: int = 32) -> bytes:
+        """A random secret kept in a file of the data dir, made on first use.
+
+        The Flask secret key and the PIN pepper live here, outside the SQLite file, so that a
+        copy of the database alone does not reveal the PINs.
+        """
+        path = Path(self.data_dir) / name
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            # Written beside and linked into place, so no process ever reads half a secret and
+            # two processes starting at once agree on one.
+            tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as out:
+                out.write(secrets.token_hex(nbytes))
+                out.flush()
+                os.fsync(out.fileno())
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                pass
+            finally:
+                os.unlink(tmp)
+        return bytes.fromhex(path.read_text().strip())
+
+
+def documented_variables() -> list[str]:
+    return [f.metadata["env"] for f in fields(Config)]

@@ -1,0 +1,148 @@
+"""The database: connection, pragmas, the write lock, append-only triggers, schema versions.
+
+Everything SQLite-specific lives in this module. The money rules themselves hold through
+conditional updates and CHECK / UNIQUE constraints (models.py, ledger.py), which PostgreSQL
+has too; what is here only makes SQLite fast and durable under them.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from peewee import SqliteDatabase
+from playhouse.migrate import SqliteMigrator
+
+PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "busy_timeout": 10_000,
+    # FULL: a transaction acknowledged to a cashier is on the disk, even through a power cut.
+    "synchronous": 2,
+    "cache_size": -16_000,
+}
+
+db = SqliteDatabase(None, pragmas=PRAGMAS)
+
+# SQLite has one writer at a time. Letting its busy handler arbitrate between threads costs
+# hundreds of milliseconds at the tail (it sleeps and polls); a lock in the process hands the
+# write over at once. Other processes (a CLI command) still meet the busy timeout.
+_write_lock = threading.Lock()
+
+
+def open_database(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not db.is_closed():
+        db.close()
+    db.init(str(path), pragmas=PRAGMAS, check_same_thread=False)
+
+
+@contextmanager
+def write_transaction(commit_on: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """One transaction that holds the write lock from its first statement (BEGIN IMMEDIATE).
+
+    It must be the outermost transaction: peewee would turn a nested atomic() into a savepoint
+    that takes no lock, so nesting is a programming error here, not a silent downgrade.
+
+    An exception of a `commit_on` type still commits what was written before it, then
+    propagates; any other exception rolls everything back.
+    """
+    if db.in_transaction():
+        raise RuntimeError("write_transaction() cannot be nested")
+    with _write_lock:
+        db.connect(reuse_if_open=True)
+        kept = None
+        with db.atomic(lock_type="IMMEDIATE"):
+            try:
+                yield
+            except commit_on as exc:
+                kept = exc
+        if kept is not None:
+            raise kept
+
+
+# The journal is append-only: the database refuses to delete a row or to change what a row
+# says about money; the one change allowed is success -> voided on the original of a void.
+JOURNAL_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
+       BEGIN SELECT RAISE(ABORT, 'journal rows cannot be deleted'); END""",
+    """CREATE TRIGGER IF NOT EXISTS journal_money_immutable
+       BEFORE UPDATE OF type, card_id, terminal_id, amount_fen, price_fen, purchase_fen, points,
+           balance_after_fen, points_after, trace_no, voucher_no, batch_no, created_at,
+           settle_date, original_id, request_id, offline ON journal
+       BEGIN SELECT RAISE(ABORT, 'journal rows are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS journal_status_once BEFORE UPDATE OF status ON journal
+       WHEN NOT (OLD.status = 'success' AND NEW.status = 'voided')
+       BEGIN SELECT RAISE(ABORT, 'only success -> voided'); END""",
+]
+
+
+def install_triggers() -> None:
+    for sql in JOURNAL_TRIGGERS:
+        db.execute_sql(sql)
+
+
+# The schema's version. A fresh database is created at the newest version from the models; an
+# older one is brought forward by MIGRATIONS[v] for each v above its version, with
+# playhouse.migrate (add a column, an index…), never by dropping data.
+SCHEMA_VERSION = 1
+MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {}
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+def upgrade() -> tuple[int, int]:
+    """Create or upgrade the schema; returns (version before, version now). Safe to repeat."""
+    from .models import ALL_MODELS, Meta
+
+    with write_transaction():
+        if not Meta.table_exists():
+            db.create_tables(ALL_MODELS)
+            Meta.create(key="schema_version", value=str(SCHEMA_VERSION))
+            install_triggers()
+            return 0, SCHEMA_VERSION
+        current = int(Meta.get_by_id("schema_version").value)
+        if current > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"the database is at schema version {current}, newer than this software's "
+                f"{SCHEMA_VERSION}: install the newer software"
+            )
+        migrator = SqliteMigrator(db)
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version](migrator)
+        Meta.update(value=str(SCHEMA_VERSION)).where(Meta.key == "schema_version").execute()
+        install_triggers()
+        return current, SCHEMA_VERSION
+
+
+def integrity_check() -> list[str]:
+    return [row[0] for row in db.execute_sql("PRAGMA integrity_check").fetchall()]
+
+
+def commit_bench(path: Path, count: int) -> float:
+    """Raw commits per second with the same pragmas: the disk's ceiling for `make bench`."""
+    import sqlite3
+    import time
+
+    conn = sqlite3.connect(str(path), isolation_level=None)
+    for name, value in PRAGMAS.items():
+        conn.execute(f"PRAGMA {name} = {value}")
+    conn.execute("CREATE TABLE IF NOT EXISTS bench (id INTEGER PRIMARY KEY, v INTEGER)")
+    started = time.perf_counter()
+    for i in range(count):
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO bench (v) VALUES (?)", (i,))
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    conn.close()
+    return count / elapsed
+
+
+def for_update(query):
+    """SELECT … FOR UPDATE where the database has it (PostgreSQL). SQLite needs none: the
+    write transaction already holds the only write lock."""
+    return query.for_update() if db.for_update else query

@@ -1,0 +1,72 @@
+"""Refusals as values: a stable code, the Chinese sentence a screen shows, and an HTTP status.
+
+The domain raises `LedgerError("insufficient_balance")`; the edges (API, pages, CLI) translate
+it once. Every code the domain can raise is listed here, so the API document and the screens
+cannot name one that does not exist.
+"""
+
+from __future__ import annotations
+
+# code -> (HTTP status, message shown to staff)
+ERRORS: dict[str, tuple[int, str]] = {
+    "bad_request": (400, "请求格式不正确"),
+    "invalid_amount": (400, "金额格式不正确"),
+    "invalid_points": (400, "积分必须是 1 到 1000000 之间的整数"),
+    "over_limit": (400, "金额超过单笔交易限额"),
+    "invalid_card_no": (400, "卡号必须是 8 到 19 位数字"),
+    "invalid_pin": (400, "密码必须是 6 位数字"),
+    "invalid_phone": (400, "手机号码格式不正确"),
+    "invalid_id_number": (400, "身份证号码格式不正确"),
+    "invalid_date": (400, "日期格式不正确"),
+    "invalid_password": (400, "新密码格式不正确"),
+    "invalid_setting": (400, "参数值不正确"),
+    "invalid_status_change": (409, "卡状态不能这样变更"),
+    "not_signed_in": (401, "请先签到"),
+    "wrong_password": (403, "密码错误"),
+    "password_change_required": (403, "初始密码必须先修改"),
+    "password_not_set": (403, "该账户尚未设置密码"),
+    "staff_disabled": (403, "该员工已停用"),
+    "not_permitted": (403, "无权进行此操作"),
+    "terminal_required": (400, "请指定终端号"),
+    "terminal_not_found": (404, "终端号不存在"),
+    "staff_not_found": (404, "员工号不存在"),
+    "card_not_found": (404, "卡号不存在"),
+    "card_exists": (409, "该卡已激活"),
+    "phone_taken": (409, "该手机号码已绑定其他卡"),
+    "external_no_taken": (409, "该外卡号已绑定其他卡"),
+    "level_not_found": (404, "会员等级不存在"),
+    "card_inactive": (409, "该卡未激活"),
+    "card_frozen": (409, "该卡已冻结"),
+    "card_lost": (409, "该卡已挂失"),
+    "card_expired": (409, "该卡已过有效期"),
+    "wrong_pin": (403, "密码错误"),
+    "pin_locked": (403, "密码错误次数过多，已锁定"),
+    "insufficient_balance": (409, "余额不足"),
+    "insufficient_points": (409, "积分不足"),
+    "no_points": (409, "金额不足以累加积分"),
+    "transaction_disabled": (403, "该交易未开通"),
+    "transaction_not_found": (404, "原交易不存在"),
+    "not_voidable": (409, "该交易不能撤销"),
+    "already_voided": (409, "原交易已撤销"),
+    "batch_closed": (409, "原交易所在批次已结算，不能撤销"),
+    "void_refused": (409, "撤销后余额或积分将为负数，不能撤销"),
+    "request_id_reused": (409, "请求号已用于另一笔交易"),
+    "not_found": (404, "页面不存在"),
+    "method_not_allowed": (405, "不支持该请求方法"),
+}
+
+
+class LedgerError(Exception):
+    """A refusal with a stable code. Extra keyword arguments travel to the JSON body."""
+
+    def __init__(self, code: str, message: str | None = None, **details):
+        if code not in ERRORS:
+            raise ValueError(f"unknown error code {code!r}")
+        self.code = code
+        self.status, default = ERRORS[code]
+        self.message = message or default
+        self.details = details
+        super().__init__(f"{code}: {self.message}")
+
+    def as_dict(self) -> dict:
+        return {"error": self.code, "message": self.message, **self.details}

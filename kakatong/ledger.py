@@ -1,0 +1,625 @@
+"""The ledger: the only code that moves money or points.
+
+consume, recharge, points_earn, points_redeem, void, settle, the balance and points queries,
+and the opening entries of an import. Each is one write transaction (BEGIN IMMEDIATE) that
+checks in a fixed order — request format, amount, card found, card status, PIN, balance or
+points — and then moves money with a conditional UPDATE (`… WHERE balance_fen >= :paid`), so
+the rules hold on any database with row locks, not only under SQLite's single writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from . import runtime
+from . import settings as shop_settings
+from .cards import card_no_arg, check_pin, check_usable, locked_card, pin_arg, refusable
+from .db import db, write_transaction
+from .errors import LedgerError
+from .models import (
+    PAYMENT_METHODS,
+    TRANSACTION_TYPES,
+    Card,
+    Level,
+    Merchant,
+    Settlement,
+    Terminal,
+    Transaction,
+)
+from .money import AmountError, apply_percent, parse_amount
+from .runtime import utcnow
+from .staff import CAN_TRANSACT, Actor, authorise_supervisor
+
+MAX_POINTS = 1_000_000
+REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}", re.ASCII)
+SERVICE_CODE = re.compile(r"[0-9A-Za-z]{1,20}", re.ASCII)
+_WRAP = 999_999  # trace and batch numbers are six digits and wrap to 000001
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A transaction the ledger holds: just written, or found again by its request_id."""
+
+    record: Transaction
+    replayed: bool = False
+
+
+# ---------------------------------------------------------------- request format
+
+
+def request_id_arg(value: object) -> str:
+    if not isinstance(value, str) or REQUEST_ID.fullmatch(value) is None:
+        raise LedgerError("bad_request", "request_id 必须是 1 到 64 位字母、数字或 ._:-")
+    return value
+
+
+def points_arg(value: object) -> int:
+    # bool is an int in Python, and JSON true is not a number of points.
+    if type(value) is not int or not 1 <= value <= MAX_POINTS:
+        raise LedgerError("invalid_points")
+    return value
+
+
+def amount_arg(value: object, limit_fen: int) -> int:
+    try:
+        fen = parse_amount(value)
+    except AmountError as exc:
+        raise LedgerError(exc.code) from None
+    if fen > limit_fen:
+        raise LedgerError("over_limit")
+    return fen
+
+
+def service_code_arg(value: object) -> str | None:
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or SERVICE_CODE.fullmatch(value) is None:
+        raise LedgerError("bad_request", "服务代码必须是 1 到 20 位字母或数字")
+    return value
+
+
+def _fingerprint(*parts: object) -> str:
+    """What a request asked for, keyed with the pepper (it includes the PIN)."""
+    text = json.dumps(parts, separators=(",", ":"), default=str)
+    return hmac.new(runtime.pepper, text.encode(), hashlib.sha256).hexdigest()
+
+
+def _replay(request_id: str, fingerprint: str) -> Posted | None:
+    earlier = Transaction.get_or_none(Transaction.request_id == request_id)
+    if earlier is None:
+        return None
+    if not hmac.compare_digest(earlier.request_fingerprint or "", fingerprint):
+        raise LedgerError("request_id_reused")
+    return Posted(earlier, replayed=True)
+
+
+def _check_actor(actor: Actor) -> None:
+    if actor.role not in CAN_TRANSACT:
+        raise LedgerError("not_permitted")
+    if actor.terminal_pk is None:
+        raise LedgerError("terminal_required")
+
+
+def _check_enabled(kind: str) -> dict:
+    values = shop_settings.load()
+    if kind not in values["enabled_types"]:
+        raise LedgerError("transaction_disabled")
+    return values
+
+
+# ---------------------------------------------------------------- the four transactions
+
+
+def transact(
+    actor: Actor,
+    kind: object,
+    card_no: object,
+    *,
+    request_id: object,
+    amount: object = None,
+    points: object = None,
+    pin: object = None,
+    service_code: object = None,
+    payment_method: object = None,
+    offline: bool = False,
+    now: datetime | None = None,
+) -> Posted:
+    """Post one of consume, recharge, points_earn, points_redeem (the API's single entry)."""
+    if kind not in TRANSACTION_TYPES:
+        raise LedgerError("bad_request", "交易类型不正确")
+    common = dict(request_id=request_id, pin=pin, offline=offline, now=now)
+    if kind == "consume":
+        _no_fields(points=points, payment_method=payment_method)
+        return consume(actor, card_no, amount, service_code=service_code, **common)
+    if kind == "recharge":
+        _no_fields(points=points, service_code=service_code)
+        return recharge(actor, card_no, amount, payment_method, **common)
+    if kind == "points_earn":
+        _no_fields(payment_method=payment_method)
+        return points_earn(
+            actor, card_no, amount=amount, points=points, service_code=service_code, **common
+        )
+    _no_fields(amount=amount, payment_method=payment_method)
+    return points_redeem(actor, card_no, points, service_code=service_code, **common)
+
+
+def _no_fields(**fields: object) -> None:
+    given = sorted(name for name, value in fields.items() if value is not None)
+    if given:
+        raise LedgerError("bad_request", f"该交易不接受字段：{', '.join(given)}", fields=given)
+
+
+def consume(
+    actor: Actor,
+    card_no: object,
+    amount: object,
+    *,
+    request_id: object,
+    pin: object = None,
+    service_code: object = None,
+    offline: bool = False,
+    now: datetime | None = None,
+) -> Posted:
+    """储值消费: the amount is the price; the level's discount gives what is paid and debited;
+    points are awarded on what was paid."""
+    _check_actor(actor)
+    card_no, pin = card_no_arg(card_no), pin_arg(pin)
+    request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
+    values = _check_enabled("consume")
+    price = amount_arg(amount, values["single_limit_fen"])
+    now = now or utcnow()
+    fingerprint = _fingerprint("consume", actor.terminal_id, card_no, price, pin, service_code)
+    with refusable():
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        card = _usable_card(card_no, pin, now)
+        level = _level_of(card)
+        paid = apply_percent(price, level.discount_pct)
+        if card.balance_fen < paid:
+            raise LedgerError("insufficient_balance")
+        earned = points_for(paid, level, values["points_unit_fen"])
+        return _post(
+            actor, "consume", card, now,
+            amount_fen=-paid, points=earned, price_fen=price,
+            service_code=service_code, request_id=request_id, fingerprint=fingerprint,
+            offline=offline,
+        )  # fmt: skip
+
+
+def recharge(
+    actor: Actor,
+    card_no: object,
+    amount: object,
+    payment_method: object,
+    *,
+    request_id: object,
+    pin: object = None,
+    offline: bool = False,
+    now: datetime | None = None,
+) -> Posted:
+    """储值充值: credits the balance; paid by cash, bank card, WeChat Pay, Alipay or other."""
+    _check_actor(actor)
+    card_no, pin, request_id = card_no_arg(card_no), pin_arg(pin), request_id_arg(request_id)
+    if payment_method not in PAYMENT_METHODS:
+        raise LedgerError("bad_request", "请选择支付方式", field="payment_method")
+    values = _check_enabled("recharge")
+    fen = amount_arg(amount, values["single_limit_fen"])
+    now = now or utcnow()
+    fingerprint = _fingerprint("recharge", actor.terminal_id, card_no, fen, pin, payment_method)
+    with refusable():
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        card = _usable_card(card_no, pin, now)
+        return _post(
+            actor, "recharge", card, now,
+            amount_fen=fen, points=0, payment_method=payment_method,
+            request_id=request_id, fingerprint=fingerprint, offline=offline,
+        )  # fmt: skip
+
+
+def points_earn(
+    actor: Actor,
+    card_no: object,
+    *,
+    request_id: object,
+    amount: object = None,
+    points: object = None,
+    pin: object = None,
+    service_code: object = None,
+    offline: bool = False,
+    now: datetime | None = None,
+) -> Posted:
+    """积分累加: either a purchase paid some other way (points by the consume rule, the
+    amount kept as purchase_amount) or a number of points."""
+    _check_actor(actor)
+    card_no, pin = card_no_arg(card_no), pin_arg(pin)
+    request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
+    if (amount is None) == (points is None):
+        raise LedgerError("bad_request", "请输入消费金额或积分，二者选一")
+    values = _check_enabled("points_earn")
+    purchase = amount_arg(amount, values["single_limit_fen"]) if amount is not None else None
+    fixed = points_arg(points) if points is not None else None
+    now = now or utcnow()
+    fingerprint = _fingerprint(
+        "points_earn", actor.terminal_id, card_no, purchase, fixed, pin, service_code
+    )
+    with refusable():
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        card = _usable_card(card_no, pin, now)
+        earned = fixed
+        if purchase is not None:
+            earned = points_for(purchase, _level_of(card), values["points_unit_fen"])
+            if earned == 0:
+                raise LedgerError("no_points")
+        return _post(
+            actor, "points_earn", card, now,
+            amount_fen=0, points=earned, purchase_fen=purchase, service_code=service_code,
+            request_id=request_id, fingerprint=fingerprint, offline=offline,
+        )  # fmt: skip
+
+
+def points_redeem(
+    actor: Actor,
+    card_no: object,
+    points: object,
+    *,
+    request_id: object,
+    pin: object = None,
+    service_code: object = None,
+    offline: bool = False,
+    now: datetime | None = None,
+) -> Posted:
+    """积分消费: debits points."""
+    _check_actor(actor)
+    card_no, pin = card_no_arg(card_no), pin_arg(pin)
+    request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
+    _check_enabled("points_redeem")
+    spent = points_arg(points)
+    now = now or utcnow()
+    fingerprint = _fingerprint(
+        "points_redeem", actor.terminal_id, card_no, spent, pin, service_code
+    )
+    with refusable():
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        card = _usable_card(card_no, pin, now)
+        if card.points < spent:
+            raise LedgerError("insufficient_points")
+        return _post(
+            actor, "points_redeem", card, now,
+            amount_fen=0, points=-spent, service_code=service_code,
+            request_id=request_id, fingerprint=fingerprint, offline=offline,
+        )  # fmt: skip
+
+
+def points_for(paid_fen: int, level: Level, unit_fen: int) -> int:
+    """⌊paid × multiplier% ÷ unit⌋: 1 point per full 10 yuan at ×1 (49.50 → 4; ×150: 7)."""
+    return paid_fen * level.points_multiplier_pct // (100 * unit_fen)
+
+
+def _usable_card(card_no: str, pin: str | None, now: datetime) -> Card:
+    card = locked_card(card_no)
+    check_usable(card, runtime.shop_date(now))
+    check_pin(card, pin, now)
+    return card
+
+
+def _level_of(card: Card) -> Level:
+    if card.level_id is None:
+        return Level(discount_pct=100, points_multiplier_pct=100)
+    return Level.get_by_id(card.level_id)
+
+
+# ---------------------------------------------------------------- posting
+
+
+def _post(
+    actor: Actor,
+    kind: str,
+    card: Card,
+    now: datetime,
+    *,
+    amount_fen: int,
+    points: int,
+    request_id: str,
+    fingerprint: str,
+    price_fen: int | None = None,
+    purchase_fen: int | None = None,
+    service_code: str | None = None,
+    payment_method: str | None = None,
+    offline: bool = False,
+    original: Transaction | None = None,
+) -> Posted:
+    """Move the money and write the journal row, all or nothing (a savepoint in the caller's
+    write transaction). The conditional update is the guard; the CHECKs are the backstop."""
+    with db.atomic():
+        update = Card.update(
+            balance_fen=Card.balance_fen + amount_fen, points=Card.points + points
+        ).where(Card.id == card.id)
+        if amount_fen < 0:
+            update = update.where(Card.balance_fen >= -amount_fen)
+        if points < 0:
+            update = update.where(Card.points >= -points)
+        after = list(update.returning(Card.balance_fen, Card.points).tuples().execute())
+        if not after:
+            if original is not None:
+                raise LedgerError("void_refused")
+            raise LedgerError("insufficient_balance" if amount_fen < 0 else "insufficient_points")
+        balance_after, points_after = after[0]
+        trace_no, batch_no = _next_trace(actor.terminal_pk)
+        voucher_no = _next_voucher()
+        record = Transaction.create(
+            type=kind,
+            card=card.id,
+            terminal=actor.terminal_pk,
+            operator=actor.staff_id,
+            operator_no=actor.staff_no,
+            trace_no=trace_no,
+            voucher_no=voucher_no,
+            reference_no=reference_no(now, voucher_no),
+            batch_no=batch_no,
+            created_at=now,
+            settle_date=runtime.shop_date(now),
+            amount_fen=amount_fen,
+            price_fen=price_fen,
+            purchase_fen=purchase_fen,
+            points=points,
+            balance_after_fen=balance_after,
+            points_after=points_after,
+            service_code=service_code,
+            payment_method=payment_method,
+            offline=offline,
+            original=original,
+            request_id=request_id,
+            request_fingerprint=fingerprint,
+        )
+    return Posted(record)
+
+
+def _next_trace(terminal_pk: int) -> tuple[int, int]:
+    rows = list(
+        Terminal.update(last_trace=Terminal.last_trace % _WRAP + 1)
+        .where(Terminal.id == terminal_pk)
+        .returning(Terminal.last_trace, Terminal.batch_no)
+        .tuples()
+        .execute()
+    )
+    if not rows:
+        raise LedgerError("terminal_not_found")
+    return rows[0]
+
+
+def _next_voucher() -> int:
+    rows = list(
+        Merchant.update(last_voucher=Merchant.last_voucher + 1)
+        .returning(Merchant.last_voucher)
+        .tuples()
+        .execute()
+    )
+    return rows[0][0]
+
+
+def reference_no(now: datetime, voucher_no: int) -> str:
+    """REF.NO: the local time hhmmss and the voucher number, 12 digits, unique in the shop."""
+    return runtime.local(now).strftime("%H%M%S") + f"{voucher_no % 1_000_000:06d}"
+
+
+# ---------------------------------------------------------------- void
+
+
+def voucher_arg(value: object) -> int:
+    if not isinstance(value, str) or re.fullmatch(r"[0-9]{1,9}", value, re.ASCII) is None:
+        raise LedgerError("bad_request", "凭证号必须是数字")
+    return int(value)
+
+
+def find_voucher(voucher_no: object) -> Transaction:
+    """The transaction a voucher number names, as the void screen shows it first."""
+    record = Transaction.get_or_none(Transaction.voucher_no == voucher_arg(voucher_no))
+    if record is None:
+        raise LedgerError("transaction_not_found")
+    return record
+
+
+def void(
+    actor: Actor,
+    voucher_no: object,
+    *,
+    supervisor_password: object,
+    request_id: object,
+    pin: object = None,
+    now: datetime | None = None,
+) -> Posted:
+    """交易撤销: reverse a transaction of a still-open batch, exactly once.
+
+    Checks: request format, supervisor password, original found, already voided, batch
+    closed, card PIN, and that the reversal leaves nothing negative (`void_refused`).
+    """
+    _check_actor(actor)
+    number, pin, request_id = voucher_arg(voucher_no), pin_arg(pin), request_id_arg(request_id)
+    authorise_supervisor(actor, supervisor_password)  # slow hash: before taking the write lock
+    now = now or utcnow()
+    fingerprint = _fingerprint("void", actor.terminal_id, number, pin)
+    with refusable():
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        original = Transaction.get_or_none(Transaction.voucher_no == number)
+        if original is None:
+            raise LedgerError("transaction_not_found")
+        if original.type not in TRANSACTION_TYPES:
+            raise LedgerError("not_voidable")
+        if original.status == "voided":
+            raise LedgerError("already_voided")
+        if Terminal.get_by_id(original.terminal_id).batch_no != original.batch_no:
+            raise LedgerError("batch_closed")
+        card = Card.get_by_id(original.card_id)
+        check_pin(card, pin, now)
+        with db.atomic():
+            marked = (
+                Transaction.update(status="voided")
+                .where(Transaction.id == original.id, Transaction.status == "success")
+                .execute()
+            )
+            if marked != 1:
+                raise LedgerError("already_voided")
+            return _post(
+                actor, "void", card, now,
+                amount_fen=-original.amount_fen, points=-original.points,
+                price_fen=original.price_fen, purchase_fen=original.purchase_fen,
+                service_code=original.service_code, payment_method=original.payment_method,
+                request_id=request_id, fingerprint=fingerprint, original=original,
+            )  # fmt: skip
+
+
+# ---------------------------------------------------------------- queries
+
+
+def query(actor: Actor, card_no: object, pin: object, now: datetime | None = None) -> Card:
+    """储值查询 / 积分查询: the card with its balance and points, for the right PIN.
+
+    Moves nothing and writes no journal row; a wrong PIN still counts.
+    """
+    if actor.role not in CAN_TRANSACT:
+        raise LedgerError("not_permitted")
+    card_no, pin = card_no_arg(card_no), pin_arg(pin)
+    now = now or utcnow()
+    with refusable():
+        card = _usable_card(card_no, pin, now)
+    return Card.get_by_id(card.id)
+
+
+# ---------------------------------------------------------------- settlement
+
+
+def settle(actor: Actor, now: datetime | None = None) -> dict:
+    """结算: close the terminal's current batch, keep its totals, open the next batch."""
+    from .reports import batch_totals
+
+    if actor.role not in CAN_TRANSACT or actor.terminal_pk is None:
+        raise LedgerError("not_permitted")
+    now = now or utcnow()
+    with write_transaction():
+        terminal = Terminal.get_by_id(actor.terminal_pk)
+        totals = batch_totals(terminal, terminal.batch_no)
+        totals["settled_at"] = runtime.local(now).isoformat(timespec="seconds")
+        totals["settle_date"] = runtime.shop_date(now).isoformat()
+        Settlement.create(
+            terminal=terminal,
+            batch_no=terminal.batch_no,
+            operator=actor.staff_id,
+            settled_at=now,
+            settle_date=runtime.shop_date(now),
+            totals=json.dumps(totals, ensure_ascii=False),
+        )
+        moved = (
+            Terminal.update(batch_no=Terminal.batch_no % _WRAP + 1)
+            .where(Terminal.id == terminal.id, Terminal.batch_no == terminal.batch_no)
+            .execute()
+        )
+        if moved != 1:
+            raise RuntimeError("batch moved under the write lock")
+    return totals
+
+
+# ---------------------------------------------------------------- opening entries
+
+
+def record_opening(card: Card, balance_fen: int, points: int, now: datetime) -> Transaction:
+    """An imported card's opening balance and points, as one `opening` journal row.
+
+    Runs inside the caller's write transaction (cards are imported all or nothing).
+    """
+    if balance_fen < 0 or points < 0:
+        raise ValueError("opening amounts are not negative")
+    Card.update(balance_fen=Card.balance_fen + balance_fen, points=Card.points + points).where(
+        Card.id == card.id
+    ).execute()
+    fresh = Card.get_by_id(card.id)
+    return Transaction.create(
+        type="opening",
+        card=card.id,
+        created_at=now,
+        settle_date=runtime.shop_date(now),
+        amount_fen=balance_fen,
+        points=points,
+        balance_after_fen=fresh.balance_fen,
+        points_after=fresh.points,
+    )
+
+
+# ---------------------------------------------------------------- import
+
+
+def import_cards(rows: list[dict], now: datetime | None = None) -> int:
+    """Activate the checked rows of an import (cards.parse_import) and record their opening
+    balances and points, all in one transaction: a file is imported whole or not at all."""
+    from .cards import activate_parsed
+
+    now = now or utcnow()
+    with write_transaction():
+        for row in rows:
+            card = activate_parsed(row)
+            if row["balance_fen"] or row["points"]:
+                record_opening(card, row["balance_fen"], row["points"], now)
+    return len(rows)
+
+
+# ---------------------------------------------------------------- verify
+
+
+def verify() -> list[str]:
+    """Recompute every card's balance and points from the journal. Returns the problems found
+    (an empty list when the books agree)."""
+    problems = []
+    running: dict[int, tuple[int, int]] = {}
+    journal = Transaction.select(
+        Transaction.id,
+        Transaction.card,
+        Transaction.type,
+        Transaction.status,
+        Transaction.amount_fen,
+        Transaction.points,
+        Transaction.balance_after_fen,
+        Transaction.points_after,
+        Transaction.original,
+    ).order_by(Transaction.id)
+    voided, voids = set(), {}
+    for row in journal.namedtuples().iterator():
+        balance, points = running.get(row.card, (0, 0))
+        balance, points = balance + row.amount_fen, points + row.points
+        running[row.card] = (balance, points)
+        if (balance, points) != (row.balance_after_fen, row.points_after):
+            problems.append(
+                f"journal row {row.id}: after it the card holds {balance} fen / {points} points, "
+                f"the row says {row.balance_after_fen} / {row.points_after}"
+            )
+        if row.status == "voided":
+            voided.add(row.id)
+        if row.type == "void":
+            voids[row.original] = row.id
+    for original in voided - set(voids):
+        problems.append(f"journal row {original} is voided but no void points at it")
+    for original, void_id in voids.items():
+        if original not in voided:
+            problems.append(f"void {void_id} points at row {original}, which is not voided")
+    for card in Card.select(Card.id, Card.card_no, Card.balance_fen, Card.points).iterator():
+        expected = running.get(card.id, (0, 0))
+        if (card.balance_fen, card.points) != expected:
+            problems.append(
+                f"card {card.card_no}: holds {card.balance_fen} fen / {card.points} points, "
+                f"the journal adds up to {expected[0]} fen / {expected[1]} points"
+            )
+        if card.balance_fen < 0 or card.points < 0:
+            problems.append(f"card {card.card_no}: negative balance or points")
+    return problems

@@ -1,0 +1,39 @@
+"""What the domain needs from the configuration: the shop's time zone and the PIN pepper.
+
+Set once at start (`configure`), read by the domain; no business state lives here.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+zone: ZoneInfo = ZoneInfo("Asia/Shanghai")
+pepper: bytes = b""
+
+
+def configure(shop_zone: ZoneInfo, pin_pepper: bytes) -> None:
+    global zone, pepper
+    zone, pepper = shop_zone, pin_pepper
+
+
+def utcnow() -> datetime:
+    """Now, as the database stores it: UTC without tzinfo."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def local(moment: datetime) -> datetime:
+    """A stored (UTC, naive) time in the shop's zone."""
+    return moment.replace(tzinfo=UTC).astimezone(zone)
+
+
+def shop_date(moment: datetime) -> date:
+    """The settlement date of a stored time: its date in the shop's zone, whatever the host's."""
+    return local(moment).date()
+
+
+def to_utc(moment: datetime) -> datetime:
+    """An aware time (or a naive one meant in the shop's zone) as the database stores it."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=zone)
+    return moment.astimezone(UTC).replace(tzinfo=None)

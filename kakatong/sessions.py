@@ -1,0 +1,62 @@
+"""Signed-in API sessions: bearer tokens held in memory.
+
+Sessions need not survive a restart (staff sign in again, as on the POS after power-up), so
+they are kept out of the database. Only a hash of each token is kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import threading
+import time
+from dataclasses import dataclass, field
+
+from .staff import Actor
+
+
+@dataclass
+class Session:
+    actor: Actor
+    started: float = field(default_factory=time.monotonic)
+    last_seen: float = field(default_factory=time.monotonic)
+
+
+class SessionStore:
+    def __init__(self, idle_seconds: int = 12 * 3600):
+        self._sessions: dict[str, Session] = {}
+        self._lock = threading.Lock()
+        self.idle_seconds = idle_seconds
+
+    @staticmethod
+    def _key(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()
+
+    def open(self, actor: Actor) -> str:
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sessions[self._key(token)] = Session(actor)
+        return token
+
+    def get(self, token: str) -> Actor | None:
+        now = time.monotonic()
+        key = self._key(token)
+        with self._lock:
+            session = self._sessions.get(key)
+            if session is None:
+                return None
+            if now - session.last_seen > self.idle_seconds:
+                del self._sessions[key]
+                return None
+            session.last_seen = now
+            return session.actor
+
+    def close(self, token: str) -> bool:
+        with self._lock:
+            return self._sessions.pop(self._key(token), None) is not None
+
+    def close_staff(self, staff_no: str) -> None:
+        """End every session of a staff member (after a password change or disabling)."""
+        with self._lock:
+            for key in [k for k, s in self._sessions.items() if s.actor.staff_no == staff_no]:
+                del self._sessions[key]
