@@ -1,0 +1,146 @@
+"""Fixtures over real parts: a real SQLite file in a temp dir, the real app, and the real
+server (waitress) on a loopback port."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from dataclasses import dataclass, field
+
+import pytest
+import requests
+from waitress.server import create_server
+
+from kakatong import create_app
+from kakatong import staff as staff_domain
+from kakatong.db import db
+
+# Passwords the tests set in place of the defaults (a default password cannot sign in).
+PASSWORDS = {"01": "2580", "02": "3691", "00": "135790", "99": "24680135", "owner": "owner-pass-1"}
+SUPERVISOR_PASSWORD = PASSWORDS["00"]
+
+# Demo cards (kakatong/cli.py): card number -> PIN
+GOLD = "1680860097157114"  # 金卡会员 88 % ×150, PIN 123456, 1000.00, 300 points
+PLAIN = "1680106700000018"  # 普通会员, no PIN, 500.00, 120 points
+SILVER = "1680860079316804"  # 普通会员, PIN 888888, 200.00, 0 points
+INACTIVE = "1680106700000026"
+PINS = {GOLD: "123456", PLAIN: None, SILVER: "888888"}
+
+
+@pytest.fixture
+def app(tmp_path):
+    app = create_app({"data_dir": tmp_path, "demo": True})
+    app.config["TESTING"] = True
+    yield app
+    if not db.is_closed():
+        db.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def rid() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class Api:
+    """A signed-in API caller over any client with .post/.get (test client or requests)."""
+
+    client: object
+    base: str = ""
+    tokens: dict = field(default_factory=dict)
+
+    def _call(self, method, path, staff_no=None, **kwargs):
+        headers = kwargs.pop("headers", {})
+        if staff_no is not None:
+            headers["Authorization"] = "Bearer " + self.token(staff_no)
+        response = getattr(self.client, method)(self.base + path, headers=headers, **kwargs)
+        return response
+
+    def token(self, staff_no: str) -> str:
+        if staff_no not in self.tokens:
+            ensure_password(staff_no)
+            r = self.client.post(
+                self.base + "/api/v1/session",
+                json={"operator_no": staff_no, "password": PASSWORDS[staff_no]},
+            )
+            assert r.status_code == 201, _json(r)
+            self.tokens[staff_no] = _json(r)["token"]
+        return self.tokens[staff_no]
+
+    def get(self, path, as_="01", **kw):
+        return self._call("get", path, as_, **kw)
+
+    def post(self, path, json=None, as_="01", **kw):
+        return self._call("post", path, as_, json=json, **kw)
+
+    def put(self, path, json=None, as_="01", **kw):
+        return self._call("put", path, as_, json=json, **kw)
+
+    def delete(self, path, as_="01", **kw):
+        return self._call("delete", path, as_, **kw)
+
+    def transact(self, kind, card_no, as_="01", **fields):
+        fields.setdefault("request_id", rid())
+        if "pin" not in fields and PINS.get(card_no):
+            fields["pin"] = PINS[card_no]
+        return self.post("/api/v1/transactions", {"type": kind, "card_no": card_no, **fields}, as_)
+
+
+def _json(response):
+    return response.json if callable(getattr(response, "get_json", None)) else response.json()
+
+
+def body(response) -> dict:
+    return _json(response)
+
+
+def ensure_password(staff_no: str) -> None:
+    member = staff_domain.find(staff_no)
+    if member.password_hash is None:
+        staff_domain.set_password(staff_no, PASSWORDS[staff_no])
+
+
+@pytest.fixture
+def api(client):
+    return Api(client)
+
+
+@pytest.fixture
+def supervisor(app):
+    """The supervisor's password changed from the default, so it can authorise."""
+    ensure_password("00")
+    return SUPERVISOR_PASSWORD
+
+
+class LiveServer:
+    def __init__(self, app, threads: int = 8):
+        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads)
+        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+
+    def stop(self):
+        self.server.close()
+
+
+@pytest.fixture
+def live_server(app):
+    server = LiveServer(app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def live_api(live_server):
+    session = requests.Session()
+    yield Api(session, base=live_server.url)
+    session.close()
