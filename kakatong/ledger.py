@@ -16,6 +16,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
+from peewee import Case
+
 from . import runtime
 from . import settings as shop_settings
 from .cards import card_no_arg, check_pin, check_usable, locked_card, pin_arg, refusable
@@ -388,7 +390,7 @@ def _post(
 
 def _next_trace(terminal_pk: int) -> tuple[int, int]:
     rows = list(
-        Terminal.update(last_trace=Terminal.last_trace % _WRAP + 1)
+        Terminal.update(last_trace=_wrapped_next(Terminal.last_trace))
         .where(Terminal.id == terminal_pk)
         .returning(Terminal.last_trace, Terminal.batch_no)
         .tuples()
@@ -397,6 +399,11 @@ def _next_trace(terminal_pk: int) -> tuple[int, int]:
     if not rows:
         raise LedgerError("terminal_not_found")
     return rows[0]
+
+
+def _wrapped_next(column):
+    # Not `column % _WRAP + 1`: peewee reads % as LIKE.
+    return Case(None, [(column >= _WRAP, 1)], column + 1)
 
 
 def _next_voucher() -> int:
@@ -523,7 +530,7 @@ def settle(actor: Actor, now: datetime | None = None) -> dict:
             totals=json.dumps(totals, ensure_ascii=False),
         )
         moved = (
-            Terminal.update(batch_no=Terminal.batch_no % _WRAP + 1)
+            Terminal.update(batch_no=_wrapped_next(Terminal.batch_no))
             .where(Terminal.id == terminal.id, Terminal.batch_no == terminal.batch_no)
             .execute()
         )

@@ -156,6 +156,9 @@ def authorise_supervisor(actor: Actor, supervisor_password: object) -> None:
         or not password_matches(supervisor, supervisor_password)
     ):
         raise LedgerError("wrong_password", "主管密码错误")
+    if supervisor.password_hash is None:
+        # The default is printed in the manual: it authorises nothing until changed.
+        raise LedgerError("password_change_required", "主管初始密码必须先修改")
 
 
 def create_defaults() -> None:
