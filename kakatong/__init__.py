@@ -5,12 +5,14 @@ The application factory: configuration, the database, the blueprints, the CLI.
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template
+from flask import Flask, jsonify, render_template, request
 from flask_wtf.csrf import CSRFProtect
+from werkzeug.exceptions import HTTPException
 
 from . import runtime
 from .config import ROOT, Config
 from .db import db, open_database
+from .errors import HTTP_ERROR_CODES, LedgerError
 from .sessions import SessionStore
 
 __version__ = "0.1.0"
@@ -62,8 +64,13 @@ def create_app(overrides: dict | None = None) -> Flask:
             version=__version__,
         )
 
-    @app.errorhandler(404)
-    def _not_found(exc):
-        return jsonify({"error": "not_found", "message": "页面不存在"}), 404
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        # Routing errors (404, 405) happen before any blueprint is chosen: answer the API's
+        # callers in JSON here, people with a page.
+        error = LedgerError(HTTP_ERROR_CODES.get(exc.code, "bad_request"))
+        if request.path.startswith("/api/"):
+            return jsonify(error.as_dict()), exc.code
+        return render_template("error.html", error=error, status=exc.code), exc.code
 
     return app

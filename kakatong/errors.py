@@ -53,6 +53,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "request_id_reused": (409, "请求号已用于另一笔交易"),
     "not_found": (404, "页面不存在"),
     "method_not_allowed": (405, "不支持该请求方法"),
+    "internal_error": (500, "系统内部错误，请联系管理员"),
 }
 
 
@@ -70,3 +71,12 @@ class LedgerError(Exception):
 
     def as_dict(self) -> dict:
         return {"error": self.code, "message": self.message, **self.details}
+
+
+# HTTP errors raised by the framework itself (no route, wrong method, unreadable body).
+HTTP_ERROR_CODES = {
+    400: "bad_request",
+    404: "not_found",
+    405: "method_not_allowed",
+    500: "internal_error",
+}

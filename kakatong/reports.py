@@ -25,9 +25,10 @@ def _sum_if(condition, value):
 
 
 _RECHARGE = _sum_if(Transaction.type == "recharge", Transaction.amount_fen)
-_CONSUME = _sum_if(Transaction.type == "consume", -Transaction.amount_fen)
+# `* -1`, not unary minus: peewee reads -field as ORDER BY … DESC.
+_CONSUME = _sum_if(Transaction.type == "consume", Transaction.amount_fen * -1)
 _AWARDED = _sum_if(Transaction.type.in_(("consume", "points_earn")), Transaction.points)
-_REDEEMED = _sum_if(Transaction.type == "points_redeem", -Transaction.points)
+_REDEEMED = _sum_if(Transaction.type == "points_redeem", Transaction.points * -1)
 
 
 @dataclass(frozen=True)

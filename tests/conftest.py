@@ -14,6 +14,8 @@ from waitress.server import create_server
 from kakatong import create_app
 from kakatong import staff as staff_domain
 from kakatong.db import db
+from kakatong.models import Staff, Terminal
+from kakatong.staff import Actor
 
 # Passwords the tests set in place of the defaults (a default password cannot sign in).
 PASSWORDS = {"01": "2580", "02": "3691", "00": "135790", "99": "24680135", "owner": "owner-pass-1"}
@@ -144,3 +146,10 @@ def live_api(live_server):
     session = requests.Session()
     yield Api(session, base=live_server.url)
     session.close()
+
+
+def operator_actor(staff_no: str = "01") -> Actor:
+    """The Actor a domain call takes: this staff member at the one terminal."""
+    s = Staff.get(Staff.staff_no == staff_no)
+    t = Terminal.get()
+    return Actor(s.id, s.staff_no, s.role, t.id, t.terminal_id)

@@ -3,11 +3,10 @@
 from datetime import datetime, timedelta
 
 import pytest
-from conftest import GOLD, PLAIN, SILVER, body, rid
+from conftest import GOLD, PLAIN, SILVER, body, operator_actor, rid
 
 from kakatong import ledger
-from kakatong.models import Card, Level, Staff, Terminal, Transaction
-from kakatong.staff import Actor
+from kakatong.models import Card, Level, Transaction
 
 
 def card_state(card_no):
@@ -198,12 +197,6 @@ def test_a_pin_lock_ends_by_itself_after_the_lock_time(app):
         actor, GOLD, "1", request_id=rid(), pin="123456", now=start + timedelta(minutes=31)
     )
     assert done.record.amount_fen == -88
-
-
-def operator_actor(staff_no="01"):
-    s = Staff.get(Staff.staff_no == staff_no)
-    t = Terminal.get()
-    return Actor(s.id, s.staff_no, s.role, t.id, t.terminal_id)
 
 
 # ---------------------------------------------------------------- void

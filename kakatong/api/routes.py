@@ -14,7 +14,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import cards, ledger, reports, staff
 from .. import settings as shop_settings
-from ..errors import LedgerError
+from ..errors import HTTP_ERROR_CODES, LedgerError
 from ..models import Terminal
 from ..staff import CAN_CHANGE_SETTINGS, CAN_READ_JOURNAL, CAN_TRANSACT, Actor
 from . import records
@@ -35,7 +35,7 @@ def _refused(exc: LedgerError):
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
-    code = {404: "not_found", 405: "method_not_allowed"}.get(exc.code, "bad_request")
+    code = HTTP_ERROR_CODES.get(exc.code, "bad_request")
     return jsonify(LedgerError(code).as_dict()), exc.code
 
 
