@@ -11,7 +11,8 @@ from werkzeug.exceptions import HTTPException
 
 from . import runtime
 from .config import ROOT, Config
-from .db import db, open_database
+from .db import db as database
+from .db import open_database
 from .errors import HTTP_ERROR_CODES, LedgerError
 from .sessions import SessionStore
 
@@ -50,8 +51,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     @app.teardown_appcontext
     def _close_db(exc):
-        if not db.is_closed():
-            db.close()
+        if not database.is_closed():
+            database.close()
 
     @app.get("/")
     def index():

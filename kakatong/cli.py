@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app
+from flask.cli import with_appcontext
 
 from . import cards, ledger, staff
 from .config import Config
@@ -72,6 +73,7 @@ def register(app: Flask) -> None:
 
 
 @click.command("init")
+@with_appcontext
 def init_command() -> None:
     """Create or upgrade the database (safe to run twice)."""
     config = current_app.config["KAKATONG"]
@@ -82,6 +84,7 @@ def init_command() -> None:
 
 
 @click.command("import-cards")
+@with_appcontext
 @click.argument("csv_file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 def import_cards_command(csv_file: Path) -> None:
     """Import members from a CSV file (all lines or none)."""
@@ -102,6 +105,7 @@ def import_cards_command(csv_file: Path) -> None:
 
 
 @click.command("set-password")
+@with_appcontext
 @click.argument("staff_no")
 @click.argument("new_password")
 def set_password_command(staff_no: str, new_password: str) -> None:
@@ -114,6 +118,7 @@ def set_password_command(staff_no: str, new_password: str) -> None:
 
 
 @click.command("verify")
+@with_appcontext
 def verify_command() -> None:
     """Recompute every balance and points from the journal; exit 1 on any mismatch."""
     problems = ledger.verify()

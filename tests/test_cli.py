@@ -1,0 +1,172 @@
+"""The admin commands: init, import-cards, set-password, verify; and the schema version."""
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import body
+
+import kakatong.db as db
+from kakatong import create_app
+from kakatong.cards import IMPORT_COLUMNS
+from kakatong.models import Card, Meta, Staff, Terminal, Transaction
+
+HEADER = ",".join(IMPORT_COLUMNS)
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_init_is_safe_to_run_twice_and_keeps_data(app, runner, api):
+    api.transact("consume", "1680106700000018", amount="10")
+    before = (Card.select().count(), Transaction.select().count(), Staff.select().count())
+    for _ in range(2):
+        result = runner.invoke(args=["init"])
+        assert result.exit_code == 0, result.output
+    assert "schema version 1" in result.output or "schema at version" in result.output
+    assert (Card.select().count(), Transaction.select().count(), Staff.select().count()) == before
+    assert Terminal.select().count() == 1
+
+
+def test_a_fresh_data_dir_gets_the_merchant_terminal_staff_and_demo_cards(tmp_path):
+    create_app({"data_dir": tmp_path, "demo": True})
+    assert Terminal.get().terminal_id == "10000001"
+    assert sorted(s.staff_no for s in Staff.select()) == [
+        "00",
+        "01",
+        "02",
+        "03",
+        "04",
+        "05",
+        "99",
+        "owner",
+    ]
+    assert Card.select().where(Card.status == "active").count() == 3
+    assert (tmp_path / "pin_pepper").exists() and (tmp_path / "secret_key").exists()
+    pepper = (tmp_path / "pin_pepper").read_text()
+    raw = (tmp_path / "kakatong.sqlite3").read_bytes()
+    assert pepper.encode() not in raw  # the pepper is kept outside the database
+
+
+def test_no_demo_cards_when_demo_is_off(tmp_path):
+    create_app({"data_dir": tmp_path, "demo": False})
+    assert Card.select().count() == 0
+
+
+def test_the_pragmas_are_wal_full_sync_and_foreign_keys(app):
+    assert db.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
+    assert db.db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.db.execute_sql("PRAGMA busy_timeout").fetchone()[0] > 0
+
+
+def test_a_database_newer_than_the_software_is_refused(tmp_path):
+    create_app({"data_dir": tmp_path, "demo": False})
+    Meta.update(value=str(db.SCHEMA_VERSION + 1)).execute()
+    with pytest.raises(db.SchemaTooNew):
+        create_app({"data_dir": tmp_path, "demo": False})
+
+
+def test_an_older_schema_is_upgraded_forward_without_losing_data(tmp_path, monkeypatch):
+    create_app({"data_dir": tmp_path, "demo": True})
+    from peewee import CharField
+    from playhouse.migrate import migrate
+
+    applied = []
+
+    def add_note(migrator):
+        migrate(migrator.add_column("card", "note", CharField(null=True)))
+        applied.append(True)
+
+    monkeypatch.setattr(db, "SCHEMA_VERSION", db.SCHEMA_VERSION + 1)
+    monkeypatch.setitem(db.MIGRATIONS, db.SCHEMA_VERSION, add_note)
+    create_app({"data_dir": tmp_path, "demo": True})
+    assert applied == [True]
+    assert Meta.get_by_id("schema_version").value == str(db.SCHEMA_VERSION)
+    columns = [c.name for c in db.db.get_columns("card")]
+    assert "note" in columns and Card.select().count() == 4
+
+
+# ---------------------------------------------------------------- import-cards
+
+
+def write(tmp_path, text, name="members.csv", bom=False):
+    path = tmp_path / name
+    path.write_bytes(("\ufeff" if bom else "").encode() + text.encode("utf-8"))
+    return str(path)
+
+
+@pytest.mark.parametrize("bom", [False, True])
+def test_import_cards_activates_and_records_opening_entries(app, runner, tmp_path, bom):
+    csv = (
+        f"{HEADER}\n"
+        "6222000000000001,X1,13511112222,孙七,male,1980-01-02,,普通会员,2099-12-31,135246,123.45,67\n"
+        "6222000000000002,,,,,,,,,,,\n"
+    )
+    result = runner.invoke(args=["import-cards", write(tmp_path, csv, bom=bom)])
+    assert result.exit_code == 0, result.output
+    assert "imported 2" in result.output
+    card = Card.get(Card.card_no == "6222000000000001")
+    assert (card.balance_fen, card.points, card.status, card.has_pin) == (12345, 67, "active", True)
+    opening = Transaction.get(Transaction.card == card)
+    assert (opening.type, opening.amount_fen, opening.points) == ("opening", 12345, 67)
+    assert runner.invoke(args=["verify"]).exit_code == 0
+
+
+def test_a_bad_line_is_reported_by_number_and_nothing_is_imported(app, runner, tmp_path):
+    csv = (
+        f"{HEADER}\n"
+        "6222000000000001,,,,,,,,,,10,\n"
+        "62220000000000AB,,,,,,,,,,10,\n"
+        "6222000000000003,,,,,,,,,,1.234,\n"
+        "6222000000000001,,,,,,,,,,,\n"
+        "6222000000000005,,,,,,,,,12,,\n"
+        "1680860097157114,,,,,,,,,,,\n"
+    )
+    before = Card.select().count()
+    result = runner.invoke(args=["import-cards", write(tmp_path, csv)])
+    assert result.exit_code != 0
+    for line in ("line 3", "line 4", "line 5", "line 6", "line 7"):
+        assert line in result.output
+    assert "line 2" not in result.output
+    assert "nothing was imported" in result.output
+    assert Card.select().count() == before
+
+
+def test_import_refuses_a_wrong_header(app, runner, tmp_path):
+    result = runner.invoke(args=["import-cards", write(tmp_path, "card,balance\n1,2\n")])
+    assert result.exit_code != 0 and "line 1" in result.output
+
+
+# ---------------------------------------------------------------- verify
+
+
+def test_verify_finds_a_balance_that_the_journal_does_not_explain(app, runner, tmp_path):
+    assert runner.invoke(args=["verify"]).exit_code == 0
+    db.db.close()
+    raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
+    raw.execute("UPDATE card SET balance_fen = balance_fen + 1 WHERE card_no = '1680106700000018'")
+    raw.commit()
+    raw.close()
+    result = runner.invoke(args=["verify"])
+    assert result.exit_code == 1
+    assert "1680106700000018" in result.output and "problem" in result.output
+
+
+def test_the_cli_runs_as_a_real_command(tmp_path):
+    env = {"KAKATONG_DATA_DIR": str(tmp_path), "PATH": "/usr/bin:/bin", "KAKATONG_DEMO": "1"}
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    out = subprocess.run([*flask, "init"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "created the demo cards" in out.stdout
+    out = subprocess.run([*flask, "verify"], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert out.returncode == 0 and "verify: ok" in out.stdout
+
+
+def test_set_password_for_an_unknown_staff_member_fails(runner):
+    result = runner.invoke(args=["set-password", "77", "2580"])
+    assert result.exit_code != 0
+
+
+def test_health_is_cheap_and_open(client):
+    assert body(client.get("/api/v1/health")) == {"status": "ok"}
