@@ -26,6 +26,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "password_change_required": (403, "初始密码必须先修改"),
     "password_not_set": (403, "该账户尚未设置密码"),
     "staff_disabled": (403, "该员工已停用"),
+    "staff_locked": (403, "密码错误次数过多，请稍后再试"),
     "not_permitted": (403, "无权进行此操作"),
     "terminal_required": (400, "请指定终端号"),
     "terminal_not_found": (404, "终端号不存在"),

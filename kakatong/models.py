@@ -88,6 +88,15 @@ class Staff(BaseModel):
     created_at = DateTimeField(default=utcnow)
 
 
+class PasswordGuard(BaseModel):
+    """Failed password attempts per staff number typed (known or not, so that a lock says
+    nothing about whether an account exists)."""
+
+    staff_no = CharField(primary_key=True, max_length=64)
+    failures = IntegerField(default=0)
+    locked_until = DateTimeField(null=True)
+
+
 class Level(BaseModel):
     name = CharField(unique=True)
     discount_pct = IntegerField(default=100, constraints=[Check("discount_pct BETWEEN 1 AND 100")])
@@ -179,4 +188,15 @@ class Settlement(BaseModel):
         indexes = ((("terminal", "batch_no"), True),)
 
 
-ALL_MODELS = [Meta, Merchant, Setting, Terminal, Staff, Level, Card, Transaction, Settlement]
+ALL_MODELS = [
+    Meta,
+    Merchant,
+    Setting,
+    Terminal,
+    Staff,
+    PasswordGuard,
+    Level,
+    Card,
+    Transaction,
+    Settlement,
+]

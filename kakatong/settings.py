@@ -44,6 +44,8 @@ SPECS: dict[str, Spec] = {
     "single_limit_fen": Spec(50_000_00, _int_between(1, 1_000_000_00), "单笔交易限额（分）"),
     "pin_attempt_limit": Spec(3, _int_between(1, 10), "密码错误次数上限"),
     "pin_lock_minutes": Spec(30, _int_between(1, 24 * 60), "密码锁定时间（分钟）"),
+    "password_attempt_limit": Spec(5, _int_between(1, 20), "员工密码错误次数上限"),
+    "password_lock_minutes": Spec(15, _int_between(1, 24 * 60), "员工密码锁定时间（分钟）"),
     "enabled_types": Spec(list(TRANSACTION_TYPES), _types, "开通的交易类型"),
 }
 

@@ -148,3 +148,30 @@ def test_bad_settings_are_refused_whole(api, change):
     r = api.put("/api/v1/settings", {**change}, as_="99")
     assert r.status_code == 400
     assert body(api.get("/api/v1/settings", as_="99")) == before
+
+
+@pytest.mark.parametrize("staff_no", ["01", "77"])
+def test_five_wrong_passwords_lock_a_staff_number_known_or_not(client, staff_no):
+    from kakatong.models import PasswordGuard
+
+    client.post("/api/v1/staff/01/password", json={"old_password": "0000", "new_password": "2580"})
+    for _ in range(4):
+        assert body(sign_in(client, staff_no, "1111"))["error"] == "wrong_password"
+    r = sign_in(client, staff_no, "1111")
+    assert body(r)["error"] == "wrong_password"
+    r = sign_in(client, staff_no, "2580")  # right or not, it waits now
+    assert (r.status_code, body(r)["error"]) == (403, "staff_locked")
+    assert body(r)["minutes_left"] == 15
+    from datetime import datetime
+
+    PasswordGuard.update(locked_until=datetime(2000, 1, 1)).execute()  # the wait is over
+    if staff_no == "01":
+        assert sign_in(client, "01", "2580").status_code == 201
+
+
+def test_the_supervisor_password_cannot_be_guessed_through_voids(api, supervisor):
+    for _ in range(5):
+        r = api.post(f"/api/v1/cards/{GOLD}/pin/unlock", {"supervisor_password": "000000"})
+        assert body(r)["error"] == "wrong_password"
+    r = api.post(f"/api/v1/cards/{GOLD}/pin/unlock", {"supervisor_password": supervisor})
+    assert body(r)["error"] == "staff_locked"

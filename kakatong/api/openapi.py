@@ -1,7 +1,1315 @@
-"""The OpenAPI 3 document of /api/v1, served at /api/openapi.json."""
+"""The OpenAPI 3 document of /api/v1, served at /api/openapi.json.
+
+Readable data built with a few helpers: `_op` for an operation, `_body` for a JSON request body,
+`_ref` for a component. Formats, enums and limits are taken from the domain modules that
+enforce them, and every error code an operation lists is looked up in `errors.ERRORS` (an
+unknown code fails at build time), so the document states the status the code really answers.
+Each operation's `x-error-codes` maps the codes it can answer to their HTTP status; `x-roles`
+lists who may call it (empty for the calls that need no session).
+
+docs/api.md is the human companion; tests/test_openapi.py checks both against the app.
+"""
 
 from __future__ import annotations
 
+from .. import __version__
+from ..cards import CARD_NO, EXTERNAL_NO, ID_NUMBER, PHONE, PIN
+from ..errors import ERRORS
+from ..ledger import MAX_POINTS, REQUEST_ID, SERVICE_CODE
+from ..models import CARD_STATUSES, GENDERS, JOURNAL_TYPES, PAYMENT_METHODS, TRANSACTION_TYPES
+from ..reports import MAX_PAGE_SIZE, MAX_RANGE_DAYS
+from ..staff import CAN_CHANGE_SETTINGS, CAN_READ_JOURNAL, CAN_TRANSACT
+
+ALL_ROLES = CAN_TRANSACT | CAN_READ_JOURNAL | CAN_CHANGE_SETTINGS
+ROLE_SETS = {
+    "any signed-in role": ALL_ROLES,
+    "CAN_TRANSACT": CAN_TRANSACT,
+    "CAN_READ_JOURNAL": CAN_READ_JOURNAL,
+    "CAN_CHANGE_SETTINGS": CAN_CHANGE_SETTINGS,
+}
+PUBLIC = None  # `roles=PUBLIC`: no session needed
+
+JSON = "application/json"
+
+
+# ---------------------------------------------------------------- formats
+
+MONEY = r"^-?(?:0|[1-9][0-9]*)\.[0-9]{2}$"  # money.format_fen: yuan, always two decimals
+# money.parse_amount: up to two decimals, and not zero
+AMOUNT = r"^(?:[1-9][0-9]*(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"
+SIX = "^[0-9]{6}$"  # trace and batch numbers; they wrap from 999999 to 000001
+
+
+# ---------------------------------------------------------------- small helpers
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _full(regex) -> str:
+    """A compiled domain regex (used with fullmatch) as an anchored OpenAPI pattern."""
+    return f"^(?:{regex.pattern})$"
+
+
+def _string(pattern: str | None = None, *, nullable: bool = False, **extra) -> dict:
+    schema = {"type": "string", **extra}
+    if pattern:
+        schema["pattern"] = pattern
+    if nullable:
+        schema["nullable"] = True
+    return schema
+
+
+def _enum(values, *, nullable: bool = False, **extra) -> dict:
+    schema = {"type": "string", "enum": list(values), **extra}
+    if nullable:  # OpenAPI 3.0: a nullable enum must list null among its values
+        schema["nullable"] = True
+        schema["enum"].append(None)
+    return schema
+
+
+def _integer(minimum: int | None = None, maximum: int | None = None, **extra) -> dict:
+    schema = {"type": "integer", **extra}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def _object(properties: dict, required=(), *, closed: bool = True, **extra) -> dict:
+    """An object schema; `closed` (additionalProperties false) where the code refuses or
+    never sends other fields."""
+    schema = {"type": "object", **extra, "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _money(description: str, *, nullable: bool = False) -> dict:
+    return _string(MONEY, nullable=nullable, description=description, example="90.50")
+
+
+def _date(description: str, *, nullable: bool = False) -> dict:
+    return _string(None, nullable=nullable, format="date", description=description)
+
+
+def _datetime(description: str) -> dict:
+    return _string(None, format="date-time", description=description)
+
+
+def _six(description: str, *, nullable: bool = True) -> dict:
+    return _string(SIX, nullable=nullable, description=description, example="000001")
+
+
+def _body(schema: dict, example: dict | None = None) -> dict:
+    content = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"required": True, "content": {JSON: content}}
+
+
+def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
+    response = {"description": description, "content": {JSON: {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _param(name: str, where: str, schema: dict, description: str, required=False) -> dict:
+    return {
+        "name": name,
+        "in": where,
+        "required": required or where == "path",
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _path_card_no() -> dict:
+    return _param("card_no", "path", _ref("CardNo"), "卡号, 8 to 19 digits")
+
+
+def _path_voucher_no() -> dict:
+    return _param(
+        "voucher_no",
+        "path",
+        _string("^[0-9]{1,9}$"),
+        "凭证号 as printed on the slip (leading zeros may be kept or dropped)",
+    )
+
+
+# ---------------------------------------------------------------- components
+
+_REQUEST_FORMATS = {
+    "CardNo": _string(_full(CARD_NO), description="卡号 (card number): 8 to 19 ASCII digits."),
+    "Pin": _string(
+        f"^(?:{PIN.pattern})?$",  # "" is no PIN, like null
+        nullable=True,
+        description=(
+            'The cardholder\'s PIN (持卡人密码): exactly 6 digits. null or "" for a card '
+            "without a PIN; on a card that has one, a missing PIN is a wrong PIN."
+        ),
+    ),
+    "Amount": _string(
+        AMOUNT,
+        description=(
+            'Yuan as a STRING with at most two decimals ("90", "90.5", "90.50"); not '
+            "zero, no sign, no leading zeros, not above the `single_limit_fen` setting. A JSON "
+            "number is refused (`invalid_amount`): a float has already lost exactness."
+        ),
+        example="90.50",
+    ),
+    "Points": _integer(
+        1,
+        MAX_POINTS,
+        description="Points as a JSON integer (not a string, not true/false).",
+        example=100,
+    ),
+    "RequestId": _string(
+        _full(REQUEST_ID),
+        description=(
+            "The caller's idempotency key, unique in the shop. Sent again with the same "
+            "content it returns the original transaction (201, `Idempotent-Replayed: true`); "
+            "with different content it is refused (`request_id_reused`). A refused request "
+            "claims nothing: its id may be used again."
+        ),
+        example="pos1-20250301-0001",
+    ),
+    "ServiceCode": _string(
+        f"^(?:{SERVICE_CODE.pattern})?$",
+        nullable=True,
+        description='服务代码 / 商品代码, optional: 1 to 20 letters or digits ("" = none).',
+    ),
+    "SupervisorPassword": _string(
+        None,
+        nullable=True,
+        description=(
+            "The supervisor's (主管, staff 00) password, typed at the terminal to authorise. "
+            "Not needed when the caller is signed in as the owner."
+        ),
+    ),
+}
+
+_TRANSACTION_REQUESTS = {
+    "ConsumeRequest": _object(
+        {
+            "type": _enum(["consume"]),
+            "card_no": _ref("CardNo"),
+            "amount": _ref("Amount"),
+            "pin": _ref("Pin"),
+            "service_code": _ref("ServiceCode"),
+            "request_id": _ref("RequestId"),
+        },
+        ["type", "card_no", "amount", "request_id"],
+        description=(
+            "储值消费 (consume): `amount` is the price; the member level's discount gives what "
+            "is paid and debited; points are awarded on what was paid (⌊paid × multiplier ÷ "
+            "points_unit⌋)."
+        ),
+    ),
+    "RechargeRequest": _object(
+        {
+            "type": _enum(["recharge"]),
+            "card_no": _ref("CardNo"),
+            "amount": _ref("Amount"),
+            "payment_method": _enum(PAYMENT_METHODS, description="支付方式"),
+            "pin": _ref("Pin"),
+            "request_id": _ref("RequestId"),
+        },
+        ["type", "card_no", "amount", "payment_method", "request_id"],
+        description="储值充值 (recharge): credits the balance; no points.",
+    ),
+    "PointsEarnRequest": _object(
+        {
+            "type": _enum(["points_earn"]),
+            "card_no": _ref("CardNo"),
+            "amount": _ref("Amount"),
+            "points": _ref("Points"),
+            "pin": _ref("Pin"),
+            "service_code": _ref("ServiceCode"),
+            "request_id": _ref("RequestId"),
+        },
+        ["type", "card_no", "request_id"],
+        description=(
+            "积分累加 (points_earn): exactly one of `amount` (a purchase paid some other way; "
+            "points by the consume rule, `no_points` if that gives 0) or `points`."
+        ),
+        oneOf=[{"required": ["amount"]}, {"required": ["points"]}],
+    ),
+    "PointsRedeemRequest": _object(
+        {
+            "type": _enum(["points_redeem"]),
+            "card_no": _ref("CardNo"),
+            "points": _ref("Points"),
+            "pin": _ref("Pin"),
+            "service_code": _ref("ServiceCode"),
+            "request_id": _ref("RequestId"),
+        },
+        ["type", "card_no", "points", "request_id"],
+        description="积分消费 (points_redeem): debits points.",
+    ),
+}
+
+_REQUEST_OF_TYPE = {
+    "consume": "ConsumeRequest",
+    "recharge": "RechargeRequest",
+    "points_earn": "PointsEarnRequest",
+    "points_redeem": "PointsRedeemRequest",
+}
+
+_ACTIVATION = _object(
+    {
+        "card_no": _ref("CardNo"),
+        "external_no": _string(
+            _full(EXTERNAL_NO), nullable=True, description="外卡号, 1 to 32 letters or digits"
+        ),
+        "phone": _string(_full(PHONE), nullable=True, description="手机号码, 11 digits"),
+        "name": _string(None, nullable=True, maxLength=40, description="holder's name"),
+        "gender": _enum(GENDERS, nullable=True),
+        "birthday": _date("YYYY-MM-DD, not after today", nullable=True),
+        "id_number": _string(
+            _full(ID_NUMBER),
+            nullable=True,
+            description="身份证号码: 18 characters (check digit verified) or 15 digits",
+        ),
+        "level": _string(
+            None, nullable=True, description="会员等级 name; the first level when omitted"
+        ),
+        "expires_on": _date("会员有效期, YYYY-MM-DD, not before today", nullable=True),
+        "pin": _ref("Pin"),
+    },
+    ["card_no"],
+    description=(
+        '会员激活. Unknown fields are refused; "" counts as absent for the optional ones.'
+    ),
+)
+
+_SETTING_PROPERTIES = {
+    "points_unit_fen": _integer(1, 100_000_00, description="fen of spending per point"),
+    "single_limit_fen": _integer(1, 1_000_000_00, description="单笔交易限额, in fen"),
+    "pin_attempt_limit": _integer(1, 10, description="wrong PINs in a row that lock the PIN"),
+    "pin_lock_minutes": _integer(1, 24 * 60, description="how long a PIN stays locked"),
+    "enabled_types": {
+        "type": "array",
+        "items": _enum(TRANSACTION_TYPES),
+        "uniqueItems": True,
+        "description": "开通的交易类型",
+    },
+    "merchant_id": _string("^[0-9]{15}$", description="商户号"),
+    "merchant_name": _string(None, minLength=1, maxLength=40, description="商户名"),
+    "receipt_title": _string(None, minLength=1, maxLength=40, description="签购单名"),
+}
+
+_RECORDS = {
+    "Error": _object(
+        {
+            "error": _enum(ERRORS, description="stable code; see the x-error-codes of each call"),
+            "message": _string(None, description="the Chinese sentence a screen shows"),
+            "attempts_left": _integer(
+                0, description="wrong_pin: how many more wrong PINs before the lock"
+            ),
+            "locked_until": _datetime("pin_locked: when the PIN unlocks (shop time)"),
+            "field": _string(None, description="the request field or parameter at fault"),
+            "fields": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "bad_request: the fields this transaction type does not take",
+            },
+            "setting": _string(None, description="invalid_setting: the setting at fault"),
+            "current_status": _enum(
+                CARD_STATUSES, description="invalid_status_change: the card's status now"
+            ),
+        },
+        ["error", "message"],
+        description="Every refusal: `{error, message}` plus, for some codes, details.",
+    ),
+    "Level": _object(
+        {
+            "name": _string(None),
+            "discount_pct": _integer(1, 100, description="88 = pays 88 % of the price"),
+            "points_multiplier_pct": _integer(0, 10000, description="150 = points × 1.5"),
+        },
+        ["name", "discount_pct", "points_multiplier_pct"],
+        nullable=True,
+        description="会员等级 (member level); null on a card without one.",
+    ),
+    "Card": _object(
+        {
+            "card_no": _ref("CardNo"),
+            "external_no": _string(None, nullable=True),
+            "phone": _string(None, nullable=True),
+            "name": _string(None, nullable=True),
+            "gender": _enum(GENDERS, nullable=True),
+            "birthday": _date("生日", nullable=True),
+            "id_number": _string(None, nullable=True),
+            "level": _ref("Level"),
+            "expires_on": _date("会员有效期", nullable=True),
+            "expired": {"type": "boolean", "description": "expires_on is before today"},
+            "status": _enum(CARD_STATUSES),
+            "has_pin": {"type": "boolean"},
+            "pin_locked": {"type": "boolean", "description": "too many wrong PINs, for now"},
+            "balance": _money("储值余额; only in the owner's view"),
+            "points": _integer(0, description="可用积分; only in the owner's view"),
+        },
+        [
+            "card_no",
+            "external_no",
+            "phone",
+            "name",
+            "gender",
+            "birthday",
+            "id_number",
+            "level",
+            "expires_on",
+            "expired",
+            "status",
+            "has_pin",
+            "pin_locked",
+        ],  # fmt: skip
+        description=(
+            "A member card (会员卡) and its holder. `balance` and `points` are sent to the "
+            "owner only; staff at the till learn them from POST /api/v1/cards/{card_no}/query "
+            "with the holder's PIN."
+        ),
+    ),
+    "Transaction": _object(
+        {
+            "type": _enum(JOURNAL_TYPES),
+            "status": _enum(["success", "voided"], description="成功 / 已撤销"),
+            "card_no": _ref("CardNo"),
+            "amount": _money("the balance movement, signed: consume -88.00, recharge 100.00"),
+            "points": _integer(description="the points movement, signed"),
+            "balance": _money("the card's balance after this transaction"),
+            "points_balance": _integer(0, description="the card's points after it"),
+            "price": _money("consume: the price entered, before the discount", nullable=True),
+            "purchase_amount": _money(
+                "points_earn: the purchase paid some other way", nullable=True
+            ),
+            "trace_no": _six("流水号, per terminal; null for an opening entry"),
+            "voucher_no": _string(
+                "^[0-9]{6,}$",
+                nullable=True,
+                description="凭证号, shop-wide, at least six digits; quote it to void",
+                example="000001",
+            ),
+            "reference_no": _string(
+                "^[0-9]{12}$", nullable=True, description="参考号 REF.NO: hhmmss + voucher"
+            ),
+            "batch_no": _six("批次号"),
+            "terminal_id": _string(None, nullable=True, description="终端号"),
+            "operator_no": _string(None, nullable=True, description="操作员号"),
+            "operator_name": _string(None, nullable=True),
+            "created_at": _datetime("in the shop's time zone, with its offset"),
+            "settle_date": _date("清算日期: the shop-local date"),
+            "service_code": _string(None, nullable=True),
+            "payment_method": _enum(PAYMENT_METHODS, nullable=True),
+            "offline": {"type": "boolean"},
+            "original_voucher_no": _string(
+                None, nullable=True, description="a void: the voucher it reverses"
+            ),
+        },
+        [
+            "type",
+            "status",
+            "card_no",
+            "amount",
+            "points",
+            "balance",
+            "points_balance",
+            "price",
+            "purchase_amount",
+            "trace_no",
+            "voucher_no",
+            "reference_no",
+            "batch_no",
+            "terminal_id",
+            "operator_no",
+            "operator_name",
+            "created_at",
+            "settle_date",
+            "service_code",
+            "payment_method",
+            "offline",
+            "original_voucher_no",
+        ],  # fmt: skip
+        description="One row of the journal (交易流水).",
+    ),
+    "TransactionPage": _object(
+        {
+            "transactions": {"type": "array", "items": _ref("Transaction")},
+            "total": _integer(0, description="rows matching the filters, all pages"),
+            "page": _integer(1),
+            "per_page": _integer(1, MAX_PAGE_SIZE),
+        },
+        ["transactions", "total", "page", "per_page"],
+        description="One page of the journal, newest first.",
+    ),
+    "DayStats": _object(
+        {
+            "date": _date("the settlement date (absent in the totals)"),
+            "count": _integer(0, description="successful transactions, voided ones excluded"),
+            "recharge_total": _money("储值充值 total"),
+            "consume_total": _money("储值消费 total (what was debited)"),
+            "balance_net": _money("储值沉淀: recharge_total - consume_total"),
+            "points_awarded": _integer(0, description="积分奖励"),
+            "points_redeemed": _integer(0, description="积分兑换"),
+            "points_net": _integer(description="积分沉淀: awarded - redeemed"),
+        },
+        [
+            "count",
+            "recharge_total",
+            "consume_total",
+            "balance_net",
+            "points_awarded",
+            "points_redeemed",
+            "points_net",
+        ],  # fmt: skip
+        description=(
+            "交易统计 of one day or of a range. Voided transactions and their voids count "
+            "nowhere; opening entries of an import count nowhere."
+        ),
+    ),
+    "DailyStats": _object(
+        {"days": {"type": "array", "items": _ref("DayStats")}, "totals": _ref("DayStats")},
+        ["days", "totals"],
+        description="One DayStats per date of the range (zeros included), and the totals.",
+    ),
+    "TypeTotals": _object(
+        {
+            "count": _integer(0),
+            "amount": _money("sum of the signed amounts (consume is negative)"),
+            "points": _integer(description="sum of the signed points"),
+        },
+        ["count", "amount", "points"],
+    ),
+    "Batch": _object(
+        {
+            "terminal_id": _string(None, description="终端号"),
+            "batch_no": _six("批次号", nullable=False),
+            "count": _integer(0, description="successful transactions of the batch"),
+            "void_count": _integer(0, description="voids posted in the batch"),
+            "types": _object(
+                {kind: _ref("TypeTotals") for kind in TRANSACTION_TYPES},
+                TRANSACTION_TYPES,
+            ),
+            "settled_at": _datetime("settlement only: when the batch was closed"),
+            "settle_date": _date("settlement only: 清算日期"),
+            "transactions": {
+                "type": "array",
+                "items": _ref("Transaction"),
+                "maxItems": MAX_PAGE_SIZE,
+                "description": (
+                    f"GET /api/v1/batch only: the batch's journal, newest first (at most "
+                    f"{MAX_PAGE_SIZE} rows)"
+                ),
+            },
+        },
+        ["terminal_id", "batch_no", "count", "void_count", "types"],
+        description=(
+            "A terminal's batch (批次) totals by transaction type, as settlement (结算) prints "
+            "them. Voided transactions count nowhere."
+        ),
+    ),
+    "Session": _object(
+        {
+            "token": _string(None, description="send as `Authorization: Bearer <token>`"),
+            "operator_no": _string(None),
+            "name": _string(None),
+            "role": _enum(sorted(ALL_ROLES)),
+            "terminal_id": _string(None),
+            "batch_no": _six("the terminal's open batch", nullable=False),
+        },
+        ["token", "operator_no", "name", "role", "terminal_id", "batch_no"],
+    ),
+    "Whoami": _object(
+        {
+            "operator_no": _string(None),
+            "role": _enum(sorted(ALL_ROLES)),
+            "terminal_id": _string(None),
+        },
+        ["operator_no", "role", "terminal_id"],
+    ),
+    "Balance": _object(
+        {"card_no": _ref("CardNo"), "balance": _money("储值余额"), "points": _integer(0)},
+        ["card_no", "balance", "points"],
+        description="储值查询 / 积分查询.",
+    ),
+    "Settings": _object(
+        _SETTING_PROPERTIES,
+        list(_SETTING_PROPERTIES),
+        description="Shop-wide settings (终端参数 / 交易参数) and the merchant's own fields.",
+    ),
+    "SettingsChange": _object(
+        _SETTING_PROPERTIES,
+        minProperties=1,
+        description=(
+            "Any non-empty subset of Settings; all are checked before any is written. An "
+            "unknown key or a bad value is refused (`invalid_setting`, with `setting`)."
+        ),
+    ),
+}
+
+SCHEMAS = {
+    **_REQUEST_FORMATS,
+    **_TRANSACTION_REQUESTS,
+    "ActivateCardRequest": _ACTIVATION,
+    **_RECORDS,
+}
+
+
+# ---------------------------------------------------------------- operations
+
+
+def _errors(codes) -> dict:
+    """code -> HTTP status, from errors.ERRORS (a KeyError names an unknown code)."""
+    return {code: ERRORS[code][0] for code in codes}
+
+
+def _op(
+    operation_id: str,
+    tag: str,
+    summary: str,
+    description: str,
+    *,
+    roles: str | None,
+    errors=(),
+    body: dict | None = None,
+    params=(),
+    ok: dict,
+    status: int = 200,
+) -> dict:
+    """One operation. The refusals every guarded view can give are added here: a session
+    (`not_signed_in`), a role (`not_permitted`) and a JSON object body (`bad_request`)."""
+    codes = list(errors)
+    if roles is not None:
+        codes.insert(0, "not_signed_in")
+        if ROLE_SETS[roles] != ALL_ROLES:
+            codes.insert(1, "not_permitted")
+    if body is not None and "bad_request" not in codes:
+        codes.append("bad_request")
+    error_codes = _errors(dict.fromkeys(codes))
+    allowed = sorted(ROLE_SETS[roles]) if roles is not None else []
+    if roles is None:
+        who = "No session needed."
+    elif ROLE_SETS[roles] == ALL_ROLES:
+        who = f"Roles: any signed-in staff member ({', '.join(allowed)})."
+    else:
+        who = f"Roles: {', '.join(allowed)} (`staff.{roles}`)."
+    responses = {str(status): ok}
+    for code_status in sorted(set(error_codes.values())):
+        named = [c for c, s in error_codes.items() if s == code_status]
+        responses[str(code_status)] = _json(
+            _ref("Error"), "Refused: " + ", ".join(f"`{c}`" for c in named)
+        )
+    operation = {
+        "operationId": operation_id,
+        "tags": [tag],
+        "summary": summary,
+        "description": f"{description}\n\n{who}",
+        "security": [] if roles is None else [{"bearer": []}],
+        "x-roles": allowed,
+        "x-error-codes": error_codes,
+    }
+    if params:
+        operation["parameters"] = list(params)
+    if body is not None:
+        operation["requestBody"] = body
+    operation["responses"] = responses
+    return operation
+
+
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when the request_id was seen before and this is the original",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+_CARD_STATUS_REFUSALS = ("card_inactive", "card_frozen", "card_lost", "card_expired")
+_PIN_REFUSALS = ("wrong_pin", "pin_locked")
+_SUPERVISOR_REFUSALS = ("bad_request", "wrong_password", "password_change_required")
+
+
+def _card_response(description: str = "the card") -> dict:
+    return _json(_ref("Card"), f"{description} (balance and points in the owner's view only)")
+
+
+def _flag(name: str) -> dict:
+    """A small `{card_no, <name>: true}` acknowledgement."""
+    return _json(
+        _object(
+            {"card_no": _ref("CardNo"), name: {"type": "boolean", "enum": [True]}},
+            ["card_no", name],
+        ),
+        "done",
+    )
+
+
+def _service_paths() -> dict:
+    return {
+        "/api/openapi.json": {
+            "get": _op(
+                "openapi",
+                "service",
+                "This document",
+                "The OpenAPI 3.0.3 document of the API.",
+                roles=PUBLIC,
+                ok=_json({"type": "object"}, "the document"),
+            )
+        },
+        "/api/v1/health": {
+            "get": _op(
+                "health",
+                "service",
+                "Health check",
+                "Answers while the server runs; touches no data.",
+                roles=PUBLIC,
+                ok=_json(_object({"status": _enum(["ok"])}, ["status"]), "the server is running"),
+            )
+        },
+    }
+
+
+def _session_paths() -> dict:
+    sign_in_body = _object(
+        {
+            "operator_no": _string(None, description="员工号: 00, 01–05, 99 or owner"),
+            "password": _string(None),
+            "terminal_id": _string(
+                None,
+                nullable=True,
+                description=("终端号; may be left out while the shop has exactly one POS terminal"),
+            ),
+        },
+        ["operator_no", "password"],
+        closed=False,
+    )
+    return {
+        "/api/v1/session": {
+            "post": _op(
+                "sign_in",
+                "session",
+                "Sign in (签到)",
+                "Opens a session at a terminal and returns its bearer token. The terminal "
+                "is checked first, then the password. An unknown operator number and a "
+                "wrong password answer alike (`wrong_password`). A staff member still on "
+                "the published default password cannot sign in "
+                "(`password_change_required`): change it first with "
+                "POST /api/v1/staff/{operator_no}/password. The owner has no default "
+                "(`password_not_set` until `flask set-password owner …`). Sessions live "
+                "in memory: a restart or 12 idle hours ends them.",
+                roles=PUBLIC,
+                body=_body(sign_in_body, {"operator_no": "01", "password": "2580"}),
+                errors=(
+                    "bad_request",
+                    "terminal_required",
+                    "terminal_not_found",
+                    "wrong_password",
+                    "password_not_set",
+                    "staff_disabled",
+                    "password_change_required",
+                ),
+                ok=_json(_ref("Session"), "signed in"),
+                status=201,
+            ),
+            "get": _op(
+                "whoami",
+                "session",
+                "The current session",
+                "Who the bearer token belongs to, and at which terminal.",
+                roles="any signed-in role",
+                ok=_json(_ref("Whoami"), "the session"),
+            ),
+            "delete": _op(
+                "sign_out",
+                "session",
+                "Sign out (签退)",
+                "Ends the session of this token.",
+                roles="any signed-in role",
+                ok={"description": "signed out (no body)"},
+                status=204,
+            ),
+        },
+        "/api/v1/staff/{operator_no}/password": {
+            "post": _op(
+                "change_staff_password",
+                "session",
+                "Change a staff password",
+                "The old password is the proof, so no session is needed; this is how a "
+                "default password is replaced before the first sign-in. Operators, the "
+                "supervisor and the system operator take 4 to 8 digits, the owner 8 to 128 "
+                "characters; never the role's default. Ends every session of that staff "
+                "member.",
+                roles=PUBLIC,
+                params=[_param("operator_no", "path", _string(None), "员工号")],
+                body=_body(
+                    _object(
+                        {"old_password": _string(None), "new_password": _string(None)},
+                        ["old_password", "new_password"],
+                        closed=False,
+                    ),
+                    {"old_password": "0000", "new_password": "2580"},
+                ),
+                errors=("wrong_password", "password_not_set", "invalid_password"),
+                ok=_json(
+                    _object(
+                        {
+                            "operator_no": _string(None),
+                            "changed": {"type": "boolean", "enum": [True]},
+                        },
+                        ["operator_no", "changed"],
+                    ),
+                    "changed",
+                ),
+            )
+        },
+    }
+
+
+def _card_paths() -> dict:
+    holder_change = "Checks, in order: formats, card found, card status, PIN (a wrong one counts)."
+    return {
+        "/api/v1/cards": {
+            "post": _op(
+                "activate_card",
+                "cards",
+                "Activate a card (会员激活)",
+                "A new card number, or one of the shop's stock still `inactive`. Nothing "
+                "moves: the balance and points start at zero.",
+                roles="CAN_TRANSACT",
+                body=_body(
+                    _ref("ActivateCardRequest"),
+                    {"card_no": "1680106700000034", "phone": "13700137000", "pin": "246810"},
+                ),
+                errors=(
+                    "bad_request",
+                    "invalid_date",
+                    "invalid_card_no",
+                    "invalid_phone",
+                    "invalid_id_number",
+                    "invalid_pin",
+                    "level_not_found",
+                    "card_exists",
+                    "phone_taken",
+                    "external_no_taken",
+                ),
+                ok=_card_response("the activated card"),
+                status=201,
+            ),
+            "get": _op(
+                "find_card",
+                "cards",
+                "Find a card",
+                "By card number, external card number (外卡号) or bound phone, in that order.",
+                roles="any signed-in role",
+                params=[
+                    _param(
+                        "find",
+                        "query",
+                        _string(None, minLength=1),
+                        "卡号, 外卡号 or 手机号码",
+                        required=True,
+                    )
+                ],
+                errors=("bad_request", "card_not_found"),
+                ok=_card_response(),
+            ),
+        },
+        "/api/v1/cards/{card_no}": {
+            "get": _op(
+                "get_card",
+                "cards",
+                "Get a card",
+                "The card with exactly this card number.",
+                roles="any signed-in role",
+                params=[_path_card_no()],
+                errors=("invalid_card_no", "card_not_found"),
+                ok=_card_response(),
+            )
+        },
+        "/api/v1/cards/{card_no}/phone": {
+            "put": _op(
+                "bind_phone",
+                "cards",
+                "Bind a phone (绑定手机)",
+                'Binds a phone number to the card; null or "" unbinds it. ' + holder_change,
+                roles="CAN_TRANSACT",
+                params=[_path_card_no()],
+                body=_body(
+                    _object(
+                        {
+                            "phone": _string(_full(PHONE), nullable=True),
+                            "pin": _ref("Pin"),
+                        },
+                        ["phone"],
+                        closed=False,
+                    ),
+                    {"phone": "13600136000", "pin": "123456"},
+                ),
+                errors=(
+                    "bad_request",
+                    "invalid_card_no",
+                    "invalid_pin",
+                    "invalid_phone",
+                    "card_not_found",
+                    *_CARD_STATUS_REFUSALS,
+                    *_PIN_REFUSALS,
+                    "phone_taken",
+                ),
+                ok=_card_response(),
+            )
+        },
+        "/api/v1/cards/{card_no}/id_number": {
+            "put": _op(
+                "bind_id_number",
+                "cards",
+                "Bind an ID number (绑定身份证)",
+                'Binds a national ID number to the card; null or "" unbinds it. ' + holder_change,
+                roles="CAN_TRANSACT",
+                params=[_path_card_no()],
+                body=_body(
+                    _object(
+                        {
+                            "id_number": _string(_full(ID_NUMBER), nullable=True),
+                            "pin": _ref("Pin"),
+                        },
+                        ["id_number"],
+                        closed=False,
+                    ),
+                ),
+                errors=(
+                    "bad_request",
+                    "invalid_card_no",
+                    "invalid_pin",
+                    "invalid_id_number",
+                    "card_not_found",
+                    *_CARD_STATUS_REFUSALS,
+                    *_PIN_REFUSALS,
+                ),
+                ok=_card_response(),
+            )
+        },
+        "/api/v1/cards/{card_no}/pin": {
+            "post": _op(
+                "change_pin",
+                "cards",
+                "Change the PIN (修改密码)",
+                'The old PIN is the proof (null/"" for a card without one); a null or '
+                "empty new PIN removes the PIN. " + holder_change,
+                roles="CAN_TRANSACT",
+                params=[_path_card_no()],
+                body=_body(
+                    _object({"old_pin": _ref("Pin"), "new_pin": _ref("Pin")}, closed=False),
+                    {"old_pin": "123456", "new_pin": "654321"},
+                ),
+                errors=(
+                    "invalid_card_no",
+                    "invalid_pin",
+                    "card_not_found",
+                    *_CARD_STATUS_REFUSALS,
+                    *_PIN_REFUSALS,
+                ),
+                ok=_flag("changed"),
+            )
+        },
+        "/api/v1/cards/{card_no}/pin/reset": {
+            "post": _op(
+                "reset_pin",
+                "cards",
+                "Reset the PIN (密码重置)",
+                "Without the old PIN: staff confirm the holder, the supervisor authorises. "
+                "Clears a PIN lock too. Checks: formats, supervisor password, card found, "
+                "card not inactive (a frozen or lost card may be reset).",
+                roles="CAN_TRANSACT",
+                params=[_path_card_no()],
+                body=_body(
+                    _object(
+                        {
+                            "new_pin": _ref("Pin"),
+                            "supervisor_password": _ref("SupervisorPassword"),
+                        },
+                        closed=False,
+                    ),
+                    {"new_pin": "246810", "supervisor_password": "135790"},
+                ),
+                errors=(
+                    "invalid_card_no",
+                    "invalid_pin",
+                    *_SUPERVISOR_REFUSALS,
+                    "card_not_found",
+                    "card_inactive",
+                ),
+                ok=_flag("reset"),
+            )
+        },
+        "/api/v1/cards/{card_no}/pin/unlock": {
+            "post": _op(
+                "unlock_pin",
+                "cards",
+                "Unlock the PIN",
+                "Clears the wrong-PIN count and lock; the supervisor authorises.",
+                roles="CAN_TRANSACT",
+                params=[_path_card_no()],
+                body=_body(
+                    _object({"supervisor_password": _ref("SupervisorPassword")}, closed=False),
+                    {"supervisor_password": "135790"},
+                ),
+                errors=("invalid_card_no", *_SUPERVISOR_REFUSALS, "card_not_found"),
+                ok=_flag("unlocked"),
+            )
+        },
+        "/api/v1/cards/{card_no}/status": {
+            "post": _op(
+                "set_card_status",
+                "cards",
+                "Freeze, report lost, restore (冻结 / 挂失 / 解挂)",
+                "Allowed changes: active → frozen, active → lost, frozen → lost (no "
+                "authorisation); frozen → active and lost → active (the supervisor "
+                "authorises). Anything else is `invalid_status_change` (with "
+                "`current_status`).",
+                roles="any signed-in role",
+                params=[_path_card_no()],
+                body=_body(
+                    _object(
+                        {
+                            "status": _enum(CARD_STATUSES),
+                            "supervisor_password": _ref("SupervisorPassword"),
+                        },
+                        ["status"],
+                        closed=False,
+                    ),
+                    {"status": "frozen"},
+                ),
+                errors=(
+                    "invalid_card_no",
+                    "bad_request",
+                    "card_not_found",
+                    "invalid_status_change",
+                    *_SUPERVISOR_REFUSALS,
+                ),
+                ok=_card_response("the card with its new status"),
+            )
+        },
+        "/api/v1/cards/{card_no}/query": {
+            "post": _op(
+                "query_card",
+                "cards",
+                "Balance and points query (储值查询 / 积分查询)",
+                "The card's balance and points for the holder's PIN. Writes no journal row; "
+                "a wrong PIN still counts. Checks: formats, card found, card status, PIN.",
+                roles="CAN_TRANSACT",
+                params=[_path_card_no()],
+                body=_body(_object({"pin": _ref("Pin")}, closed=False), {"pin": "123456"}),
+                errors=(
+                    "invalid_card_no",
+                    "invalid_pin",
+                    "card_not_found",
+                    *_CARD_STATUS_REFUSALS,
+                    *_PIN_REFUSALS,
+                ),
+                ok=_json(_ref("Balance"), "the balance and points"),
+            )
+        },
+    }
+
+
+_TRANSACT_DESCRIPTION = """\
+One of the four transactions, by `type`: 储值消费 `consume`, 储值充值 `recharge`, 积分累加 \
+`points_earn`, 积分消费 `points_redeem`. Each is one database transaction.
+
+Checks, in this order (the first failure answers): request format (fields, type, card number, \
+PIN format, request_id, service code, payment method), the type is enabled \
+(`transaction_disabled`), amount or points (`invalid_amount`, `over_limit`, \
+`invalid_points`), the request_id (replay or `request_id_reused`), card found, card status, \
+PIN (a wrong PIN counts toward the lock even though the request is refused), balance or \
+points.
+
+Idempotency: the same `request_id` with the same content returns the original transaction \
+(as it is now: it may since have been voided) with status 201 and `Idempotent-Replayed: \
+true`; with different content (another card, amount, PIN, terminal…) `request_id_reused`. A \
+refused request claims nothing."""
+
+_VOID_DESCRIPTION = """\
+交易撤销: reverses a transaction of a still-open batch, exactly once, as a new `void` row \
+(posted to the caller's terminal and batch).
+
+Checks, in this order: request format, supervisor password (the owner needs none), \
+request_id (replay or `request_id_reused`), original found, voidable (`not_voidable` for a \
+void or an opening entry), already voided, batch closed (the original's terminal has \
+settled since), the card's PIN (on the card that holds the original), and that the \
+reversal leaves no balance or points negative (`void_refused`). The card's status is not \
+checked. Idempotent like POST /api/v1/transactions."""
+
+
+def _transaction_paths() -> dict:
+    journal_params = [
+        _param("card_no", "query", _string(None), "卡号"),
+        _param(
+            "time_from",
+            "query",
+            _string(None),
+            "ISO 8601 date-time, inclusive; without an offset it is shop time. Percent-"
+            "encode a `+` offset as %2B",
+        ),
+        _param("time_to", "query", _string(None), "ISO 8601 date-time, inclusive"),
+        _param("date_from", "query", _string(None, format="date"), "清算日期 from, YYYY-MM-DD"),
+        _param("date_to", "query", _string(None, format="date"), "清算日期 to, inclusive"),
+        _param("status", "query", _enum(["success", "voided"]), "交易状态"),
+        _param("type", "query", _enum(JOURNAL_TYPES), "交易类型"),
+        _param("trace_no", "query", _integer(0), "流水号 (digits)"),
+        _param("terminal_id", "query", _string(None), "终端号"),
+        _param("batch_no", "query", _integer(0), "批次号 (digits)"),
+        _param("page", "query", _integer(1, default=1), "page number, from 1"),
+        _param("per_page", "query", _integer(1, MAX_PAGE_SIZE, default=50), "rows per page"),
+    ]
+    return {
+        "/api/v1/transactions": {
+            "post": _op(
+                "post_transaction",
+                "transactions",
+                "Post a transaction (消费 / 充值 / 积分累加 / 积分消费)",
+                _TRANSACT_DESCRIPTION,
+                roles="CAN_TRANSACT",
+                body=_body(
+                    {
+                        "oneOf": [_ref(name) for name in _REQUEST_OF_TYPE.values()],
+                        "discriminator": {
+                            "propertyName": "type",
+                            "mapping": {
+                                kind: f"#/components/schemas/{name}"
+                                for kind, name in _REQUEST_OF_TYPE.items()
+                            },
+                        },
+                    },
+                    {
+                        "type": "consume",
+                        "card_no": "1680860097157114",
+                        "amount": "100.00",
+                        "pin": "123456",
+                        "request_id": "pos1-20250301-0001",
+                    },
+                ),
+                errors=(
+                    "bad_request",
+                    "invalid_card_no",
+                    "invalid_pin",
+                    "transaction_disabled",
+                    "invalid_amount",
+                    "over_limit",
+                    "invalid_points",
+                    "request_id_reused",
+                    "card_not_found",
+                    *_CARD_STATUS_REFUSALS,
+                    *_PIN_REFUSALS,
+                    "insufficient_balance",
+                    "insufficient_points",
+                    "no_points",
+                ),
+                ok=_json(
+                    _ref("Transaction"),
+                    "posted, or the original of a replayed request_id",
+                    headers=_REPLAYED,
+                ),
+                status=201,
+            ),
+            "get": _op(
+                "list_transactions",
+                "transactions",
+                "The journal (交易流水)",
+                "Every terminal's journal, newest first, filtered and paged. All filters are "
+                "optional and combine with AND.",
+                roles="CAN_READ_JOURNAL",
+                params=journal_params,
+                errors=("bad_request", "invalid_date"),
+                ok=_json(_ref("TransactionPage"), "one page"),
+            ),
+        },
+        "/api/v1/transactions/{voucher_no}": {
+            "get": _op(
+                "get_transaction",
+                "transactions",
+                "A transaction by voucher number",
+                "What the void screen shows before the void: the transaction this 凭证号 names, "
+                "from any terminal.",
+                roles="CAN_TRANSACT",
+                params=[_path_voucher_no()],
+                errors=("bad_request", "transaction_not_found"),
+                ok=_json(_ref("Transaction"), "the transaction"),
+            )
+        },
+        "/api/v1/transactions/{voucher_no}/void": {
+            "post": _op(
+                "void_transaction",
+                "transactions",
+                "Void a transaction (交易撤销)",
+                _VOID_DESCRIPTION,
+                roles="CAN_TRANSACT",
+                params=[_path_voucher_no()],
+                body=_body(
+                    _object(
+                        {
+                            "supervisor_password": _ref("SupervisorPassword"),
+                            "request_id": _ref("RequestId"),
+                            "pin": _ref("Pin"),
+                        },
+                        ["request_id"],
+                        closed=False,
+                    ),
+                    {
+                        "supervisor_password": "135790",
+                        "request_id": "pos1-20250301-0002",
+                        "pin": "123456",
+                    },
+                ),
+                errors=(
+                    "bad_request",
+                    "invalid_pin",
+                    "wrong_password",
+                    "password_change_required",
+                    "request_id_reused",
+                    "transaction_not_found",
+                    "not_voidable",
+                    "already_voided",
+                    "batch_closed",
+                    *_PIN_REFUSALS,
+                    "void_refused",
+                ),
+                ok=_json(
+                    _ref("Transaction"),
+                    "the void row (type `void`), or the original of a replayed request_id",
+                    headers=_REPLAYED,
+                ),
+                status=201,
+            )
+        },
+    }
+
+
+def _batch_paths() -> dict:
+    return {
+        "/api/v1/batch": {
+            "get": _op(
+                "current_batch",
+                "batch",
+                "The open batch of the caller's terminal",
+                "Totals by type and the batch's journal (newest first), as settlement would "
+                "print them now.",
+                roles="CAN_TRANSACT",
+                ok=_json(_ref("Batch"), "the open batch, with `transactions`"),
+            )
+        },
+        "/api/v1/settlements": {
+            "post": _op(
+                "settle",
+                "batch",
+                "Settle (结算)",
+                "Closes the caller's terminal's batch, keeps its totals and opens the next "
+                "batch. Its transactions can no longer be voided (`batch_closed`). Takes no "
+                "body.",
+                roles="CAN_TRANSACT",
+                ok=_json(_ref("Batch"), "the closed batch, with `settled_at` and `settle_date`"),
+                status=201,
+            )
+        },
+        "/api/v1/stats/daily": {
+            "get": _op(
+                "daily_stats",
+                "reports",
+                "Daily statistics (交易统计)",
+                f"One row per settlement date from `from` to `to` (days without transactions "
+                f"as zeros) and the totals. At most {MAX_RANGE_DAYS} days; `to` before `from` "
+                f"is `bad_request`.",
+                roles="CAN_READ_JOURNAL",
+                params=[
+                    _param(
+                        "from",
+                        "query",
+                        _string(None, format="date"),
+                        "YYYY-MM-DD; default the first day of this month",
+                    ),
+                    _param(
+                        "to", "query", _string(None, format="date"), "YYYY-MM-DD; default today"
+                    ),
+                ],
+                errors=("bad_request", "invalid_date"),
+                ok=_json(_ref("DailyStats"), "the days and the totals"),
+            )
+        },
+    }
+
+
+def _settings_paths() -> dict:
+    return {
+        "/api/v1/settings": {
+            "get": _op(
+                "get_settings",
+                "settings",
+                "Read the settings (参数)",
+                "Every setting with its current value. The money settings are integer fen "
+                "(`*_fen`).",
+                roles="CAN_CHANGE_SETTINGS",
+                ok=_json(_ref("Settings"), "the settings"),
+            ),
+            "put": _op(
+                "put_settings",
+                "settings",
+                "Change settings",
+                "Changes the settings given (any non-empty subset), all or none.",
+                roles="CAN_CHANGE_SETTINGS",
+                body=_body(_ref("SettingsChange"), {"pin_attempt_limit": 5}),
+                errors=("bad_request", "invalid_setting"),
+                ok=_json(_ref("Settings"), "every setting after the change"),
+            ),
+        }
+    }
+
+
+_DESCRIPTION = """\
+The JSON API of Kakatong (卡卡通), a self-hosted membership-card appliance: stored value \
+(储值) and loyalty points (积分) for one shop. docs/api.md is the guide.
+
+Conventions: money is a string of yuan with two decimals (\"90.50\"), never a number; points \
+are JSON integers; trace, batch and voucher numbers are digit strings; times carry the \
+shop's UTC offset. Sign in with POST /api/v1/session and send `Authorization: Bearer \
+<token>`. Every refusal is `{\"error\": code, \"message\": 中文}` with the status the code \
+always has (`x-error-codes` on each operation); an unknown path is `not_found` (404), a wrong \
+method `method_not_allowed` (405), a fault of the server `internal_error` (500)."""
+
 
 def document() -> dict:
-    return {"openapi": "3.0.3", "info": {"title": "Kakatong API", "version": "1"}, "paths": {}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Kakatong API", "version": __version__, "description": _DESCRIPTION},
+        "servers": [{"url": "/", "description": "the appliance itself"}],
+        "tags": [
+            {"name": "service"},
+            {"name": "session", "description": "签到 / 签退 and staff passwords"},
+            {"name": "cards", "description": "会员卡: activation, holder, PIN, status, query"},
+            {"name": "transactions", "description": "the ledger: post, look up, void"},
+            {"name": "batch", "description": "批次 and 结算"},
+            {"name": "reports", "description": "交易统计"},
+            {"name": "settings", "description": "终端参数 / 交易参数"},
+        ],
+        "paths": {
+            **_service_paths(),
+            **_session_paths(),
+            **_card_paths(),
+            **_transaction_paths(),
+            **_batch_paths(),
+            **_settings_paths(),
+        },
+        "components": {
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "the token from POST /api/v1/session",
+                }
+            },
+            "schemas": SCHEMAS,
+        },
+        "security": [{"bearer": []}],
+    }
