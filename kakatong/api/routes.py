@@ -15,7 +15,9 @@ from werkzeug.exceptions import HTTPException
 from .. import cards, ledger, reports, staff
 from .. import settings as shop_settings
 from ..errors import HTTP_ERROR_CODES, LedgerError
-from ..models import Terminal
+from ..models import Card, Terminal
+from ..money import format_fen
+from ..runtime import shop_date, utcnow
 from ..staff import CAN_CHANGE_SETTINGS, CAN_READ_JOURNAL, CAN_TRANSACT, Actor
 from . import records
 from .openapi import document
@@ -214,8 +216,8 @@ def find_card():
 @bp.get("/v1/cards/<card_no>")
 @signed_in()
 def get_card(card_no: str):
-    card = cards.find_card(cards.card_no_arg(card_no))
-    if card is None or card.card_no != card_no:
+    card = Card.get_or_none(Card.card_no == cards.card_no_arg(card_no))
+    if card is None:
         raise LedgerError("card_not_found")
     return _card_record(card)
 
@@ -276,7 +278,7 @@ def query_card(card_no: str):
     return jsonify(
         {
             "card_no": card.card_no,
-            "balance": records.format_fen(card.balance_fen),
+            "balance": format_fen(card.balance_fen),
             "points": card.points,
         }
     )
@@ -382,7 +384,7 @@ def settle():
 @bp.get("/v1/stats/daily")
 @signed_in(CAN_READ_JOURNAL)
 def daily_stats():
-    today = records.runtime.shop_date(records.runtime.utcnow())
+    today = shop_date(utcnow())
     date_from = _args_date("from") or today.replace(day=1)
     date_to = _args_date("to") or today
     days, totals = reports.daily_stats(date_from, date_to)
