@@ -12,6 +12,8 @@ docs/api.md is the human companion; tests/test_openapi.py checks both against th
 
 from __future__ import annotations
 
+import copy
+
 from .. import __version__
 from ..cards import CARD_NO, EXTERNAL_NO, ID_NUMBER, PHONE, PIN
 from ..errors import ERRORS
@@ -189,7 +191,8 @@ _REQUEST_FORMATS = {
         nullable=True,
         description=(
             "The supervisor's (主管, staff 00) password, typed at the terminal to authorise. "
-            "Not needed when the caller is signed in as the owner."
+            "Not needed when the caller is signed in as the owner. Wrong ones count toward "
+            "staff 00's password lock (`staff_locked`)."
         ),
     ),
 }
@@ -293,6 +296,12 @@ _SETTING_PROPERTIES = {
     "single_limit_fen": _integer(1, 1_000_000_00, description="单笔交易限额, in fen"),
     "pin_attempt_limit": _integer(1, 10, description="wrong PINs in a row that lock the PIN"),
     "pin_lock_minutes": _integer(1, 24 * 60, description="how long a PIN stays locked"),
+    "password_attempt_limit": _integer(
+        1, 20, description="wrong staff passwords in a row that lock the staff number"
+    ),
+    "password_lock_minutes": _integer(
+        1, 24 * 60, description="how long a staff number stays locked"
+    ),
     "enabled_types": {
         "type": "array",
         "items": _enum(TRANSACTION_TYPES),
@@ -320,6 +329,9 @@ _RECORDS = {
                 "description": "bad_request: the fields this transaction type does not take",
             },
             "setting": _string(None, description="invalid_setting: the setting at fault"),
+            "minutes_left": _integer(
+                1, description="staff_locked: minutes until passwords are taken again"
+            ),
             "current_status": _enum(
                 CARD_STATUSES, description="invalid_status_change: the card's status now"
             ),
@@ -630,7 +642,12 @@ _REPLAYED = {
 }
 _CARD_STATUS_REFUSALS = ("card_inactive", "card_frozen", "card_lost", "card_expired")
 _PIN_REFUSALS = ("wrong_pin", "pin_locked")
-_SUPERVISOR_REFUSALS = ("bad_request", "wrong_password", "password_change_required")
+_SUPERVISOR_REFUSALS = (
+    "bad_request",
+    "staff_locked",
+    "wrong_password",
+    "password_change_required",
+)
 
 
 def _card_response(description: str = "the card") -> dict:
@@ -699,16 +716,20 @@ def _session_paths() -> dict:
                 "the published default password cannot sign in "
                 "(`password_change_required`): change it first with "
                 "POST /api/v1/staff/{operator_no}/password. The owner has no default "
-                "(`password_not_set` until `flask set-password owner …`). Sessions live "
-                "in memory: a restart or 12 idle hours ends them.",
+                "(`password_not_set` until `flask set-password owner …`). After "
+                "`password_attempt_limit` wrong passwords in a row for an operator number "
+                "(known or not; default 5) every attempt is `staff_locked` (with "
+                "`minutes_left`) for `password_lock_minutes` (default 15), right password "
+                "or not. Sessions live in memory: a restart or 12 idle hours ends them.",
                 roles=PUBLIC,
                 body=_body(sign_in_body, {"operator_no": "01", "password": "2580"}),
                 errors=(
                     "bad_request",
                     "terminal_required",
                     "terminal_not_found",
-                    "wrong_password",
                     "password_not_set",
+                    "staff_locked",
+                    "wrong_password",
                     "staff_disabled",
                     "password_change_required",
                 ),
@@ -741,8 +762,9 @@ def _session_paths() -> dict:
                 "The old password is the proof, so no session is needed; this is how a "
                 "default password is replaced before the first sign-in. Operators, the "
                 "supervisor and the system operator take 4 to 8 digits, the owner 8 to 128 "
-                "characters; never the role's default. Ends every session of that staff "
-                "member.",
+                "characters; never the role's default. A wrong old password counts toward "
+                "the same lock as sign-in (`staff_locked`). Ends every session of that "
+                "staff member.",
                 roles=PUBLIC,
                 params=[_param("operator_no", "path", _string(None), "员工号")],
                 body=_body(
@@ -753,7 +775,7 @@ def _session_paths() -> dict:
                     ),
                     {"old_password": "0000", "new_password": "2580"},
                 ),
-                errors=("wrong_password", "password_not_set", "invalid_password"),
+                errors=("password_not_set", "staff_locked", "wrong_password", "invalid_password"),
                 ok=_json(
                     _object(
                         {
@@ -1167,6 +1189,7 @@ def _transaction_paths() -> dict:
                 errors=(
                     "bad_request",
                     "invalid_pin",
+                    "staff_locked",
                     "wrong_password",
                     "password_change_required",
                     "request_id_reused",
@@ -1309,7 +1332,7 @@ def document() -> dict:
                     "description": "the token from POST /api/v1/session",
                 }
             },
-            "schemas": SCHEMAS,
+            "schemas": copy.deepcopy(SCHEMAS),  # callers may change their copy
         },
         "security": [{"bearer": []}],
     }
