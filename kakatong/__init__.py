@@ -13,7 +13,7 @@ from . import runtime
 from .config import ROOT, Config
 from .db import db as database
 from .db import open_database
-from .errors import HTTP_ERROR_CODES, LedgerError
+from .errors import LedgerError
 from .sessions import SessionStore
 
 __version__ = "0.1.0"
@@ -30,7 +30,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.config["KAKATONG"] = config
     app.config["SECRET_KEY"] = config.secret("secret_key")
-    app.config["JSON_AS_ASCII"] = False
+    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024  # no request of ours comes near this
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     runtime.configure(config.zone, config.secret("pin_pepper"))
@@ -69,9 +69,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     def _http_error(exc: HTTPException):
         # Routing errors (404, 405) happen before any blueprint is chosen: answer the API's
         # callers in JSON here, people with a page.
-        error = LedgerError(HTTP_ERROR_CODES.get(exc.code, "bad_request"))
+        error = LedgerError.for_http(exc.code)
         if request.path.startswith("/api/"):
-            return jsonify(error.as_dict()), exc.code
-        return render_template("error.html", error=error, status=exc.code), exc.code
+            return jsonify(error.as_dict()), error.status
+        return render_template("error.html", error=error, status=error.status), error.status
 
     return app

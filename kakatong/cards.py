@@ -134,6 +134,10 @@ def pin_locked(card: Card, now: datetime) -> bool:
     return card.pin_locked_until is not None and card.pin_locked_until > now
 
 
+def _when(moment: datetime) -> str:
+    return runtime.local(moment).isoformat(timespec="seconds")
+
+
 def check_pin(card: Card, pin: str | None, now: datetime) -> None:
     """Judge a PIN and keep the count. Runs inside `refusable()`, so the count survives a refusal.
 
@@ -141,9 +145,7 @@ def check_pin(card: Card, pin: str | None, now: datetime) -> None:
     the PIN; while locked, every attempt answers `pin_locked`, right PIN or not.
     """
     if pin_locked(card, now):
-        raise LedgerError(
-            "pin_locked", locked_until=runtime.local(card.pin_locked_until).isoformat()
-        )
+        raise LedgerError("pin_locked", locked_until=_when(card.pin_locked_until))
     failures = card.pin_failures if card.pin_locked_until is None else 0
     if card.pin_hash is None or (
         pin is not None and hmac.compare_digest(_digest(card.pin_salt, pin), card.pin_hash)
@@ -157,7 +159,7 @@ def check_pin(card: Card, pin: str | None, now: datetime) -> None:
     if failures >= limit:
         until = now + timedelta(minutes=minutes)
         Card.update(pin_failures=0, pin_locked_until=until).where(Card.id == card.id).execute()
-        raise LedgerError("pin_locked", locked_until=runtime.local(until).isoformat())
+        raise LedgerError("pin_locked", locked_until=_when(until))
     Card.update(pin_failures=failures, pin_locked_until=None).where(Card.id == card.id).execute()
     left = limit - failures
     raise LedgerError("wrong_pin", f"密码错误，还可以尝试 {left} 次", attempts_left=left)
@@ -339,6 +341,8 @@ def unlock_pin(actor: Actor, card_no: object, supervisor_password: object) -> No
     authorise_supervisor(actor, supervisor_password)
     with write_transaction():
         card = locked_card(card_no)
+        if card.status == "inactive":
+            raise LedgerError("card_inactive")
         Card.update(pin_failures=0, pin_locked_until=None).where(Card.id == card.id).execute()
 
 

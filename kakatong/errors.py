@@ -54,6 +54,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "request_id_reused": (409, "请求号已用于另一笔交易"),
     "not_found": (404, "页面不存在"),
     "method_not_allowed": (405, "不支持该请求方法"),
+    "payload_too_large": (413, "请求内容过大"),
     "internal_error": (500, "系统内部错误，请联系管理员"),
 }
 
@@ -70,6 +71,15 @@ class LedgerError(Exception):
         self.details = details
         super().__init__(f"{code}: {self.message}")
 
+    @classmethod
+    def for_http(cls, status: int | None) -> LedgerError:
+        """The refusal for an HTTP error the framework raised; a code always keeps its status,
+        so an unlisted 4xx answers as bad_request (400) and anything else as internal_error."""
+        code = HTTP_ERROR_CODES.get(status or 500)
+        if code is None:
+            code = "bad_request" if status and 400 <= status < 500 else "internal_error"
+        return cls(code)
+
     def as_dict(self) -> dict:
         return {"error": self.code, "message": self.message, **self.details}
 
@@ -79,5 +89,6 @@ HTTP_ERROR_CODES = {
     400: "bad_request",
     404: "not_found",
     405: "method_not_allowed",
+    413: "payload_too_large",
     500: "internal_error",
 }

@@ -67,14 +67,11 @@ def points_arg(value: object) -> int:
     return value
 
 
-def amount_arg(value: object, limit_fen: int) -> int:
+def amount_arg(value: object) -> int:
     try:
-        fen = parse_amount(value)
+        return parse_amount(value)
     except AmountError as exc:
         raise LedgerError(exc.code) from None
-    if fen > limit_fen:
-        raise LedgerError("over_limit")
-    return fen
 
 
 def service_code_arg(value: object) -> str | None:
@@ -107,10 +104,16 @@ def _check_actor(actor: Actor) -> None:
         raise LedgerError("terminal_required")
 
 
-def _check_enabled(kind: str) -> dict:
+def _check_settings(kind: str, amount_fen: int | None = None) -> dict:
+    """The settings' refusals: a type switched off, an amount over the single limit.
+
+    They run after the replay check, so that a request already posted is answered with its
+    result even if the settings changed since."""
     values = shop_settings.load()
     if kind not in values["enabled_types"]:
         raise LedgerError("transaction_disabled")
+    if amount_fen is not None and amount_fen > values["single_limit_fen"]:
+        raise LedgerError("over_limit")
     return values
 
 
@@ -172,14 +175,14 @@ def consume(
     _check_actor(actor)
     card_no, pin = card_no_arg(card_no), pin_arg(pin)
     request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
-    values = _check_enabled("consume")
-    price = amount_arg(amount, values["single_limit_fen"])
+    price = amount_arg(amount)
     now = now or utcnow()
     fingerprint = _fingerprint("consume", actor.terminal_id, card_no, price, pin, service_code)
     with refusable():
         replay = _replay(request_id, fingerprint)
         if replay:
             return replay
+        values = _check_settings("consume", price)
         card = _usable_card(card_no, pin, now)
         level = _level_of(card)
         paid = apply_percent(price, level.discount_pct)
@@ -210,14 +213,14 @@ def recharge(
     card_no, pin, request_id = card_no_arg(card_no), pin_arg(pin), request_id_arg(request_id)
     if payment_method not in PAYMENT_METHODS:
         raise LedgerError("bad_request", "请选择支付方式", field="payment_method")
-    values = _check_enabled("recharge")
-    fen = amount_arg(amount, values["single_limit_fen"])
+    fen = amount_arg(amount)
     now = now or utcnow()
     fingerprint = _fingerprint("recharge", actor.terminal_id, card_no, fen, pin, payment_method)
     with refusable():
         replay = _replay(request_id, fingerprint)
         if replay:
             return replay
+        _check_settings("recharge", fen)
         card = _usable_card(card_no, pin, now)
         return _post(
             actor, "recharge", card, now,
@@ -245,8 +248,7 @@ def points_earn(
     request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
     if (amount is None) == (points is None):
         raise LedgerError("bad_request", "请输入消费金额或积分，二者选一")
-    values = _check_enabled("points_earn")
-    purchase = amount_arg(amount, values["single_limit_fen"]) if amount is not None else None
+    purchase = amount_arg(amount) if amount is not None else None
     fixed = points_arg(points) if points is not None else None
     now = now or utcnow()
     fingerprint = _fingerprint(
@@ -256,6 +258,7 @@ def points_earn(
         replay = _replay(request_id, fingerprint)
         if replay:
             return replay
+        values = _check_settings("points_earn", purchase)
         card = _usable_card(card_no, pin, now)
         earned = fixed
         if purchase is not None:
@@ -284,7 +287,6 @@ def points_redeem(
     _check_actor(actor)
     card_no, pin = card_no_arg(card_no), pin_arg(pin)
     request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
-    _check_enabled("points_redeem")
     spent = points_arg(points)
     now = now or utcnow()
     fingerprint = _fingerprint(
@@ -294,6 +296,7 @@ def points_redeem(
         replay = _replay(request_id, fingerprint)
         if replay:
             return replay
+        _check_settings("points_redeem")
         card = _usable_card(card_no, pin, now)
         if card.points < spent:
             raise LedgerError("insufficient_points")

@@ -92,9 +92,10 @@ class PasswordGuard(BaseModel):
     """Failed password attempts per staff number typed (known or not, so that a lock says
     nothing about whether an account exists)."""
 
-    staff_no = CharField(primary_key=True, max_length=64)
+    key = CharField(primary_key=True, max_length=32)  # staff number typed, and the door
     failures = IntegerField(default=0)
     locked_until = DateTimeField(null=True)
+    updated_at = DateTimeField(default=utcnow, index=True)
 
 
 class Level(BaseModel):

@@ -117,7 +117,16 @@ def journal(filters: JournalFilter, page: int = 1, per_page: int = 50) -> tuple[
     if page < 1 or not 1 <= per_page <= MAX_PAGE_SIZE:
         raise LedgerError("bad_request", "分页参数不正确")
     query = (
-        Transaction.select(Transaction, Card.card_no, Terminal.terminal_id, Staff.name)
+        # The joined rows' ids too: without them peewee would set terminal_id etc. to None.
+        Transaction.select(
+            Transaction,
+            Card.id,
+            Card.card_no,
+            Terminal.id,
+            Terminal.terminal_id,
+            Staff.id,
+            Staff.name,
+        )  # fmt: skip
         .join(Card)
         .switch(Transaction)
         .join(Terminal, JOIN.LEFT_OUTER)

@@ -69,15 +69,20 @@ def password_matches(staff: Staff, password: str) -> bool:
         return False
 
 
-def _judge(staff_no: str, staff: Staff | None, password: object) -> bool:
-    """Check a password under the attempt limit: after N wrong ones in a row for a staff
-    number (known or not), every attempt is refused for a while, right password or not.
-    Terminal passwords are 4–8 digits; without this, an API caller could try them all."""
+def _judge(key: str, staff: Staff | None, password: object) -> bool:
+    """Check a password under the attempt limit: after N wrong ones in a row for one key,
+    every attempt is refused for a while, right password or not. Terminal passwords are 4–8
+    digits; without this, an API caller could try them all.
+
+    The key is the staff number typed (known or not, so a lock says nothing about whether an
+    account exists) and the door it was typed at: guessing at the sign-in door, which needs no
+    session, cannot lock the supervisor out of authorising voids at the terminal.
+    """
     from . import settings as shop_settings
 
-    key = str(staff_no)[:64]
+    key = key[:32]
     now = runtime.utcnow()
-    guard = PasswordGuard.get_or_none(PasswordGuard.staff_no == key)
+    guard = PasswordGuard.get_or_none(PasswordGuard.key == key)
     if guard is not None and guard.locked_until is not None and guard.locked_until > now:
         minutes = int((guard.locked_until - now).total_seconds() // 60) + 1
         raise LedgerError(
@@ -91,7 +96,7 @@ def _judge(staff_no: str, staff: Staff | None, password: object) -> bool:
     if ok:
         if guard is not None:
             with write_transaction():
-                PasswordGuard.delete().where(PasswordGuard.staff_no == key).execute()
+                PasswordGuard.delete().where(PasswordGuard.key == key).execute()
         return True
     values = shop_settings.load()
     failures = 1 if guard is None or guard.locked_until is not None else guard.failures + 1
@@ -99,7 +104,11 @@ def _judge(staff_no: str, staff: Staff | None, password: object) -> bool:
     if failures >= values["password_attempt_limit"]:
         locked_until = now + timedelta(minutes=values["password_lock_minutes"])
     with write_transaction():
-        PasswordGuard.replace(staff_no=key, failures=failures, locked_until=locked_until).execute()
+        PasswordGuard.replace(
+            key=key, failures=failures, locked_until=locked_until, updated_at=now
+        ).execute()
+        # Guesses at made-up staff numbers leave rows; a day later they mean nothing.
+        PasswordGuard.delete().where(PasswordGuard.updated_at < now - timedelta(days=1)).execute()
     return False
 
 
@@ -135,7 +144,7 @@ def authenticate(staff_no: object, password: object) -> Staff:
     staff = find(staff_no)
     if staff is not None and staff.role == "owner" and staff.password_hash is None:
         raise LedgerError("password_not_set")
-    if not _judge(staff_no, staff, password):
+    if not _judge(f"{staff_no}@sign-in", staff, password):
         raise LedgerError("wrong_password")
     if not staff.active:
         raise LedgerError("staff_disabled")
@@ -149,7 +158,7 @@ def change_password(staff_no: object, old_password: object, new_password: object
     staff = find(staff_no)
     if staff is not None and staff.role == "owner" and staff.password_hash is None:
         raise LedgerError("password_not_set")
-    if not _judge(staff_no, staff, old_password):
+    if not _judge(f"{staff_no}@sign-in", staff, old_password):
         raise LedgerError("wrong_password")
     validate_new_password(staff.role, new_password)
     _store(staff, new_password)
@@ -180,7 +189,9 @@ def authorise_supervisor(actor: Actor, supervisor_password: object) -> None:
     if not isinstance(supervisor_password, str) or not supervisor_password:
         raise LedgerError("bad_request", "请输入主管密码")
     supervisor = find(SUPERVISOR_NO)
-    if not _judge(SUPERVISOR_NO, supervisor, supervisor_password) or not supervisor.active:
+    if not _judge(f"{SUPERVISOR_NO}@authorise", supervisor, supervisor_password):
+        raise LedgerError("wrong_password", "主管密码错误")
+    if not supervisor.active:
         raise LedgerError("wrong_password", "主管密码错误")
     if supervisor.password_hash is None:
         # The default is printed in the manual: it authorises nothing until changed.

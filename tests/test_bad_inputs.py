@@ -89,6 +89,8 @@ CASES = [
     ("void no supervisor", f"{TX}/000001/void", {"request_id": "v"}, 400, "bad_request"),
     ("void bad voucher", f"{TX}/abc/void", {"supervisor_password": "135790", "request_id": "v"},
      400, "bad_request"),
+    ("void misspelt field", f"{TX}/000001/void",
+     {"supervisor_password": "135790", "request_id": "v", "pinn": "123456"}, 400, "bad_request"),
     ("void wrong supervisor", f"{TX}/000001/void",
      {"supervisor_password": "999999", "request_id": "v"}, 403, "wrong_password"),
     # cards
@@ -126,6 +128,11 @@ CASES = [
     ("change pin bad new", f"/api/v1/cards/{GOLD}/pin", {"old_pin": "123456", "new_pin": "1"},
      400, "invalid_pin"),
     ("query unknown", "/api/v1/cards/1680999999999999/query", {}, 404, "card_not_found"),
+    ("query extra field", f"/api/v1/cards/{PLAIN}/query", {"pin": None, "x": 1}, 400, "bad_request"),
+    ("unlock inactive", f"/api/v1/cards/{INACTIVE}/pin/unlock", {"supervisor_password": "135790"},
+     409, "card_inactive"),
+    ("status extra field", f"/api/v1/cards/{PLAIN}/status", {"status": "frozen", "why": "x"}, 400,
+     "bad_request"),
 ]  # fmt: skip
 
 
@@ -167,6 +174,7 @@ def test_bad_reads(api, method, path, status, code):
         ("from=2011-13-01&to=2011-12-31", "invalid_date"),
         ("from=2011-12-31&to=2011-12-01", "bad_request"),
         ("from=2001-01-01&to=2011-12-31", "bad_request"),
+        ("from=20111201&to=2011-12-31", "invalid_date"),
     ],
 )
 def test_bad_statistics_ranges(api, query, code):
@@ -176,7 +184,17 @@ def test_bad_statistics_ranges(api, query, code):
 
 @pytest.mark.parametrize(
     "query",
-    ["status=maybe", "type=refund", "page=0", "per_page=1000", "trace_no=x", "time_from=yesterday"],
+    [
+        "status=maybe",
+        "type=refund",
+        "page=0",
+        "per_page=1000",
+        "trace_no=x",
+        "time_from=yesterday",
+        "date_from=20111212",
+        "date_to=2011-W50-1",
+        "time_to=2011-12-12",
+    ],
 )
 def test_bad_journal_filters(api, query):
     r = api.get(f"/api/v1/transactions?{query}", as_="00")

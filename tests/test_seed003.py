@@ -128,6 +128,9 @@ def test_the_journal_shows_seed_003s_rows(seed_journal, client):
     r = api.get("/api/v1/transactions?date_from=2011-12-10&date_to=2011-12-13&type=&per_page=50",
                 as_="00")  # fmt: skip
     shown = [t for t in body(r)["transactions"] if t["type"] != "void"]
+    assert {(t["terminal_id"], t["operator_no"], t["operator_name"]) for t in shown} == {
+        ("10000001", "01", "操作员01")
+    }
     seen = [(t["created_at"][:19].replace("T", " "), t["card_no"], t["amount"], t["points"],
              t["type"], t["status"]) for t in shown]  # fmt: skip
     assert seen == [

@@ -175,3 +175,12 @@ def test_the_supervisor_password_cannot_be_guessed_through_voids(api, supervisor
         assert body(r)["error"] == "wrong_password"
     r = api.post(f"/api/v1/cards/{GOLD}/pin/unlock", {"supervisor_password": supervisor})
     assert body(r)["error"] == "staff_locked"
+
+
+def test_guessing_at_the_sign_in_door_does_not_lock_the_supervisors_authorisation(api, supervisor):
+    for _ in range(6):
+        api.client.post("/api/v1/session", json={"operator_no": "00", "password": "000000"})
+    r = api.client.post("/api/v1/session", json={"operator_no": "00", "password": supervisor})
+    assert body(r)["error"] == "staff_locked"
+    r = api.post(f"/api/v1/cards/{GOLD}/pin/unlock", {"supervisor_password": supervisor})
+    assert r.status_code == 200, body(r)

@@ -391,3 +391,14 @@ def test_another_shop_zone_moves_the_settlement_date(tmp_path):
     posted = ledger.consume(operator_actor(), PLAIN, "1", request_id=rid(),
                             now=datetime(2011, 12, 13, 3, 0))  # fmt: skip
     assert posted.record.settle_date.isoformat() == "2011-12-12"
+
+
+def test_a_replay_is_answered_with_its_result_even_after_the_settings_changed(api):
+    request = {"amount": "100", "request_id": rid()}
+    first = body(api.transact("consume", GOLD, **request))
+    api.put(
+        "/api/v1/settings", {"single_limit_fen": 1000, "enabled_types": ["recharge"]}, as_="owner"
+    )
+    again = api.transact("consume", GOLD, **request)
+    assert again.status_code == 201 and body(again) == first
+    assert body(api.transact("consume", GOLD, amount="100"))["error"] == "transaction_disabled"

@@ -7,6 +7,7 @@ back from the domain as LedgerError and are turned into `{"error", "message"}` o
 from __future__ import annotations
 
 import functools
+import re
 from datetime import date, datetime
 
 from flask import Blueprint, current_app, g, jsonify, request
@@ -14,7 +15,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import cards, ledger, reports, staff
 from .. import settings as shop_settings
-from ..errors import HTTP_ERROR_CODES, LedgerError
+from ..errors import LedgerError
 from ..models import Card, Terminal
 from ..money import format_fen
 from ..runtime import shop_date, utcnow
@@ -37,8 +38,8 @@ def _refused(exc: LedgerError):
 
 @bp.errorhandler(HTTPException)
 def _http_error(exc: HTTPException):
-    code = HTTP_ERROR_CODES.get(exc.code, "bad_request")
-    return jsonify(LedgerError(code).as_dict()), exc.code
+    error = LedgerError.for_http(exc.code)
+    return jsonify(error.as_dict()), error.status
 
 
 def _sessions():
@@ -71,27 +72,36 @@ def signed_in(roles: frozenset[str] = ALL_ROLES):
     return wrap
 
 
-def body() -> dict:
+def body(*fields: str) -> dict:
+    """The JSON object sent. With `fields`, a field not among them is refused: a typo such as
+    `"supervisor_pasword"` must not be silently ignored."""
     data = request.get_json(force=True, silent=True)
     if not isinstance(data, dict):
         raise LedgerError("bad_request", "请求体必须是 JSON 对象")
+    unknown = set(data) - set(fields) if fields else set()
+    if unknown:
+        raise LedgerError("bad_request", f"未知字段：{', '.join(sorted(unknown))}")
     return data
 
 
 def _args_date(name: str) -> date | None:
-    text = request.args.get(name)
-    if not text:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        raise LedgerError("invalid_date", field=name) from None
+    """YYYY-MM-DD, and nothing else date.fromisoformat would take (20111212, 2011-W50-1)."""
+    return cards.date_arg(request.args.get(name), name)
+
+
+_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})?",
+    re.ASCII,
+)
 
 
 def _args_time(name: str) -> datetime | None:
+    """YYYY-MM-DDTHH:MM[:SS][Z|±HH:MM]; without a zone, the shop's."""
     text = request.args.get(name)
     if not text:
         return None
+    if _TIME.fullmatch(text) is None:
+        raise LedgerError("invalid_date", field=name)
     try:
         return datetime.fromisoformat(text)
     except ValueError:
@@ -132,7 +142,7 @@ def health():
 
 @bp.post("/v1/session")
 def sign_in():
-    data = body()
+    data = body("terminal_id", "operator_no", "password")
     terminal = _terminal_for(data.get("terminal_id"))
     member = staff.authenticate(data.get("operator_no"), data.get("password"))
     actor = Actor(member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id)
@@ -179,7 +189,7 @@ def sign_out():
 
 @bp.post("/v1/staff/<operator_no>/password")
 def change_staff_password(operator_no: str):
-    data = body()
+    data = body("old_password", "new_password")
     staff.change_password(operator_no, data.get("old_password"), data.get("new_password"))
     _sessions().close_staff(operator_no)
     return jsonify({"operator_no": operator_no, "changed": True})
@@ -197,7 +207,7 @@ def _card_record(card, with_balance: bool | None = None):
 @bp.post("/v1/cards")
 @signed_in(CAN_TRANSACT)
 def activate_card():
-    card = cards.activate(body())
+    card = cards.activate(body(*cards.ACTIVATION_FIELDS))
     return _card_record(card), 201
 
 
@@ -225,7 +235,7 @@ def get_card(card_no: str):
 @bp.put("/v1/cards/<card_no>/phone")
 @signed_in(CAN_TRANSACT)
 def bind_phone(card_no: str):
-    data = body()
+    data = body("phone", "pin")
     if "phone" not in data:
         raise LedgerError("bad_request", "请输入手机号码（为空则解绑）")
     return _card_record(cards.bind(card_no, data.get("pin"), phone=data["phone"]))
@@ -234,7 +244,7 @@ def bind_phone(card_no: str):
 @bp.put("/v1/cards/<card_no>/id_number")
 @signed_in(CAN_TRANSACT)
 def bind_id_number(card_no: str):
-    data = body()
+    data = body("id_number", "pin")
     if "id_number" not in data:
         raise LedgerError("bad_request", "请输入身份证号码（为空则解绑）")
     return _card_record(cards.bind(card_no, data.get("pin"), id_number=data["id_number"]))
@@ -243,7 +253,7 @@ def bind_id_number(card_no: str):
 @bp.post("/v1/cards/<card_no>/pin")
 @signed_in(CAN_TRANSACT)
 def change_pin(card_no: str):
-    data = body()
+    data = body("old_pin", "new_pin")
     cards.change_pin(card_no, data.get("old_pin"), data.get("new_pin"))
     return jsonify({"card_no": card_no, "changed": True})
 
@@ -251,7 +261,7 @@ def change_pin(card_no: str):
 @bp.post("/v1/cards/<card_no>/pin/reset")
 @signed_in(CAN_TRANSACT)
 def reset_pin(card_no: str):
-    data = body()
+    data = body("new_pin", "supervisor_password")
     cards.reset_pin(g.actor, card_no, data.get("new_pin"), data.get("supervisor_password"))
     return jsonify({"card_no": card_no, "reset": True})
 
@@ -259,14 +269,14 @@ def reset_pin(card_no: str):
 @bp.post("/v1/cards/<card_no>/pin/unlock")
 @signed_in(CAN_TRANSACT)
 def unlock_pin(card_no: str):
-    cards.unlock_pin(g.actor, card_no, body().get("supervisor_password"))
+    cards.unlock_pin(g.actor, card_no, body("supervisor_password").get("supervisor_password"))
     return jsonify({"card_no": card_no, "unlocked": True})
 
 
 @bp.post("/v1/cards/<card_no>/status")
 @signed_in()
 def set_card_status(card_no: str):
-    data = body()
+    data = body("status", "supervisor_password")
     card = cards.set_status(g.actor, card_no, data.get("status"), data.get("supervisor_password"))
     return _card_record(card)
 
@@ -274,7 +284,7 @@ def set_card_status(card_no: str):
 @bp.post("/v1/cards/<card_no>/query")
 @signed_in(CAN_TRANSACT)
 def query_card(card_no: str):
-    card = ledger.query(g.actor, card_no, body().get("pin"))
+    card = ledger.query(g.actor, card_no, body("pin").get("pin"))
     return jsonify(
         {
             "card_no": card.card_no,
@@ -295,10 +305,7 @@ TRANSACTION_FIELDS = {
 @bp.post("/v1/transactions")
 @signed_in(CAN_TRANSACT)
 def post_transaction():
-    data = body()
-    unknown = set(data) - TRANSACTION_FIELDS
-    if unknown:
-        raise LedgerError("bad_request", f"未知字段：{', '.join(sorted(unknown))}")
+    data = body(*TRANSACTION_FIELDS)
     result = ledger.transact(
         g.actor,
         data.get("type"),
@@ -322,7 +329,7 @@ def get_transaction(voucher_no: str):
 @bp.post("/v1/transactions/<voucher_no>/void")
 @signed_in(CAN_TRANSACT)
 def void_transaction(voucher_no: str):
-    data = body()
+    data = body("supervisor_password", "pin", "request_id")
     result = ledger.void(
         g.actor,
         voucher_no,
