@@ -1,0 +1,73 @@
+# Kakatong (卡卡通) appliance image: python app.py under waitress on port 8000,
+# everything it keeps (SQLite database, secret_key, pin_pepper) in the volume /app/data.
+#
+#   docker build -t kakatong .
+#   docker run -d --name kakatong -p 8000:8000 -v kakatong-data:/app/data \
+#       --restart unless-stopped kakatong
+#
+# See docs/deploy.md (owner password, backups, upgrades, how this file was verified).
+# Build with podman/buildah using `--format docker`, or the HEALTHCHECK is dropped.
+
+FROM debian:bookworm-slim
+
+# Debian 12's python3 is 3.11, the version the project targets. tzdata: KAKATONG_TZ
+# (Asia/Shanghai by default) is resolved with zoneinfo against the system's zone files.
+# sqlite3: the command-line shell, for `.backup` of the live database (docs/deploy.md).
+RUN apt-get update \
+    && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        python3 python3-venv tzdata sqlite3 \
+    && rm -rf /var/lib/apt/lists/*
+
+ENV PYTHONUNBUFFERED=1 \
+    PYTHONDONTWRITEBYTECODE=1 \
+    VIRTUAL_ENV=/opt/venv \
+    PATH=/opt/venv/bin:$PATH
+
+# Only the runtime part of requirements.txt: everything above its "# Tests" line
+# (pytest, hypothesis, requests and ruff stay out of the image). Copied on its own so the
+# dependency layer is rebuilt only when requirements.txt changes. pip and setuptools are
+# removed again in the same layer: nothing imports them at run time (-25 MB).
+COPY requirements.txt /tmp/requirements.txt
+RUN grep -q '^# Tests' /tmp/requirements.txt \
+        || { echo 'requirements.txt: no "# Tests" line to split runtime from test packages' >&2; exit 1; } \
+    && sed '/^# Tests/,$d' /tmp/requirements.txt > /tmp/requirements-runtime.txt \
+    && python3 -m venv /opt/venv \
+    && PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \
+        pip install -r /tmp/requirements-runtime.txt \
+    && pip uninstall -y -q setuptools pip \
+    && rm /tmp/requirements.txt /tmp/requirements-runtime.txt
+
+# A fixed uid/gid, so a bind-mounted data directory can be chowned to it on the host.
+RUN groupadd --system --gid 10001 kakatong \
+    && useradd --system --uid 10001 --gid kakatong --home-dir /app --no-create-home \
+        --shell /usr/sbin/nologin kakatong
+
+WORKDIR /app
+# The code belongs to root and is read-only for the service; only /app/data is writable.
+# (Config.ROOT is this directory: templates/ and static/ are found beside kakatong/.)
+COPY app.py ./
+COPY kakatong/ kakatong/
+COPY templates/ templates/
+COPY static/ static/
+RUN python -m compileall -q app.py kakatong \
+    && mkdir -p /app/data \
+    && chown kakatong:kakatong /app/data \
+    && chmod 0700 /app/data
+
+ENV KAKATONG_DATA_DIR=/app/data \
+    KAKATONG_HOST=0.0.0.0 \
+    KAKATONG_PORT=8000 \
+    FLASK_APP=app
+
+# Declared after the chown: a fresh named volume starts owned by kakatong.
+VOLUME ["/app/data"]
+USER kakatong
+EXPOSE 8000
+
+HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
+    CMD python -c "import json, os, sys, urllib.request; \
+r = urllib.request.urlopen('http://127.0.0.1:%s/api/v1/health' % os.environ.get('KAKATONG_PORT', '8000'), timeout=4); \
+sys.exit(0 if json.load(r).get('status') == 'ok' else 1)"
+
+# app.py turns SIGTERM (docker stop) into a clean exit, even as PID 1.
+CMD ["python", "app.py"]
