@@ -11,8 +11,7 @@ from werkzeug.exceptions import HTTPException
 
 from . import runtime
 from .config import ROOT, Config
-from .db import db as database
-from .db import open_database
+from .db import connect, open_database
 from .errors import LedgerError
 from .sessions import SessionStore
 
@@ -49,10 +48,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
     app.register_blueprint(api_bp)
 
-    @app.teardown_appcontext
-    def _close_db(exc):
-        if not database.is_closed():
-            database.close()
+    app.before_request(connect)  # one kept-open connection per server thread (db.py)
 
     @app.get("/")
     def index():

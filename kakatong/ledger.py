@@ -21,15 +21,14 @@ from peewee import Case
 from . import runtime
 from . import settings as shop_settings
 from .cards import card_no_arg, check_pin, check_usable, locked_card, pin_arg, refusable
-from .db import db, write_transaction
+from .db import db, sql, write_transaction
 from .errors import LedgerError
 from .models import (
     PAYMENT_METHODS,
     TRANSACTION_TYPES,
     Card,
-    Level,
-    Merchant,
     Settlement,
+    Staff,
     Terminal,
     Transaction,
 )
@@ -88,13 +87,16 @@ def _fingerprint(*parts: object) -> str:
     return hmac.new(runtime.pepper, text.encode(), hashlib.sha256).hexdigest()
 
 
+_REPLAY = sql("SELECT id, request_fingerprint FROM journal WHERE request_id = ?")
+
+
 def _replay(request_id: str, fingerprint: str) -> Posted | None:
-    earlier = Transaction.get_or_none(Transaction.request_id == request_id)
+    earlier = db.execute_sql(_REPLAY, (request_id,)).fetchone()
     if earlier is None:
         return None
-    if not hmac.compare_digest(earlier.request_fingerprint or "", fingerprint):
+    if not hmac.compare_digest(earlier[1] or "", fingerprint):
         raise LedgerError("request_id_reused")
-    return Posted(earlier, replayed=True)
+    return Posted(Transaction.get_by_id(earlier[0]), replayed=True)
 
 
 def _check_actor(actor: Actor) -> None:
@@ -184,11 +186,10 @@ def consume(
             return replay
         values = _check_settings("consume", price)
         card = _usable_card(card_no, pin, now)
-        level = _level_of(card)
-        paid = apply_percent(price, level.discount_pct)
+        paid = apply_percent(price, card.discount_pct)
         if card.balance_fen < paid:
             raise LedgerError("insufficient_balance")
-        earned = points_for(paid, level, values["points_unit_fen"])
+        earned = points_for(paid, card.points_multiplier_pct, values["points_unit_fen"])
         return _post(
             actor, "consume", card, now,
             amount_fen=-paid, points=earned, price_fen=price,
@@ -262,7 +263,7 @@ def points_earn(
         card = _usable_card(card_no, pin, now)
         earned = fixed
         if purchase is not None:
-            earned = points_for(purchase, _level_of(card), values["points_unit_fen"])
+            earned = points_for(purchase, card.points_multiplier_pct, values["points_unit_fen"])
             if earned == 0:
                 raise LedgerError("no_points")
         return _post(
@@ -307,9 +308,9 @@ def points_redeem(
         )  # fmt: skip
 
 
-def points_for(paid_fen: int, level: Level, unit_fen: int) -> int:
+def points_for(paid_fen: int, multiplier_pct: int, unit_fen: int) -> int:
     """⌊paid × multiplier% ÷ unit⌋: 1 point per full 10 yuan at ×1 (49.50 → 4; ×150: 7)."""
-    return paid_fen * level.points_multiplier_pct // (100 * unit_fen)
+    return paid_fen * multiplier_pct // (100 * unit_fen)
 
 
 def _usable_card(card_no: str, pin: str | None, now: datetime) -> Card:
@@ -319,13 +320,31 @@ def _usable_card(card_no: str, pin: str | None, now: datetime) -> Card:
     return card
 
 
-def _level_of(card: Card) -> Level:
-    if card.level_id is None:
-        return Level(discount_pct=100, points_multiplier_pct=100)
-    return Level.get_by_id(card.level_id)
-
-
 # ---------------------------------------------------------------- posting
+
+
+# The posting path runs on every transaction, so its statements are fixed SQL (db.sql) rather
+# than built by peewee for each request; values still pass through the models' fields.
+_MOVE = sql(
+    "UPDATE card SET balance_fen = balance_fen + ?, points = points + ?"
+    " WHERE id = ? AND balance_fen + ? >= 0 AND points + ? >= 0"
+    " RETURNING balance_fen, points"
+)
+_NEXT_TRACE = sql(
+    f"UPDATE terminal SET last_trace = CASE WHEN last_trace >= {_WRAP} THEN 1"
+    " ELSE last_trace + 1 END WHERE id = ? RETURNING last_trace, batch_no"
+)
+_NEXT_VOUCHER = sql("UPDATE merchant SET last_voucher = last_voucher + 1 RETURNING last_voucher")
+_JOURNAL_FIELDS = [
+    f for f in Transaction._meta.sorted_fields if f is not Transaction._meta.primary_key
+]
+_INSERT = sql(
+    "INSERT INTO journal ("
+    + ", ".join(f.column_name for f in _JOURNAL_FIELDS)
+    + ") VALUES ("
+    + ", ".join("?" for _ in _JOURNAL_FIELDS)
+    + ") RETURNING id"
+)
 
 
 def _post(
@@ -348,75 +367,56 @@ def _post(
     """Move the money and write the journal row, all or nothing (a savepoint in the caller's
     write transaction). The conditional update is the guard; the CHECKs are the backstop."""
     with db.atomic():
-        update = Card.update(
-            balance_fen=Card.balance_fen + amount_fen, points=Card.points + points
-        ).where(Card.id == card.id)
-        if amount_fen < 0:
-            update = update.where(Card.balance_fen >= -amount_fen)
-        if points < 0:
-            update = update.where(Card.points >= -points)
-        after = list(update.returning(Card.balance_fen, Card.points).tuples().execute())
-        if not after:
+        after = db.execute_sql(_MOVE, (amount_fen, points, card.id, amount_fen, points)).fetchone()
+        if after is None:
             if original is not None:
                 raise LedgerError("void_refused")
             raise LedgerError("insufficient_balance" if amount_fen < 0 else "insufficient_points")
-        balance_after, points_after = after[0]
-        trace_no, batch_no = _next_trace(actor.terminal_pk)
-        voucher_no = _next_voucher()
-        record = Transaction.create(
-            type=kind,
-            card=card.id,
-            terminal=actor.terminal_pk,
-            operator=actor.staff_id,
-            operator_no=actor.staff_no,
-            trace_no=trace_no,
-            voucher_no=voucher_no,
-            reference_no=reference_no(now, voucher_no),
-            batch_no=batch_no,
-            created_at=now,
-            settle_date=runtime.shop_date(now),
-            amount_fen=amount_fen,
-            price_fen=price_fen,
-            purchase_fen=purchase_fen,
-            points=points,
-            balance_after_fen=balance_after,
-            points_after=points_after,
-            service_code=service_code,
-            payment_method=payment_method,
-            offline=offline,
-            original=original,
-            request_id=request_id,
-            request_fingerprint=fingerprint,
-        )
+        trace = db.execute_sql(_NEXT_TRACE, (actor.terminal_pk,)).fetchone()
+        if trace is None:
+            raise LedgerError("terminal_not_found")
+        (voucher_no,) = db.execute_sql(_NEXT_VOUCHER).fetchone()
+        values = {
+            "type": kind,
+            "status": "success",
+            "card": card.id,
+            "terminal": actor.terminal_pk,
+            "operator": actor.staff_id,
+            "operator_no": actor.staff_no,
+            "trace_no": trace[0],
+            "voucher_no": voucher_no,
+            "reference_no": reference_no(now, voucher_no),
+            "batch_no": trace[1],
+            "created_at": now,
+            "settle_date": runtime.shop_date(now),
+            "amount_fen": amount_fen,
+            "price_fen": price_fen,
+            "purchase_fen": purchase_fen,
+            "points": points,
+            "balance_after_fen": after[0],
+            "points_after": after[1],
+            "service_code": service_code,
+            "payment_method": payment_method,
+            "offline": offline,
+            "original": original.id if original is not None else None,
+            "request_id": request_id,
+            "request_fingerprint": fingerprint,
+        }
+        params = [f.db_value(values[f.name]) for f in _JOURNAL_FIELDS]
+        (new_id,) = db.execute_sql(_INSERT, params).fetchone()
+    record = Transaction(id=new_id, **values)
+    # What the record shows is already known: spare the API three lookups after the commit.
+    record.card = card
+    record.terminal = Terminal(id=actor.terminal_pk, terminal_id=actor.terminal_id)
+    record.operator = Staff(id=actor.staff_id, staff_no=actor.staff_no, name=actor.name)
+    if original is not None:
+        record.original = original
     return Posted(record)
-
-
-def _next_trace(terminal_pk: int) -> tuple[int, int]:
-    rows = list(
-        Terminal.update(last_trace=_wrapped_next(Terminal.last_trace))
-        .where(Terminal.id == terminal_pk)
-        .returning(Terminal.last_trace, Terminal.batch_no)
-        .tuples()
-        .execute()
-    )
-    if not rows:
-        raise LedgerError("terminal_not_found")
-    return rows[0]
 
 
 def _wrapped_next(column):
     # Not `column % _WRAP + 1`: peewee reads % as LIKE.
     return Case(None, [(column >= _WRAP, 1)], column + 1)
-
-
-def _next_voucher() -> int:
-    rows = list(
-        Merchant.update(last_voucher=Merchant.last_voucher + 1)
-        .returning(Merchant.last_voucher)
-        .tuples()
-        .execute()
-    )
-    return rows[0][0]
 
 
 def reference_no(now: datetime, voucher_no: int) -> str:

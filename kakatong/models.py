@@ -136,9 +136,11 @@ class Transaction(BaseModel):
 
     type = CharField(constraints=[_in("type", JOURNAL_TYPES)])
     status = CharField(default="success", constraints=[_in("status", ("success", "voided"))])
-    card = ForeignKeyField(Card, backref="journal", on_delete="RESTRICT")
-    terminal = ForeignKeyField(Terminal, null=True, on_delete="RESTRICT")
-    operator = ForeignKeyField(Staff, null=True, on_delete="RESTRICT")
+    # No index of their own: (card, created_at) and (terminal, batch_no) below serve these, and
+    # staff are disabled, never deleted. Every index costs each insert.
+    card = ForeignKeyField(Card, backref="journal", on_delete="RESTRICT", index=False)
+    terminal = ForeignKeyField(Terminal, null=True, on_delete="RESTRICT", index=False)
+    operator = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", index=False)
     operator_no = CharField(null=True)
     trace_no = IntegerField(null=True)
     voucher_no = IntegerField(null=True, unique=True)

@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .db import write_transaction
+from .db import db, write_transaction
 from .errors import LedgerError
 from .models import TRANSACTION_TYPES, Merchant, Setting
 
@@ -58,15 +58,18 @@ MERCHANT_FIELDS: dict[str, Spec] = {
 }
 
 
+_LOAD_SETTINGS = "SELECT key, value FROM setting"
+_LOAD_MERCHANT = "SELECT " + ", ".join(MERCHANT_FIELDS) + " FROM merchant LIMIT 1"
+
+
 def load() -> dict:
-    """Every setting with its current value."""
+    """Every setting with its current value. (Fixed SQL: every transaction reads these.)"""
     values = {key: spec.default for key, spec in SPECS.items()}
-    for row in Setting.select():
-        if row.key in SPECS:
-            values[row.key] = json.loads(row.value)
-    merchant = Merchant.get()
-    for key in MERCHANT_FIELDS:
-        values[key] = getattr(merchant, key)
+    for key, value in db.execute_sql(_LOAD_SETTINGS).fetchall():
+        if key in SPECS:
+            values[key] = json.loads(value)
+    merchant = db.execute_sql(_LOAD_MERCHANT).fetchone()
+    values.update(zip(MERCHANT_FIELDS, merchant, strict=True))
     return values
 
 

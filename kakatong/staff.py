@@ -50,6 +50,7 @@ class Actor:
     role: str
     terminal_pk: int | None
     terminal_id: str | None
+    name: str = ""
 
 
 def _same(a: str, b: str) -> bool:

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 import requests
+from waitress import wasyncore
 from waitress.server import create_server
 
 from kakatong import create_app
@@ -124,14 +125,26 @@ def supervisor(app):
 
 
 class LiveServer:
+    """waitress serving the app on a free loopback port, in a thread of the test process."""
+
     def __init__(self, app, threads: int = 8):
         self.server = create_server(app, host="127.0.0.1", port=0, threads=threads)
         self.url = f"http://127.0.0.1:{self.server.effective_port}"
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self._stopping = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()
 
-    def stop(self):
+    def _loop(self):
+        # waitress's own run() loops until interrupted; closing its sockets from another
+        # thread would break its select(). This loop stops between two rounds instead.
+        while not self._stopping.is_set():
+            wasyncore.loop(timeout=0.05, map=self.server._map, count=1)
+        self.server.task_dispatcher.shutdown()
         self.server.close()
+
+    def stop(self):
+        self._stopping.set()
+        self.thread.join(timeout=10)
 
 
 @pytest.fixture

@@ -124,7 +124,9 @@ def test_a_card_not_active_is_refused(api, status, code):
 
 
 def test_an_expired_card_is_refused_from_the_day_after_its_expiry(api):
-    today = datetime.now().date()
+    from kakatong.runtime import shop_date, utcnow
+
+    today = shop_date(utcnow())  # the shop's date, not the host's
     Card.update(expires_on=today).where(Card.card_no == PLAIN).execute()
     assert api.transact("consume", PLAIN, amount="1").status_code == 201
     Card.update(expires_on=today - timedelta(days=2)).where(Card.card_no == PLAIN).execute()

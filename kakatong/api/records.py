@@ -18,7 +18,7 @@ def _money(fen: int | None) -> str | None:
 
 
 def transaction(t: Transaction) -> dict:
-    original = Transaction.get_by_id(t.original_id) if t.original_id else None
+    original = t.original if t.original_id else None
     return {
         "type": t.type,
         "status": t.status,

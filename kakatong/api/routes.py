@@ -145,7 +145,9 @@ def sign_in():
     data = body("terminal_id", "operator_no", "password")
     terminal = _terminal_for(data.get("terminal_id"))
     member = staff.authenticate(data.get("operator_no"), data.get("password"))
-    actor = Actor(member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id)
+    actor = Actor(
+        member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id, member.name
+    )
     token = _sessions().open(actor)
     return jsonify(
         {
