@@ -702,7 +702,6 @@ def _session_paths() -> dict:
             ),
         },
         ["operator_no", "password"],
-        closed=False,
     )
     return {
         "/api/v1/session": {
@@ -771,7 +770,6 @@ def _session_paths() -> dict:
                     _object(
                         {"old_password": _string(None), "new_password": _string(None)},
                         ["old_password", "new_password"],
-                        closed=False,
                     ),
                     {"old_password": "0000", "new_password": "2580"},
                 ),
@@ -867,7 +865,6 @@ def _card_paths() -> dict:
                             "pin": _ref("Pin"),
                         },
                         ["phone"],
-                        closed=False,
                     ),
                     {"phone": "13600136000", "pin": "123456"},
                 ),
@@ -899,7 +896,6 @@ def _card_paths() -> dict:
                             "pin": _ref("Pin"),
                         },
                         ["id_number"],
-                        closed=False,
                     ),
                 ),
                 errors=(
@@ -924,7 +920,7 @@ def _card_paths() -> dict:
                 roles="CAN_TRANSACT",
                 params=[_path_card_no()],
                 body=_body(
-                    _object({"old_pin": _ref("Pin"), "new_pin": _ref("Pin")}, closed=False),
+                    _object({"old_pin": _ref("Pin"), "new_pin": _ref("Pin")}),
                     {"old_pin": "123456", "new_pin": "654321"},
                 ),
                 errors=(
@@ -953,7 +949,6 @@ def _card_paths() -> dict:
                             "new_pin": _ref("Pin"),
                             "supervisor_password": _ref("SupervisorPassword"),
                         },
-                        closed=False,
                     ),
                     {"new_pin": "246810", "supervisor_password": "135790"},
                 ),
@@ -972,14 +967,20 @@ def _card_paths() -> dict:
                 "unlock_pin",
                 "cards",
                 "Unlock the PIN",
-                "Clears the wrong-PIN count and lock; the supervisor authorises.",
+                "Clears the wrong-PIN count and lock; the supervisor authorises. An inactive "
+                "card has no PIN to unlock.",
                 roles="CAN_TRANSACT",
                 params=[_path_card_no()],
                 body=_body(
-                    _object({"supervisor_password": _ref("SupervisorPassword")}, closed=False),
+                    _object({"supervisor_password": _ref("SupervisorPassword")}),
                     {"supervisor_password": "135790"},
                 ),
-                errors=("invalid_card_no", *_SUPERVISOR_REFUSALS, "card_not_found"),
+                errors=(
+                    "invalid_card_no",
+                    *_SUPERVISOR_REFUSALS,
+                    "card_not_found",
+                    "card_inactive",
+                ),
                 ok=_flag("unlocked"),
             )
         },
@@ -1001,7 +1002,6 @@ def _card_paths() -> dict:
                             "supervisor_password": _ref("SupervisorPassword"),
                         },
                         ["status"],
-                        closed=False,
                     ),
                     {"status": "frozen"},
                 ),
@@ -1024,7 +1024,7 @@ def _card_paths() -> dict:
                 "a wrong PIN still counts. Checks: formats, card found, card status, PIN.",
                 roles="CAN_TRANSACT",
                 params=[_path_card_no()],
-                body=_body(_object({"pin": _ref("Pin")}, closed=False), {"pin": "123456"}),
+                body=_body(_object({"pin": _ref("Pin")}), {"pin": "123456"}),
                 errors=(
                     "invalid_card_no",
                     "invalid_pin",
@@ -1178,7 +1178,6 @@ def _transaction_paths() -> dict:
                             "pin": _ref("Pin"),
                         },
                         ["request_id"],
-                        closed=False,
                     ),
                     {
                         "supervisor_password": "135790",
