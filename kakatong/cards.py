@@ -10,13 +10,12 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from . import runtime
 from . import settings as shop_settings
-from .db import db, for_update, write_transaction
+from .db import T, db, for_update, write
 from .errors import LedgerError
 from .models import CARD_STATUSES, GENDERS, Card, Level
 from .runtime import utcnow
@@ -44,8 +43,7 @@ ACTIVATION_FIELDS = (
 )
 
 
-@contextmanager
-def refusable() -> Iterator[None]:
+def refusable(fn: Callable[[], T]) -> T:
     """A write transaction in which a refusal still keeps what the PIN check wrote.
 
     Every PIN-taking operation counts a wrong PIN (and resets the count on a right one) even
@@ -53,8 +51,7 @@ def refusable() -> Iterator[None]:
     refused request may change. So the checks run first, writing nothing but the count, and
     the money moves afterwards inside a savepoint (`db.atomic()`), which a refusal undoes.
     """
-    with write_transaction(commit_on=(LedgerError,)):
-        yield
+    return write(fn, commit_on=(LedgerError,))
 
 
 # ---------------------------------------------------------------- input formats
@@ -260,8 +257,7 @@ def parse_activation(fields: dict, allow_past_expiry: bool = False) -> dict:
 def activate(fields: dict) -> Card:
     """Activate a card (会员激活): a new card, or one of the shop's stock still inactive."""
     values = parse_activation(fields)
-    with write_transaction():
-        return activate_parsed(values)
+    return write(lambda: activate_parsed(values))
 
 
 def activate_parsed(values: dict) -> Card:
@@ -316,14 +312,17 @@ def bind(card_no: object, pin: object, phone: object = _UNSET, id_number: object
     if not changes:
         raise LedgerError("bad_request")
     now = utcnow()
-    with refusable():
+
+    def apply() -> Card:
         card = locked_card(card_no)
         check_usable(card, runtime.shop_date(now))
         check_pin(card, pin, now)
         if changes.get("phone"):
             _check_unique(card, changes["phone"], None)
         Card.update(**changes).where(Card.id == card.id).execute()
-    return Card.get_by_id(card.id)
+        return Card.get_by_id(card.id)
+
+    return refusable(apply)
 
 
 def change_pin(card_no: object, old_pin: object, new_pin: object) -> None:
@@ -331,11 +330,14 @@ def change_pin(card_no: object, old_pin: object, new_pin: object) -> None:
     card_no = card_no_arg(card_no)
     old_pin, new_pin = pin_arg(old_pin), pin_arg(new_pin)
     now = utcnow()
-    with refusable():
+
+    def apply() -> None:
         card = locked_card(card_no)
         check_usable(card, runtime.shop_date(now))
         check_pin(card, old_pin, now)
         _store_pin(card, new_pin)
+
+    refusable(apply)
 
 
 def reset_pin(actor: Actor, card_no: object, new_pin: object, supervisor_password: object) -> None:
@@ -344,21 +346,27 @@ def reset_pin(actor: Actor, card_no: object, new_pin: object, supervisor_passwor
     card_no = card_no_arg(card_no)
     new_pin = pin_arg(new_pin)
     authorise_supervisor(actor, supervisor_password)
-    with write_transaction():
+
+    def apply() -> None:
         card = locked_card(card_no)
         if card.status == "inactive":
             raise LedgerError("card_inactive")
         _store_pin(card, new_pin)
 
+    write(apply)
+
 
 def unlock_pin(actor: Actor, card_no: object, supervisor_password: object) -> None:
     card_no = card_no_arg(card_no)
     authorise_supervisor(actor, supervisor_password)
-    with write_transaction():
+
+    def apply() -> None:
         card = locked_card(card_no)
         if card.status == "inactive":
             raise LedgerError("card_inactive")
         Card.update(pin_failures=0, pin_locked_until=None).where(Card.id == card.id).execute()
+
+    write(apply)
 
 
 def _store_pin(card: Card, pin: str | None) -> None:
@@ -393,7 +401,8 @@ def set_status(
         raise LedgerError("invalid_status_change", current_status=card.status)
     if needs_supervisor:
         authorise_supervisor(actor, supervisor_password)
-    with write_transaction():
+
+    def apply() -> Card:
         changed = (
             Card.update(status=status)
             .where(Card.id == card.id, Card.status == card.status)
@@ -401,7 +410,9 @@ def set_status(
         )
         if changed != 1:  # someone else changed it since we read it
             raise LedgerError("invalid_status_change")
-    return Card.get_by_id(card.id)
+        return Card.get_by_id(card.id)
+
+    return write(apply)
 
 
 # ---------------------------------------------------------------- import

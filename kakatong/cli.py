@@ -12,7 +12,7 @@ from flask.cli import with_appcontext
 
 from . import cards, ledger, staff
 from .config import Config
-from .db import integrity_check, upgrade, write_transaction
+from .db import integrity_check, upgrade, write
 from .errors import LedgerError
 from .models import Card, Level, Merchant, Terminal
 
@@ -48,7 +48,8 @@ def initialise(config: Config) -> list[str]:
         if before != after
         else f"schema at version {after}"
     ]
-    with write_transaction():
+
+    def first_run() -> None:
         if not Merchant.select().exists():
             Merchant.create(**DEFAULT_MERCHANT)
             done.append(f"created the merchant {DEFAULT_MERCHANT['merchant_name']}")
@@ -58,10 +59,14 @@ def initialise(config: Config) -> list[str]:
         if not Level.select().exists():
             Level.create(**DEFAULT_LEVEL)
         staff.create_defaults()
+
+    def demo_stock() -> None:
+        Level.get_or_create(name=DEMO_LEVEL["name"], defaults=DEMO_LEVEL)
+        Card.get_or_create(card_no=DEMO_INACTIVE)
+
+    write(first_run)
     if before == 0 and config.demo:
-        with write_transaction():
-            Level.get_or_create(name=DEMO_LEVEL["name"], defaults=DEMO_LEVEL)
-            Card.get_or_create(card_no=DEMO_INACTIVE)
+        write(demo_stock)
         ledger.import_cards(cards.parse_import(DEMO_CSV))
         done.append("created the demo cards")
     return done

@@ -8,9 +8,9 @@ has too; what is here only makes SQLite fast and durable under them.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from peewee import SqliteDatabase
 from playhouse.migrate import SqliteMigrator
@@ -25,11 +25,6 @@ PRAGMAS = {
 }
 
 db = SqliteDatabase(None, pragmas=PRAGMAS)
-
-# SQLite has one writer at a time. Letting its busy handler arbitrate between threads costs
-# hundreds of milliseconds at the tail (it sleeps and polls); a lock in the process hands the
-# write over at once. Other processes (a CLI command) still meet the busy timeout.
-_write_lock = threading.Lock()
 
 
 # Each server thread keeps its connection open between requests: opening one costs the
@@ -65,28 +60,41 @@ def sql(text: str) -> str:
     return text if db.param == "?" else text.replace("?", db.param)
 
 
-@contextmanager
-def write_transaction(commit_on: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
-    """One transaction that holds the write lock from its first statement (BEGIN IMMEDIATE).
+T = TypeVar("T")
 
-    It must be the outermost transaction: peewee would turn a nested atomic() into a savepoint
-    that takes no lock, so nesting is a programming error here, not a silent downgrade.
 
-    An exception of a `commit_on` type still commits what was written before it, then
-    propagates; any other exception rolls everything back.
+# SQLite has one writer at a time. Letting its busy handler arbitrate between threads costs
+# hundreds of milliseconds at the tail (it sleeps and polls); a lock in the process hands the
+# write over at once. Other processes (a CLI command) still meet the busy timeout.
+#
+# Tried and measured (make bench): a writer thread committing queued writes together (group
+# commit) kept one warm connection and shared each fsync, but handing every write to another
+# thread and back cost more CPU than it saved; the server is bound by CPU, not by the disk.
+_write_lock = threading.Lock()
+
+
+def write(fn: Callable[[], T], commit_on: tuple[type[BaseException], ...] = ()) -> T:
+    """Run `fn` as one write transaction and return what it returns, once it is on the disk.
+
+    The transaction takes the write lock from its first statement (BEGIN IMMEDIATE): what
+    `fn` reads, it reads as the only writer, so check-then-write needs no further lock.
+    An exception of a `commit_on` type still commits what `fn` wrote before raising it, then
+    reaches the caller; any other exception undoes all of `fn`'s writes. Writes cannot be
+    nested: peewee would turn the inner one into a savepoint that takes no lock.
     """
     if db.in_transaction():
-        raise RuntimeError("write_transaction() cannot be nested")
+        raise RuntimeError("write() cannot be nested")
     with _write_lock:
         connect()
         kept = None
         with db.atomic(lock_type="IMMEDIATE"):
             try:
-                yield
+                result = fn()
             except commit_on as exc:
                 kept = exc
-        if kept is not None:
-            raise kept
+    if kept is not None:
+        raise kept
+    return result
 
 
 # The journal is append-only: the database refuses to delete a row or to change what a row
@@ -125,7 +133,7 @@ def upgrade() -> tuple[int, int]:
     """Create or upgrade the schema; returns (version before, version now). Safe to repeat."""
     from .models import ALL_MODELS, Meta
 
-    with write_transaction():
+    def apply() -> tuple[int, int]:
         if not Meta.table_exists():
             db.create_tables(ALL_MODELS)
             Meta.create(key="schema_version", value=str(SCHEMA_VERSION))
@@ -143,6 +151,8 @@ def upgrade() -> tuple[int, int]:
         Meta.update(value=str(SCHEMA_VERSION)).where(Meta.key == "schema_version").execute()
         install_triggers()
         return current, SCHEMA_VERSION
+
+    return write(apply)
 
 
 def integrity_check() -> list[str]:

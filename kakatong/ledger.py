@@ -21,7 +21,7 @@ from peewee import Case
 from . import runtime
 from . import settings as shop_settings
 from .cards import card_no_arg, check_pin, check_usable, locked_card, pin_arg, refusable
-from .db import db, sql, write_transaction
+from .db import db, sql, write
 from .errors import LedgerError
 from .models import (
     PAYMENT_METHODS,
@@ -180,7 +180,8 @@ def consume(
     price = amount_arg(amount)
     now = now or utcnow()
     fingerprint = _fingerprint("consume", actor.terminal_id, card_no, price, pin, service_code)
-    with refusable():
+
+    def apply() -> Posted:
         replay = _replay(request_id, fingerprint)
         if replay:
             return replay
@@ -196,6 +197,8 @@ def consume(
             service_code=service_code, request_id=request_id, fingerprint=fingerprint,
             offline=offline,
         )  # fmt: skip
+
+    return refusable(apply)
 
 
 def recharge(
@@ -217,7 +220,8 @@ def recharge(
     fen = amount_arg(amount)
     now = now or utcnow()
     fingerprint = _fingerprint("recharge", actor.terminal_id, card_no, fen, pin, payment_method)
-    with refusable():
+
+    def apply() -> Posted:
         replay = _replay(request_id, fingerprint)
         if replay:
             return replay
@@ -228,6 +232,8 @@ def recharge(
             amount_fen=fen, points=0, payment_method=payment_method,
             request_id=request_id, fingerprint=fingerprint, offline=offline,
         )  # fmt: skip
+
+    return refusable(apply)
 
 
 def points_earn(
@@ -255,7 +261,8 @@ def points_earn(
     fingerprint = _fingerprint(
         "points_earn", actor.terminal_id, card_no, purchase, fixed, pin, service_code
     )
-    with refusable():
+
+    def apply() -> Posted:
         replay = _replay(request_id, fingerprint)
         if replay:
             return replay
@@ -271,6 +278,8 @@ def points_earn(
             amount_fen=0, points=earned, purchase_fen=purchase, service_code=service_code,
             request_id=request_id, fingerprint=fingerprint, offline=offline,
         )  # fmt: skip
+
+    return refusable(apply)
 
 
 def points_redeem(
@@ -293,7 +302,8 @@ def points_redeem(
     fingerprint = _fingerprint(
         "points_redeem", actor.terminal_id, card_no, spent, pin, service_code
     )
-    with refusable():
+
+    def apply() -> Posted:
         replay = _replay(request_id, fingerprint)
         if replay:
             return replay
@@ -306,6 +316,8 @@ def points_redeem(
             amount_fen=0, points=-spent, service_code=service_code,
             request_id=request_id, fingerprint=fingerprint, offline=offline,
         )  # fmt: skip
+
+    return refusable(apply)
 
 
 def points_for(paid_fen: int, multiplier_pct: int, unit_fen: int) -> int:
@@ -460,7 +472,8 @@ def void(
     authorise_supervisor(actor, supervisor_password)  # slow hash: before taking the write lock
     now = now or utcnow()
     fingerprint = _fingerprint("void", actor.terminal_id, number, pin)
-    with refusable():
+
+    def apply() -> Posted:
         replay = _replay(request_id, fingerprint)
         if replay:
             return replay
@@ -491,6 +504,8 @@ def void(
                 request_id=request_id, fingerprint=fingerprint, original=original,
             )  # fmt: skip
 
+    return refusable(apply)
+
 
 # ---------------------------------------------------------------- queries
 
@@ -504,8 +519,7 @@ def query(actor: Actor, card_no: object, pin: object, now: datetime | None = Non
         raise LedgerError("not_permitted")
     card_no, pin = card_no_arg(card_no), pin_arg(pin)
     now = now or utcnow()
-    with refusable():
-        card = _usable_card(card_no, pin, now)
+    card = refusable(lambda: _usable_card(card_no, pin, now))
     return Card.get_by_id(card.id)
 
 
@@ -519,7 +533,8 @@ def settle(actor: Actor, now: datetime | None = None) -> dict:
     if actor.role not in CAN_TRANSACT or actor.terminal_pk is None:
         raise LedgerError("not_permitted")
     now = now or utcnow()
-    with write_transaction():
+
+    def apply() -> dict:
         terminal = Terminal.get_by_id(actor.terminal_pk)
         totals = batch_totals(terminal, terminal.batch_no)
         totals["settled_at"] = runtime.local(now).isoformat(timespec="seconds")
@@ -538,8 +553,10 @@ def settle(actor: Actor, now: datetime | None = None) -> dict:
             .execute()
         )
         if moved != 1:
-            raise RuntimeError("batch moved under the write lock")
-    return totals
+            raise RuntimeError("batch moved under the writer")
+        return totals
+
+    return write(apply)
 
 
 # ---------------------------------------------------------------- opening entries
@@ -577,12 +594,15 @@ def import_cards(rows: list[dict], now: datetime | None = None) -> int:
     from .cards import activate_parsed
 
     now = now or utcnow()
-    with write_transaction():
+
+    def apply() -> int:
         for row in rows:
             card = activate_parsed(row)
             if row["balance_fen"] or row["points"]:
                 record_opening(card, row["balance_fen"], row["points"], now)
-    return len(rows)
+        return len(rows)
+
+    return write(apply)
 
 
 # ---------------------------------------------------------------- verify

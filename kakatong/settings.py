@@ -11,7 +11,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from .db import db, write_transaction
+from .db import db, write
 from .errors import LedgerError
 from .models import TRANSACTION_TYPES, Merchant, Setting
 
@@ -83,11 +83,14 @@ def update(changes: dict) -> dict:
             raise LedgerError("invalid_setting", f"未知参数：{key}", setting=key)
         if not spec.valid(value):
             raise LedgerError("invalid_setting", f"参数值不正确：{spec.label}", setting=key)
-    with write_transaction():
+
+    def apply() -> None:
         merchant_changes = {k: v for k, v in changes.items() if k in MERCHANT_FIELDS}
         if merchant_changes:
             Merchant.update(**merchant_changes).execute()
         for key, value in changes.items():
             if key in SPECS:
                 Setting.replace(key=key, value=json.dumps(value)).execute()
+
+    write(apply)
     return load()

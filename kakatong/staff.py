@@ -16,7 +16,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
 from . import runtime
-from .db import write_transaction
+from .db import write
 from .errors import LedgerError
 from .models import PasswordGuard, Staff
 
@@ -96,20 +96,22 @@ def _judge(key: str, staff: Staff | None, password: object) -> bool:
         ok = password_matches(staff, password)
     if ok:
         if guard is not None:
-            with write_transaction():
-                PasswordGuard.delete().where(PasswordGuard.key == key).execute()
+            write(PasswordGuard.delete().where(PasswordGuard.key == key).execute)
         return True
     values = shop_settings.load()
     failures = 1 if guard is None or guard.locked_until is not None else guard.failures + 1
     locked_until = None
     if failures >= values["password_attempt_limit"]:
         locked_until = now + timedelta(minutes=values["password_lock_minutes"])
-    with write_transaction():
+
+    def count() -> None:
         PasswordGuard.replace(
             key=key, failures=failures, locked_until=locked_until, updated_at=now
         ).execute()
         # Guesses at made-up staff numbers leave rows; a day later they mean nothing.
         PasswordGuard.delete().where(PasswordGuard.updated_at < now - timedelta(days=1)).execute()
+
+    write(count)
     return False
 
 
@@ -176,8 +178,7 @@ def set_password(staff_no: str, new_password: str) -> None:
 
 def _store(staff: Staff, new_password: str) -> None:
     hashed = _hasher.hash(new_password)
-    with write_transaction():
-        Staff.update(password_hash=hashed).where(Staff.id == staff.id).execute()
+    write(Staff.update(password_hash=hashed).where(Staff.id == staff.id).execute)
 
 
 def authorise_supervisor(actor: Actor, supervisor_password: object) -> None:

@@ -27,7 +27,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 import kakatong
 from kakatong import cards, ledger, staff
 from kakatong import settings as shop_settings
-from kakatong.db import db, write_transaction
+from kakatong.db import db
 from kakatong.errors import LedgerError
 from kakatong.models import Card, Level, Staff, Terminal, Transaction
 from kakatong.runtime import utcnow
@@ -264,9 +264,8 @@ class LedgerMachine(RuleBasedStateMachine):
         self.tmp = tempfile.TemporaryDirectory(prefix="kakatong-stateful-")
         kakatong.create_app({"data_dir": self.tmp.name, "demo": False})
         staff.set_password("00", SUPERVISOR_PASSWORD)
-        with write_transaction():
-            gold_level = Level.create(name="金卡会员", discount_pct=88, points_multiplier_pct=150)
-            Terminal.create(terminal_id="10000002", name="收银台 2")
+        gold_level = Level.create(name="金卡会员", discount_pct=88, points_multiplier_pct=150)
+        Terminal.create(terminal_id="10000002", name="收银台 2")
         t1, t2 = Terminal.get(terminal_id="10000001"), Terminal.get(terminal_id="10000002")
         self.actors = []
         for staff_no, terminal in (("01", t1), ("02", t2), ("owner", t1)):
