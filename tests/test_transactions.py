@@ -404,3 +404,17 @@ def test_a_replay_is_answered_with_its_result_even_after_the_settings_changed(ap
     again = api.transact("consume", GOLD, **request)
     assert again.status_code == 201 and body(again) == first
     assert body(api.transact("consume", GOLD, amount="100"))["error"] == "transaction_disabled"
+
+
+def test_a_replay_after_a_server_restart_returns_the_original(api, tmp_path):
+    from conftest import Api
+
+    from kakatong import create_app
+
+    request = {"amount": "100", "request_id": rid()}
+    first = body(api.transact("consume", GOLD, **request))
+    again = Api(create_app({"data_dir": tmp_path, "demo": True}).test_client())
+    r = again.transact("consume", GOLD, **request)
+    assert r.status_code == 201 and r.headers["Idempotent-Replayed"] == "true"
+    assert body(r) == first
+    assert card_state(GOLD) == (91200, 313)
