@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from peewee import SqliteDatabase
-from playhouse.migrate import SqliteMigrator
+from playhouse.migrate import SqliteMigrator, migrate
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -121,8 +121,27 @@ def install_triggers() -> None:
 # The schema's version. A fresh database is created at the newest version from the models; an
 # older one is brought forward by MIGRATIONS[v] for each v above its version, with
 # playhouse.migrate (add a column, an index…), never by dropping data.
-SCHEMA_VERSION = 1
-MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {}
+SCHEMA_VERSION = 2
+
+
+def _v2_terminal_parameters(migrator: SqliteMigrator) -> None:
+    """The POS manual's terminal parameters (终端参数设置) on each terminal."""
+    from .models import Terminal
+
+    migrate(
+        *(
+            migrator.add_column("terminal", field.column_name, field)
+            for field in (
+                Terminal.receipt_copies,
+                Terminal.standby_type,
+                Terminal.manual_entry,
+                Terminal.service_code_prompt,
+            )
+        )
+    )
+
+
+MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {2: _v2_terminal_parameters}
 
 
 class SchemaTooNew(RuntimeError):

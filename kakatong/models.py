@@ -74,6 +74,13 @@ class Terminal(BaseModel):
     key_hash = CharField(null=True)
     last_trace = IntegerField(default=0, constraints=[Check("last_trace >= 0")])
     batch_no = IntegerField(default=1, constraints=[Check("batch_no >= 1")])
+    # Terminal parameters of the POS manual (终端参数设置), set by the system operator.
+    receipt_copies = IntegerField(default=2, constraints=[Check("receipt_copies IN (1, 2)")])
+    standby_type = CharField(
+        default="consume", constraints=[_in("standby_type", ("consume", "points_earn"))]
+    )
+    manual_entry = BooleanField(default=True)  # 手输卡号
+    service_code_prompt = BooleanField(default=True)  # 服务代码
     created_at = DateTimeField(default=utcnow)
 
 

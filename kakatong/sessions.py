@@ -20,6 +20,7 @@ class Session:
     actor: Actor
     started: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
+    locked: bool = False  # 锁定: the operator stepped away; their password unlocks it
 
 
 class SessionStore:
@@ -38,7 +39,7 @@ class SessionStore:
             self._sessions[self._key(token)] = Session(actor)
         return token
 
-    def get(self, token: str) -> Actor | None:
+    def get(self, token: str) -> Session | None:
         now = time.monotonic()
         key = self._key(token)
         with self._lock:
@@ -49,7 +50,13 @@ class SessionStore:
                 del self._sessions[key]
                 return None
             session.last_seen = now
-            return session.actor
+            return session
+
+    def set_locked(self, token: str, locked: bool) -> None:
+        with self._lock:
+            session = self._sessions.get(self._key(token))
+            if session is not None:
+                session.locked = locked
 
     def close(self, token: str) -> bool:
         with self._lock:

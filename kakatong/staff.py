@@ -39,6 +39,7 @@ DEFAULT_STAFF = [
 CAN_TRANSACT = frozenset({"operator", "supervisor", "owner"})
 CAN_READ_JOURNAL = frozenset({"supervisor", "owner"})
 CAN_CHANGE_SETTINGS = frozenset({"sysadmin", "owner"})
+CAN_MANAGE_STAFF = frozenset({"supervisor", "owner"})
 
 
 @dataclass(frozen=True)
@@ -198,6 +199,104 @@ def authorise_supervisor(actor: Actor, supervisor_password: object) -> None:
     if supervisor.password_hash is None:
         # The default is printed in the manual: it authorises nothing until changed.
         raise LedgerError("password_change_required", "主管初始密码必须先修改")
+
+
+# ---------------------------------------------------------------- operator management
+
+
+OPERATOR_NO = re.compile(r"[0-9]{2}", re.ASCII)
+
+
+def list_staff() -> list[Staff]:
+    return list(Staff.select().order_by(Staff.staff_no))
+
+
+def _authorise_staff_management(actor: Actor, supervisor_password: object) -> None:
+    """员工管理: the supervisor's own session, the owner's, or the supervisor's password."""
+    if actor.role not in ("supervisor", "owner"):
+        authorise_supervisor(actor, supervisor_password)
+
+
+def add_operator(
+    actor: Actor, staff_no: object, password: object, name: object = None,
+    supervisor_password: object = None,
+) -> Staff:  # fmt: skip
+    """Add an operator (添加操作员) with a first password of their own (not the default).
+
+    Operator numbers are two digits other than 00 (supervisor) and 99 (system operator); a
+    number removed earlier may be given again."""
+    if (
+        not isinstance(staff_no, str)
+        or OPERATOR_NO.fullmatch(staff_no) is None
+        or staff_no
+        in (
+            SUPERVISOR_NO,
+            "99",
+        )
+    ):
+        raise LedgerError("invalid_staff_no")
+    if name is not None and not isinstance(name, str):
+        raise LedgerError("bad_request", "姓名格式不正确", field="name")
+    if name is not None and len(name) > 40:
+        raise LedgerError("bad_request", "姓名不能超过 40 个字符", field="name")
+    validate_new_password("operator", password)
+    _authorise_staff_management(actor, supervisor_password)
+    hashed = _hasher.hash(password)
+    label = (name or "").strip() or f"操作员{staff_no}"
+
+    def apply() -> Staff:
+        existing = Staff.get_or_none(Staff.staff_no == staff_no)
+        if existing is not None and (existing.active or existing.role != "operator"):
+            raise LedgerError("staff_exists")
+        if existing is None:
+            return Staff.create(
+                staff_no=staff_no, role="operator", name=label, password_hash=hashed
+            )
+        Staff.update(active=True, name=label, password_hash=hashed).where(
+            Staff.id == existing.id
+        ).execute()
+        return Staff.get_by_id(existing.id)
+
+    return write(apply)
+
+
+def remove_operator(actor: Actor, staff_no: object, supervisor_password: object = None) -> None:
+    """Remove an operator (删除操作员). Their journal rows keep naming them, so the row stays,
+    disabled: they can no longer sign in."""
+    _authorise_staff_management(actor, supervisor_password)
+    member = find(staff_no)
+    if member is None or not member.active:
+        raise LedgerError("staff_not_found")
+    if member.role != "operator":
+        raise LedgerError("not_permitted", "只能删除操作员")
+    write(Staff.update(active=False).where(Staff.id == member.id).execute)
+
+
+def reset_password(
+    actor: Actor, staff_no: object, new_password: object, supervisor_password: object = None
+) -> None:
+    """Set another staff member's password (改密) without their old one: operators' by the
+    supervisor; anyone's by the owner."""
+    _authorise_staff_management(actor, supervisor_password)
+    member = find(staff_no)
+    if member is None or not member.active:
+        raise LedgerError("staff_not_found")
+    if member.role != "operator" and actor.role != "owner":
+        raise LedgerError("not_permitted", "主管只能修改操作员的密码")
+    validate_new_password(member.role, new_password)
+    _store(member, new_password)
+    # A new password is a fresh start: a sign-in lock from the old one's guesses ends too.
+    keys = [f"{member.staff_no}@sign-in", f"{member.staff_no}@unlock"]
+    write(PasswordGuard.delete().where(PasswordGuard.key.in_(keys)).execute)
+
+
+def check_own_password(actor: Actor, password: object) -> None:
+    """The signed-in staff member's own password, to unlock a locked terminal (锁定)."""
+    if not isinstance(password, str) or not password:
+        raise LedgerError("bad_request", "请输入操作员密码")
+    member = find(actor.staff_no)
+    if not _judge(f"{actor.staff_no}@unlock", member, password):
+        raise LedgerError("wrong_password")
 
 
 def create_defaults() -> None:

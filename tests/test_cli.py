@@ -23,7 +23,7 @@ def test_init_is_safe_to_run_twice_and_keeps_data(app, runner, api):
     for _ in range(2):
         result = runner.invoke(args=["init"])
         assert result.exit_code == 0, result.output
-    assert "schema version 1" in result.output or "schema at version" in result.output
+    assert f"schema version {db.SCHEMA_VERSION}" in result.output or "schema at version" in result.output
     assert (Card.select().count(), Transaction.select().count(), Staff.select().count()) == before
     assert Terminal.select().count() == 1
 
@@ -170,3 +170,23 @@ def test_set_password_for_an_unknown_staff_member_fails(runner):
 
 def test_health_is_cheap_and_open(client):
     assert body(client.get("/api/v1/health")) == {"status": "ok"}
+
+
+def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
+    """Schema 2 added the POS manual's terminal parameters; a shop's version-1 database gets
+    them with their defaults and keeps everything else."""
+    create_app({"data_dir": tmp_path, "demo": True})
+    db.db.close()
+    raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
+    for column in ("receipt_copies", "standby_type", "manual_entry", "service_code_prompt"):
+        raw.execute(f"ALTER TABLE terminal DROP COLUMN {column}")
+    raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    raw.commit()
+    raw.close()
+    create_app({"data_dir": tmp_path, "demo": True})
+    assert Meta.get_by_id("schema_version").value == "2"
+    t = Terminal.get()
+    assert (t.receipt_copies, t.standby_type, t.manual_entry, t.service_code_prompt) == (
+        2, "consume", True, True,
+    )  # fmt: skip
+    assert Card.select().count() == 4

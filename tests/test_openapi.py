@@ -23,7 +23,7 @@ from openapi_spec_validator import validate as validate_spec
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from kakatong import cards, ledger, money, settings
+from kakatong import cards, ledger, money, settings, terminals
 from kakatong.api.openapi import document
 from kakatong.errors import ERRORS
 
@@ -345,9 +345,13 @@ def test_errors_match_the_error_schema(api):
     assert check(missing, "/api/v1/cards/{card_no}", "get")["error"] == "card_not_found"
     setting = api.put("/api/v1/settings", {"pin_attempt_limit": 0}, as_="99")
     assert check(setting, "/api/v1/settings", "put")["setting"] == "pin_attempt_limit"
+    parameter = api.put("/api/v1/terminals/10000001", {"next_trace_no": 0}, as_="99")
+    assert check(parameter, TERMINAL, "put")["setting"] == "next_trace_no"
 
 
 C = "/api/v1/cards/{card_no}"
+TERMINAL = "/api/v1/terminals/{terminal_id}"
+MEMBER = "/api/v1/staff/{operator_no}"
 REFUSALS = [
     # (signed in as, method, documented path, card or voucher in the URL, query, body, code)
     (None, "post", "/api/v1/session", None, "", {"operator_no": "01", "password": "1"},
@@ -376,6 +380,24 @@ REFUSALS = [
     ("99", "get", "/api/v1/batch", None, "", None, "not_permitted"),
     ("99", "post", "/api/v1/settlements", None, "", {}, "not_permitted"),
     ("01", "get", "/api/v1/settings", None, "", None, "not_permitted"),
+    ("01", "post", "/api/v1/session/unlock", None, "", {"password": "1111"}, "wrong_password"),
+    ("99", "put", TERMINAL, "99999999", "", {"name": "后台"}, "terminal_not_found"),
+    ("99", "put", TERMINAL, "10000001", "", {"copies": 1}, "bad_request"),
+    ("01", "get", "/api/v1/staff", None, "", None, "not_permitted"),
+    ("00", "post", "/api/v1/staff", None, "", {"operator_no": "99", "password": "4711"},
+     "invalid_staff_no"),
+    ("00", "post", "/api/v1/staff", None, "", {"operator_no": "07", "password": "0000"},
+     "invalid_password"),
+    ("01", "post", "/api/v1/staff", None, "", {"operator_no": "07", "password": "4711"},
+     "bad_request"),
+    ("00", "post", "/api/v1/staff", None, "", {"operator_no": "02", "password": "4711"},
+     "staff_exists"),
+    ("00", "delete", MEMBER, "42", "", None, "staff_not_found"),
+    ("00", "delete", MEMBER, "99", "", None, "not_permitted"),
+    ("00", "put", MEMBER + "/password", "99", "", {"new_password": "86428642"},
+     "not_permitted"),
+    ("01", "put", MEMBER + "/password", "02", "",
+     {"new_password": "8642", "supervisor_password": "999999"}, "wrong_password"),
 ]  # fmt: skip
 
 
@@ -405,14 +427,62 @@ def test_session_and_settings_match_the_schema(api, client):
     check(client.get("/api/v1/health"), "/api/v1/health", "get")
 
 
+def test_terminals_and_version_match_the_schema(api):
+    own = check(api.get("/api/v1/terminal"), "/api/v1/terminal", "get")
+    assert own["terminal_id"] == "10000001"
+    listed = check(api.get("/api/v1/terminals", as_="99"), "/api/v1/terminals", "get")
+    assert [t["terminal_id"] for t in listed["terminals"]] == ["10000001"]
+    change = {"name": "前台", "receipt_copies": 1, "standby_type": "points_earn"}
+    change |= {"manual_entry": False, "service_code_prompt": False, "next_trace_no": 999_999}
+    changed = check(api.put("/api/v1/terminals/10000001", change, as_="99"), TERMINAL, "put")
+    assert changed["next_trace_no"] == "999999"
+    version = check(api.get("/api/v1/version"), "/api/v1/version", "get")
+    assert version["terminal_id"] == "10000001"
+
+
+def test_staff_management_matches_the_schema(api, supervisor):
+    listed = check(api.get("/api/v1/staff", as_="00"), "/api/v1/staff", "get")
+    assert {"00", "01", "99", "owner"} <= {s["operator_no"] for s in listed["staff"]}
+    fields = {"operator_no": "06", "name": "陈七", "password": "6060"}
+    added = api.post("/api/v1/staff", {**fields, "supervisor_password": supervisor})
+    assert check(added, "/api/v1/staff", "post")["password_set"] is True
+    reset = api.put("/api/v1/staff/06/password", {"new_password": "7070"}, as_="00")
+    assert check(reset, MEMBER + "/password", "put")["changed"] is True
+    check(api.delete("/api/v1/staff/06", as_="00"), MEMBER, "delete")
+    again = api.delete("/api/v1/staff/06", json={"supervisor_password": supervisor})
+    assert check(again, MEMBER, "delete")["error"] == "staff_not_found"
+    listed = check(api.get("/api/v1/staff", as_="owner"), "/api/v1/staff", "get")
+    assert {s["operator_no"]: s["active"] for s in listed["staff"]}["06"] is False
+
+
+def test_a_lock_and_unlock_match_the_schema(api):
+    locked = check(api.post("/api/v1/session/lock"), "/api/v1/session/lock", "post")
+    assert locked == {"locked": True}
+    refused = check(api.get("/api/v1/batch"), "/api/v1/batch", "get")
+    assert refused["error"] == "terminal_locked"
+    again = check(api.post("/api/v1/session/lock"), "/api/v1/session/lock", "post")
+    assert again["error"] == "terminal_locked"
+    assert check(api.get("/api/v1/session"), "/api/v1/session", "get")["locked"] is True
+    unlocked = api.post("/api/v1/session/unlock", {"password": "2580"})
+    assert check(unlocked, "/api/v1/session/unlock", "post") == {"locked": False}
+    assert check(api.get("/api/v1/session"), "/api/v1/session", "get")["locked"] is False
+
+
 # ---------------------------------------------------------------- who may call what
 
 
 def _call(client, path, method, token=None):
-    url = path.format(card_no=NO_CARD, voucher_no="999999999", operator_no="nobody")
+    url = path.format(
+        card_no=NO_CARD, voucher_no="999999999", operator_no="nobody", terminal_id="nobody"
+    )
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     kwargs = {"json": {}} if method in ("post", "put") else {}
     return getattr(client, method)(url, headers=headers, **kwargs)
+
+
+def _last_the_lock_and_sign_out(op) -> int:
+    """Locking leaves the token only GET/DELETE /api/v1/session; signing out ends it."""
+    return {("/api/v1/session/lock", "post"): 1, ("/api/v1/session", "delete"): 2}.get(op[:2], 0)
 
 
 def test_without_a_session_only_the_public_calls_answer(client):
@@ -426,13 +496,25 @@ def test_without_a_session_only_the_public_calls_answer(client):
 
 def test_the_documented_roles_are_the_enforced_roles(api, client):
     guarded = [op for op in operations() if op[2]["x-roles"]]
-    guarded.sort(key=lambda op: op[1] == "delete")  # signing out ends the token: last
+    guarded.sort(key=_last_the_lock_and_sign_out)
     for role, staff_no in STAFF_OF_ROLE.items():
         token = api.token(staff_no)
         for path, method, operation in guarded:
             data = _call(client, path, method, token).get_json(silent=True) or {}
             permitted = data.get("error") not in ("not_permitted", "not_signed_in")
             assert permitted == (role in operation["x-roles"]), (role, method, path, data)
+
+
+def test_a_locked_session_answers_only_where_documented(api, client):
+    """`terminal_locked` is documented on exactly the calls a locked session cannot make."""
+    token = api.token("owner")  # every role set holds the owner: no refusal for the role
+    assert api.post("/api/v1/session/lock", as_="owner").status_code == 200
+    guarded = [op for op in operations() if op[2]["x-roles"]]
+    guarded.sort(key=_last_the_lock_and_sign_out)
+    for path, method, operation in guarded:
+        data = _call(client, path, method, token).get_json(silent=True) or {}
+        refused = data.get("error") == "terminal_locked"
+        assert refused == ("terminal_locked" in operation["x-error-codes"]), (method, path, data)
 
 
 # ---------------------------------------------------------------- formats against parsers
@@ -489,3 +571,16 @@ def test_the_settings_limits_are_the_specs():
             low, high, valid = schema["minimum"], schema["maximum"], specs[key].valid
             assert valid(low) and valid(high), key
             assert not valid(low - 1) and not valid(high + 1), key
+
+
+def test_the_terminal_parameters_are_terminals_parameters():
+    documented = DOC["components"]["schemas"]["TerminalChange"]["properties"]
+    assert set(documented) == set(terminals.PARAMETERS)
+    for key, schema in documented.items():
+        valid = terminals.PARAMETERS[key][0]
+        if schema["type"] == "integer":
+            low, high = schema["minimum"], schema["maximum"]
+            assert valid(low) and valid(high), key
+            assert not valid(low - 1) and not valid(high + 1), key
+        for value in schema.get("enum", []):
+            assert valid(value), key

@@ -20,14 +20,22 @@ from ..errors import ERRORS
 from ..ledger import MAX_POINTS, REQUEST_ID, SERVICE_CODE
 from ..models import CARD_STATUSES, GENDERS, JOURNAL_TYPES, PAYMENT_METHODS, TRANSACTION_TYPES
 from ..reports import MAX_PAGE_SIZE, MAX_RANGE_DAYS
-from ..staff import CAN_CHANGE_SETTINGS, CAN_READ_JOURNAL, CAN_TRANSACT
+from ..staff import (
+    CAN_CHANGE_SETTINGS,
+    CAN_MANAGE_STAFF,
+    CAN_READ_JOURNAL,
+    CAN_TRANSACT,
+    OPERATOR_NO,
+    SUPERVISOR_NO,
+)
 
-ALL_ROLES = CAN_TRANSACT | CAN_READ_JOURNAL | CAN_CHANGE_SETTINGS
+ALL_ROLES = CAN_TRANSACT | CAN_READ_JOURNAL | CAN_CHANGE_SETTINGS | CAN_MANAGE_STAFF
 ROLE_SETS = {
     "any signed-in role": ALL_ROLES,
     "CAN_TRANSACT": CAN_TRANSACT,
     "CAN_READ_JOURNAL": CAN_READ_JOURNAL,
     "CAN_CHANGE_SETTINGS": CAN_CHANGE_SETTINGS,
+    "CAN_MANAGE_STAFF": CAN_MANAGE_STAFF,
 }
 PUBLIC = None  # `roles=PUBLIC`: no session needed
 
@@ -40,6 +48,10 @@ MONEY = r"^-?(?:0|[1-9][0-9]*)\.[0-9]{2}$"  # money.format_fen: yuan, always two
 # money.parse_amount: up to two decimals, and not zero
 AMOUNT = r"^(?:[1-9][0-9]*(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"
 SIX = "^[0-9]{6}$"  # trace and batch numbers; they wrap from 999999 to 000001
+# staff.add_operator: two digits, not the supervisor's 00 nor the system operator's 99
+NEW_OPERATOR_NO = f"^(?!(?:{SUPERVISOR_NO}|99)$)(?:{OPERATOR_NO.pattern})$"
+TERMINAL_PASSWORD = "^[0-9]{4,8}$"  # staff.validate_new_password, all but the owner
+TERMINAL_KINDS = ("pos", "backoffice")  # models.Terminal.kind
 
 
 # ---------------------------------------------------------------- small helpers
@@ -135,6 +147,10 @@ def _path_card_no() -> dict:
     return _param("card_no", "path", _ref("CardNo"), "卡号, 8 to 19 digits")
 
 
+def _path_operator_no() -> dict:
+    return _param("operator_no", "path", _string(None), "员工号")
+
+
 def _path_voucher_no() -> dict:
     return _param(
         "voucher_no",
@@ -191,8 +207,9 @@ _REQUEST_FORMATS = {
         nullable=True,
         description=(
             "The supervisor's (主管, staff 00) password, typed at the terminal to authorise. "
-            "Not needed when the caller is signed in as the owner. Wrong ones count toward "
-            "staff 00's password lock (`staff_locked`)."
+            "Not needed when the caller is signed in as the owner, nor, for staff management, "
+            "as the supervisor. Wrong ones count toward staff 00's password lock "
+            "(`staff_locked`)."
         ),
     ),
 }
@@ -313,6 +330,38 @@ _SETTING_PROPERTIES = {
     "receipt_title": _string(None, minLength=1, maxLength=40, description="签购单名"),
 }
 
+# terminals.PARAMETERS: the POS manual's terminal parameters (终端参数设置)
+_TERMINAL_PARAMETERS = {
+    "name": _string(
+        r"\S", maxLength=40, description="终端名称, 1 to 40 characters (not only spaces; trimmed)"
+    ),
+    "receipt_copies": _integer(1, 2, description="签购单联数: 1 or 2 copies of each slip"),
+    "standby_type": _enum(
+        ["consume", "points_earn"],
+        description="待机交易: 储值消费 or 积分累加 on the standby screen",
+    ),
+    "manual_entry": {"type": "boolean", "description": "手输卡号: card numbers may be typed"},
+    "service_code_prompt": {
+        "type": "boolean",
+        "description": "服务代码: the terminal asks for a service code",
+    },
+    "next_trace_no": _integer(
+        1, 999_999, description="流水号: the trace number the next transaction gets"
+    ),
+}
+
+_TERMINAL = {
+    "terminal_id": _string(None, description="终端号"),
+    "name": _string(None, description="终端名称"),
+    "kind": _enum(TERMINAL_KINDS, description="a POS terminal or the back office"),
+    "batch_no": _six("the open batch (批次号)", nullable=False),
+    "next_trace_no": _six("流水号 the next transaction gets", nullable=False),
+    "receipt_copies": _TERMINAL_PARAMETERS["receipt_copies"],
+    "standby_type": _TERMINAL_PARAMETERS["standby_type"],
+    "manual_entry": _TERMINAL_PARAMETERS["manual_entry"],
+    "service_code_prompt": _TERMINAL_PARAMETERS["service_code_prompt"],
+}
+
 _RECORDS = {
     "Error": _object(
         {
@@ -328,7 +377,9 @@ _RECORDS = {
                 "items": {"type": "string"},
                 "description": "bad_request: the fields this transaction type does not take",
             },
-            "setting": _string(None, description="invalid_setting: the setting at fault"),
+            "setting": _string(
+                None, description="invalid_setting: the setting or terminal parameter at fault"
+            ),
             "minutes_left": _integer(
                 1, description="staff_locked: minutes until passwords are taken again"
             ),
@@ -540,10 +591,61 @@ _RECORDS = {
     "Whoami": _object(
         {
             "operator_no": _string(None),
+            "name": _string(None),
             "role": _enum(sorted(ALL_ROLES)),
             "terminal_id": _string(None),
+            "locked": {
+                "type": "boolean",
+                "description": "locked (锁定) until POST /api/v1/session/unlock",
+            },
         },
-        ["operator_no", "role", "terminal_id"],
+        ["operator_no", "name", "role", "terminal_id", "locked"],
+    ),
+    "StaffMember": _object(
+        {
+            "operator_no": _string(
+                None, description="员工号: 00 (主管), 01–98 (操作员), 99 (系统操作员) or owner"
+            ),
+            "name": _string(None),
+            "role": _enum(sorted(ALL_ROLES)),
+            "active": {
+                "type": "boolean",
+                "description": "false once removed (删除操作员): cannot sign in",
+            },
+            "password_set": {
+                "type": "boolean",
+                "description": "false while still on the role's default password (owner: none)",
+            },
+        },
+        ["operator_no", "name", "role", "active", "password_set"],
+        description="A staff member (员工); never a password.",
+    ),
+    "Terminal": _object(
+        _TERMINAL,
+        list(_TERMINAL),
+        description="A terminal (终端) and its parameters (终端参数).",
+    ),
+    "OwnTerminal": _object(
+        {
+            **_TERMINAL,
+            "enabled_types": _SETTING_PROPERTIES["enabled_types"],
+            "merchant_name": _SETTING_PROPERTIES["merchant_name"],
+            "receipt_title": _SETTING_PROPERTIES["receipt_title"],
+        },
+        [*_TERMINAL, "enabled_types", "merchant_name", "receipt_title"],
+        description=(
+            "The caller's terminal, with what its screens need of the shop's settings: a type "
+            "not in `enabled_types` is not on the menu."
+        ),
+    ),
+    "TerminalChange": _object(
+        _TERMINAL_PARAMETERS,
+        minProperties=1,
+        description=(
+            "Any non-empty subset of the terminal parameters; all are checked before any is "
+            "written. A key that is not a parameter is `bad_request`; a value a parameter does "
+            "not take is `invalid_setting` (with `setting`)."
+        ),
     ),
     "Balance": _object(
         {"card_no": _ref("CardNo"), "balance": _money("储值余额"), "points": _integer(0)},
@@ -593,14 +695,19 @@ def _op(
     params=(),
     ok: dict,
     status: int = 200,
+    while_locked: bool = False,
 ) -> dict:
     """One operation. The refusals every guarded view can give are added here: a session
-    (`not_signed_in`), a role (`not_permitted`) and a JSON object body (`bad_request`)."""
+    (`not_signed_in`), a locked session (`terminal_locked`, but for the few views that answer
+    `while_locked`), a role (`not_permitted`) and a JSON object body (`bad_request`)."""
     codes = list(errors)
     if roles is not None:
-        codes.insert(0, "not_signed_in")
+        guards = ["not_signed_in"]
+        if not while_locked:
+            guards.append("terminal_locked")
         if ROLE_SETS[roles] != ALL_ROLES:
-            codes.insert(1, "not_permitted")
+            guards.append("not_permitted")
+        codes[:0] = guards
     if body is not None and "bad_request" not in codes:
         codes.append("bad_request")
     error_codes = _errors(dict.fromkeys(codes))
@@ -665,6 +772,22 @@ def _flag(name: str) -> dict:
     )
 
 
+def _locked(value: bool) -> dict:
+    return _object({"locked": {"type": "boolean", "enum": [value]}}, ["locked"])
+
+
+_LOCK_DESCRIPTION = """\
+锁定: the staff member steps away from the terminal. Until POST /api/v1/session/unlock with \
+their own password, every call of this session answers `terminal_locked` (423) but GET and \
+DELETE /api/v1/session and the unlock; locking a locked session is `terminal_locked` too. \
+Only this session is locked, not the terminal's other sessions. Takes no body."""
+
+_STAFF_AUTHORITY = (
+    "Authorised by a supervisor's or the owner's session, or from an operator's session by "
+    "`supervisor_password` (the supervisor's authorisation, with its lock)."
+)
+
+
 def _service_paths() -> dict:
     return {
         "/api/openapi.json": {
@@ -685,6 +808,28 @@ def _service_paths() -> dict:
                 "Answers while the server runs; touches no data.",
                 roles=PUBLIC,
                 ok=_json(_object({"status": _enum(["ok"])}, ["status"]), "the server is running"),
+            )
+        },
+        "/api/v1/version": {
+            "get": _op(
+                "version",
+                "service",
+                "Version (版本信息)",
+                "What the POS's version screen shows: the software version, the caller's "
+                "terminal and the merchant.",
+                roles="any signed-in role",
+                ok=_json(
+                    _object(
+                        {
+                            "version": _string(None, description="the software's version"),
+                            "terminal_id": _string(None, description="the caller's 终端号"),
+                            "merchant_id": _SETTING_PROPERTIES["merchant_id"],
+                            "merchant_name": _SETTING_PROPERTIES["merchant_name"],
+                        },
+                        ["version", "terminal_id", "merchant_id", "merchant_name"],
+                    ),
+                    "the version",
+                ),
             )
         },
     }
@@ -739,19 +884,150 @@ def _session_paths() -> dict:
                 "whoami",
                 "session",
                 "The current session",
-                "Who the bearer token belongs to, and at which terminal.",
+                "Who the bearer token belongs to, at which terminal, and whether the "
+                "session is locked. Answers while it is locked.",
                 roles="any signed-in role",
                 ok=_json(_ref("Whoami"), "the session"),
+                while_locked=True,
             ),
             "delete": _op(
                 "sign_out",
                 "session",
                 "Sign out (签退)",
-                "Ends the session of this token.",
+                "Ends the session of this token, locked or not.",
                 roles="any signed-in role",
                 ok={"description": "signed out (no body)"},
                 status=204,
+                while_locked=True,
             ),
+        },
+        "/api/v1/session/lock": {
+            "post": _op(
+                "lock_session",
+                "session",
+                "Lock the session (锁定)",
+                _LOCK_DESCRIPTION,
+                roles="any signed-in role",
+                ok=_json(_locked(True), "locked"),
+            )
+        },
+        "/api/v1/session/unlock": {
+            "post": _op(
+                "unlock_session",
+                "session",
+                "Unlock the session",
+                "The password of the staff member signed in on this session, theirs and no "
+                "one else's (not the supervisor's), unlocks it; a missing one is a wrong one. "
+                "Wrong passwords count at a door of their own, apart from sign-in: after "
+                "`password_attempt_limit` in a row every attempt is `staff_locked` (with "
+                "`minutes_left`) for `password_lock_minutes`, right password or not; the "
+                "session may still sign out. Answers on an unlocked session too.",
+                roles="any signed-in role",
+                body=_body(
+                    _object({"password": _string(None)}, ["password"]), {"password": "2580"}
+                ),
+                errors=("bad_request", "staff_locked", "wrong_password"),
+                ok=_json(_locked(False), "unlocked"),
+                while_locked=True,
+            )
+        },
+    }
+
+
+def _changed() -> dict:
+    return _json(
+        _object(
+            {"operator_no": _string(None), "changed": {"type": "boolean", "enum": [True]}},
+            ["operator_no", "changed"],
+        ),
+        "changed",
+    )
+
+
+def _staff_paths() -> dict:
+    return {
+        "/api/v1/staff": {
+            "get": _op(
+                "list_staff",
+                "staff",
+                "The staff (员工管理)",
+                "Every staff member by number, removed operators too (`active` false). No "
+                "passwords: `password_set` is false while one is still on the role's default "
+                "(the owner: none set).",
+                roles="CAN_MANAGE_STAFF",
+                ok=_json(
+                    _object({"staff": {"type": "array", "items": _ref("StaffMember")}}, ["staff"]),
+                    "the staff",
+                ),
+            ),
+            "post": _op(
+                "add_operator",
+                "staff",
+                "Add an operator (添加操作员)",
+                "A new operator number, two digits other than 00 (supervisor) and 99 (system "
+                "operator), with a password of the operator's own: 4 to 8 digits, not the "
+                "default 0000, so they can sign in at once. `name` defaults to 操作员NN. A "
+                "removed operator's number may be given again: the operator is back, active, "
+                "with the new name and password. " + _STAFF_AUTHORITY + " Checks, in order: "
+                "the operator number (`invalid_staff_no`), the name (`bad_request` with "
+                "`field`), the password (`invalid_password`), the authorisation, the number "
+                "free (`staff_exists`).",
+                roles="CAN_TRANSACT",
+                body=_body(
+                    _object(
+                        {
+                            "operator_no": _string(NEW_OPERATOR_NO, description="操作员号"),
+                            "name": _string(
+                                None, nullable=True, maxLength=40, description="default 操作员NN"
+                            ),
+                            "password": _string(
+                                TERMINAL_PASSWORD, description="4 to 8 digits, not 0000"
+                            ),
+                            "supervisor_password": _ref("SupervisorPassword"),
+                        },
+                        ["operator_no", "password"],
+                    ),
+                    {
+                        "operator_no": "06",
+                        "name": "陈七",
+                        "password": "6060",
+                        "supervisor_password": "135790",
+                    },
+                ),
+                errors=(
+                    "invalid_staff_no",
+                    "invalid_password",
+                    *_SUPERVISOR_REFUSALS,
+                    "staff_exists",
+                ),
+                ok=_json(_ref("StaffMember"), "the operator"),
+                status=201,
+            ),
+        },
+        "/api/v1/staff/{operator_no}": {
+            "delete": _op(
+                "remove_operator",
+                "staff",
+                "Remove an operator (删除操作员)",
+                "Disables the operator: they can no longer sign in (`staff_disabled`) and "
+                "every session of theirs ends; their journal rows keep naming them, and the "
+                "number may be given again with POST /api/v1/staff. Only operators are "
+                "removed. The body is optional. " + _STAFF_AUTHORITY + " Checks, in order: "
+                "the authorisation, an active staff member of this number "
+                "(`staff_not_found`), an operator (`not_permitted`).",
+                roles="CAN_TRANSACT",
+                params=[_path_operator_no()],
+                body={
+                    **_body(
+                        _object({"supervisor_password": _ref("SupervisorPassword")}),
+                        {"supervisor_password": "135790"},
+                    ),
+                    "required": False,
+                },
+                errors=(*_SUPERVISOR_REFUSALS, "staff_not_found"),
+                ok={"description": "removed (no body)"},
+                status=204,
+            )
         },
         "/api/v1/staff/{operator_no}/password": {
             "post": _op(
@@ -765,7 +1041,7 @@ def _session_paths() -> dict:
                 "the same lock as sign-in (`staff_locked`). Ends every session of that "
                 "staff member.",
                 roles=PUBLIC,
-                params=[_param("operator_no", "path", _string(None), "员工号")],
+                params=[_path_operator_no()],
                 body=_body(
                     _object(
                         {"old_password": _string(None), "new_password": _string(None)},
@@ -774,16 +1050,83 @@ def _session_paths() -> dict:
                     {"old_password": "0000", "new_password": "2580"},
                 ),
                 errors=("password_not_set", "staff_locked", "wrong_password", "invalid_password"),
-                ok=_json(
+                ok=_changed(),
+            ),
+            "put": _op(
+                "reset_staff_password",
+                "staff",
+                "Set a staff password (改密)",
+                "Without the old password: an operator's, authorised by the supervisor; "
+                "anyone's, by the owner. The rules of the new password are those of the "
+                "change above. Ends every session of that staff member. "
+                + _STAFF_AUTHORITY
+                + " Checks, in order: the authorisation, the staff member found "
+                "(`staff_not_found`), whose it is (`not_permitted`: the supervisor sets "
+                "operators' passwords only), the new password (`invalid_password`).",
+                roles="CAN_TRANSACT",
+                params=[_path_operator_no()],
+                body=_body(
                     _object(
                         {
-                            "operator_no": _string(None),
-                            "changed": {"type": "boolean", "enum": [True]},
+                            "new_password": _string(None),
+                            "supervisor_password": _ref("SupervisorPassword"),
                         },
-                        ["operator_no", "changed"],
+                        ["new_password"],
                     ),
-                    "changed",
+                    {"new_password": "7070"},
                 ),
+                errors=(*_SUPERVISOR_REFUSALS, "staff_not_found", "invalid_password"),
+                ok=_changed(),
+            ),
+        },
+    }
+
+
+def _terminal_paths() -> dict:
+    return {
+        "/api/v1/terminal": {
+            "get": _op(
+                "own_terminal",
+                "terminals",
+                "The caller's terminal",
+                "The terminal this session is signed in at, with its parameters (终端参数) "
+                "and what its screens need of the shop's settings.",
+                roles="any signed-in role",
+                ok=_json(_ref("OwnTerminal"), "the terminal"),
+            )
+        },
+        "/api/v1/terminals": {
+            "get": _op(
+                "list_terminals",
+                "terminals",
+                "The terminals",
+                "Every terminal with its parameters, by terminal ID.",
+                roles="CAN_CHANGE_SETTINGS",
+                ok=_json(
+                    _object(
+                        {"terminals": {"type": "array", "items": _ref("Terminal")}},
+                        ["terminals"],
+                    ),
+                    "the terminals",
+                ),
+            )
+        },
+        "/api/v1/terminals/{terminal_id}": {
+            "put": _op(
+                "update_terminal",
+                "terminals",
+                "Change terminal parameters (终端参数设置)",
+                "Changes the parameters given (any non-empty subset), all or none: every "
+                "change is checked before any is written. A field that is not a parameter is "
+                "`bad_request`; a value a parameter does not take is `invalid_setting` (with "
+                "`setting`). `next_trace_no` sets the 流水号 the next transaction at this "
+                "terminal gets, as on the POS. Checks, in order: the fields, the terminal "
+                "found (`terminal_not_found`), the values.",
+                roles="CAN_CHANGE_SETTINGS",
+                params=[_param("terminal_id", "path", _string(None), "终端号")],
+                body=_body(_ref("TerminalChange"), {"receipt_copies": 1, "next_trace_no": 100}),
+                errors=("bad_request", "terminal_not_found", "invalid_setting"),
+                ok=_json(_ref("Terminal"), "the terminal after the change"),
             )
         },
     }
@@ -1296,9 +1639,11 @@ The JSON API of Kakatong (卡卡通), a self-hosted membership-card appliance: s
 Conventions: money is a string of yuan with two decimals (\"90.50\"), never a number; points \
 are JSON integers; trace, batch and voucher numbers are digit strings; times carry the \
 shop's UTC offset. Sign in with POST /api/v1/session and send `Authorization: Bearer \
-<token>`. Every refusal is `{\"error\": code, \"message\": 中文}` with the status the code \
-always has (`x-error-codes` on each operation); an unknown path is `not_found` (404), a wrong \
-method `method_not_allowed` (405), a fault of the server `internal_error` (500)."""
+<token>`. A locked session (锁定, POST /api/v1/session/lock) answers `terminal_locked` \
+(423) to all but GET and DELETE /api/v1/session and POST /api/v1/session/unlock. Every \
+refusal is `{\"error\": code, \"message\": 中文}` with the status the code always has \
+(`x-error-codes` on each operation); an unknown path is `not_found` (404), a wrong method \
+`method_not_allowed` (405), a fault of the server `internal_error` (500)."""
 
 
 def document() -> dict:
@@ -1308,7 +1653,9 @@ def document() -> dict:
         "servers": [{"url": "/", "description": "the appliance itself"}],
         "tags": [
             {"name": "service"},
-            {"name": "session", "description": "签到 / 签退 and staff passwords"},
+            {"name": "session", "description": "签到 / 签退, 锁定 and staff passwords"},
+            {"name": "staff", "description": "员工管理: operators and their passwords"},
+            {"name": "terminals", "description": "终端参数 of each terminal"},
             {"name": "cards", "description": "会员卡: activation, holder, PIN, status, query"},
             {"name": "transactions", "description": "the ledger: post, look up, void"},
             {"name": "batch", "description": "批次 and 结算"},
@@ -1318,6 +1665,8 @@ def document() -> dict:
         "paths": {
             **_service_paths(),
             **_session_paths(),
+            **_staff_paths(),
+            **_terminal_paths(),
             **_card_paths(),
             **_transaction_paths(),
             **_batch_paths(),

@@ -4,7 +4,7 @@ POS (trace, voucher, batch) as six-digit strings, times in the shop's zone."""
 from __future__ import annotations
 
 from .. import runtime
-from ..models import Card, Level, Transaction
+from ..models import Card, Level, Staff, Terminal, Transaction
 from ..money import format_fen
 from ..reports import DayStats
 
@@ -105,4 +105,28 @@ def batch(totals: dict) -> dict:
             }
             for kind, t in totals["types"].items()
         },
+    }
+
+
+def terminal(t: Terminal) -> dict:
+    return {
+        "terminal_id": t.terminal_id,
+        "name": t.name,
+        "kind": t.kind,
+        "batch_no": six(t.batch_no),
+        "next_trace_no": six(t.last_trace % 999_999 + 1),
+        "receipt_copies": t.receipt_copies,
+        "standby_type": t.standby_type,
+        "manual_entry": t.manual_entry,
+        "service_code_prompt": t.service_code_prompt,
+    }
+
+
+def staff(s: Staff) -> dict:
+    return {
+        "operator_no": s.staff_no,
+        "name": s.name,
+        "role": s.role,
+        "active": s.active,
+        "password_set": s.password_hash is not None,
     }

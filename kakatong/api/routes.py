@@ -13,13 +13,13 @@ from datetime import date, datetime
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import cards, ledger, reports, staff
+from .. import cards, ledger, reports, staff, terminals
 from .. import settings as shop_settings
 from ..errors import LedgerError
 from ..models import Card, Terminal
 from ..money import format_fen
 from ..runtime import shop_date, utcnow
-from ..staff import CAN_CHANGE_SETTINGS, CAN_READ_JOURNAL, CAN_TRANSACT, Actor
+from ..staff import CAN_CHANGE_SETTINGS, CAN_MANAGE_STAFF, CAN_READ_JOURNAL, CAN_TRANSACT, Actor
 from . import records
 from .openapi import document
 
@@ -52,19 +52,23 @@ def _token() -> str | None:
     return token.strip() if scheme.lower() == "bearer" and token.strip() else None
 
 
-def signed_in(roles: frozenset[str] = ALL_ROLES):
-    """The view needs a session (Authorization: Bearer …) of one of these roles."""
+def signed_in(roles: frozenset[str] = ALL_ROLES, while_locked: bool = False):
+    """The view needs a session (Authorization: Bearer …) of one of these roles. A locked
+    session (锁定) reaches only the views marked `while_locked` (unlock, sign-out, whoami)."""
 
     def wrap(view):
         @functools.wraps(view)
         def inner(*args, **kwargs):
             token = _token()
-            actor = _sessions().get(token) if token else None
-            if actor is None:
+            session = _sessions().get(token) if token else None
+            if session is None:
                 raise LedgerError("not_signed_in")
-            if actor.role not in roles:
+            if session.locked and not while_locked:
+                raise LedgerError("terminal_locked")
+            if session.actor.role not in roles:
                 raise LedgerError("not_permitted")
-            g.actor = actor
+            g.actor = session.actor
+            g.locked = session.locked
             return view(*args, **kwargs)
 
         return inner
@@ -176,17 +180,132 @@ def _terminal_for(terminal_id: object) -> Terminal:
 
 
 @bp.get("/v1/session")
-@signed_in()
+@signed_in(while_locked=True)
 def whoami():
     a = g.actor
-    return jsonify({"operator_no": a.staff_no, "role": a.role, "terminal_id": a.terminal_id})
+    return jsonify(
+        {
+            "operator_no": a.staff_no,
+            "name": a.name,
+            "role": a.role,
+            "terminal_id": a.terminal_id,
+            "locked": g.locked,
+        }
+    )
 
 
 @bp.delete("/v1/session")
-@signed_in()
+@signed_in(while_locked=True)
 def sign_out():
     _sessions().close(_token())
     return "", 204
+
+
+@bp.post("/v1/session/lock")
+@signed_in()
+def lock_session():
+    _sessions().set_locked(_token(), True)
+    return jsonify({"locked": True})
+
+
+@bp.post("/v1/session/unlock")
+@signed_in(while_locked=True)
+def unlock_session():
+    staff.check_own_password(g.actor, body("password").get("password"))
+    _sessions().set_locked(_token(), False)
+    return jsonify({"locked": False})
+
+
+@bp.get("/v1/version")
+@signed_in()
+def version():
+    from .. import __version__
+
+    shop = shop_settings.load()
+    return jsonify(
+        {
+            "version": __version__,
+            "terminal_id": g.actor.terminal_id,
+            "merchant_id": shop["merchant_id"],
+            "merchant_name": shop["merchant_name"],
+        }
+    )
+
+
+# ---------------------------------------------------------------- terminals
+
+
+@bp.get("/v1/terminal")
+@signed_in()
+def own_terminal():
+    # With what the terminal's screens need of the shop's settings (a type switched off is
+    # not on the menu).
+    shop = shop_settings.load()
+    return jsonify(
+        {
+            **records.terminal(Terminal.get_by_id(g.actor.terminal_pk)),
+            "enabled_types": shop["enabled_types"],
+            "merchant_name": shop["merchant_name"],
+            "receipt_title": shop["receipt_title"],
+        }
+    )
+
+
+@bp.get("/v1/terminals")
+@signed_in(CAN_CHANGE_SETTINGS)
+def list_terminals():
+    rows = Terminal.select().order_by(Terminal.terminal_id)
+    return jsonify({"terminals": [records.terminal(t) for t in rows]})
+
+
+@bp.put("/v1/terminals/<terminal_id>")
+@signed_in(CAN_CHANGE_SETTINGS)
+def update_terminal(terminal_id: str):
+    changed = terminals.update(terminal_id, body(*terminals.PARAMETERS))
+    return jsonify(records.terminal(changed))
+
+
+# ---------------------------------------------------------------- staff management
+
+
+@bp.get("/v1/staff")
+@signed_in(CAN_MANAGE_STAFF)
+def list_staff():
+    return jsonify({"staff": [records.staff(s) for s in staff.list_staff()]})
+
+
+@bp.post("/v1/staff")
+@signed_in(CAN_TRANSACT)
+def add_operator():
+    data = body("operator_no", "name", "password", "supervisor_password")
+    member = staff.add_operator(
+        g.actor,
+        data.get("operator_no"),
+        data.get("password"),
+        data.get("name"),
+        data.get("supervisor_password"),
+    )
+    return jsonify(records.staff(member)), 201
+
+
+@bp.delete("/v1/staff/<operator_no>")
+@signed_in(CAN_TRANSACT)
+def remove_operator(operator_no: str):
+    data = body("supervisor_password") if request.get_data() else {}
+    staff.remove_operator(g.actor, operator_no, data.get("supervisor_password"))
+    _sessions().close_staff(operator_no)
+    return "", 204
+
+
+@bp.put("/v1/staff/<operator_no>/password")
+@signed_in(CAN_TRANSACT)
+def reset_staff_password(operator_no: str):
+    data = body("new_password", "supervisor_password")
+    staff.reset_password(
+        g.actor, operator_no, data.get("new_password"), data.get("supervisor_password")
+    )
+    _sessions().close_staff(operator_no)
+    return jsonify({"operator_no": operator_no, "changed": True})
 
 
 @bp.post("/v1/staff/<operator_no>/password")

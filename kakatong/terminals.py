@@ -1,0 +1,58 @@
+"""Terminals: the POS manual's terminal parameters (终端参数设置) of each terminal."""
+
+from __future__ import annotations
+
+from .db import write
+from .errors import LedgerError
+from .models import Terminal
+
+# parameter -> (check, message)
+PARAMETERS = {
+    "name": (lambda v: isinstance(v, str) and 0 < len(v.strip()) <= 40, "终端名称不正确"),
+    "receipt_copies": (lambda v: type(v) is int and v in (1, 2), "签购单联数只能是 1 或 2"),
+    "standby_type": (lambda v: v in ("consume", "points_earn"), "待机交易只能是储值消费或积分累加"),
+    "manual_entry": (lambda v: type(v) is bool, "手输卡号只能开或关"),
+    "service_code_prompt": (lambda v: type(v) is bool, "服务代码只能开或关"),
+    "next_trace_no": (
+        lambda v: type(v) is int and 1 <= v <= 999_999,
+        "流水号必须在 1 到 999999 之间",
+    ),
+}
+
+
+def find(terminal_id: object) -> Terminal:
+    terminal = (
+        Terminal.get_or_none(Terminal.terminal_id == terminal_id)
+        if isinstance(terminal_id, str)
+        else None
+    )
+    if terminal is None:
+        raise LedgerError("terminal_not_found")
+    return terminal
+
+
+def update(terminal_id: object, changes: object) -> Terminal:
+    """Change a terminal's parameters; every change is checked before any is written.
+
+    `next_trace_no` sets the trace number the next transaction gets (流水号), as on the POS.
+    """
+    terminal = find(terminal_id)
+    if not isinstance(changes, dict) or not changes:
+        raise LedgerError("bad_request")
+    for key, value in changes.items():
+        check = PARAMETERS.get(key)
+        if check is None:
+            raise LedgerError("invalid_setting", f"未知参数：{key}", setting=key)
+        if not check[0](value):
+            raise LedgerError("invalid_setting", check[1], setting=key)
+    values = {k: v for k, v in changes.items() if k != "next_trace_no"}
+    if "name" in values:
+        values["name"] = values["name"].strip()
+    if "next_trace_no" in changes:
+        values["last_trace"] = changes["next_trace_no"] - 1
+
+    def apply() -> Terminal:
+        Terminal.update(**values).where(Terminal.id == terminal.id).execute()
+        return Terminal.get_by_id(terminal.id)
+
+    return write(apply)
