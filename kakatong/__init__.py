@@ -42,11 +42,33 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.extensions["kakatong.sessions"] = SessionStore()
 
+    from . import i18n
     from .api import bp as api_bp
+    from .terminal import bp as terminal_bp
+
+    def language() -> str:
+        # Chinese unless the page asks for English (?lang=en, kept in the kiosk's URL).
+        chosen = request.args.get("lang", "zh")
+        return chosen if chosen in i18n.LANGUAGES else "zh"
+
+    i18n.init_app(app, language)
 
     csrf.init_app(app)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
     app.register_blueprint(api_bp)
+    app.register_blueprint(terminal_bp)
+
+    @app.after_request
+    def _security_headers(response):
+        # No inline script or style anywhere: the pages load only their own static files.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
 
     app.before_request(connect)  # one kept-open connection per server thread (db.py)
 

@@ -1,0 +1,6 @@
+"""The cashier's touch-screen terminal page (/terminal): one page, its screens drawn by
+static/terminal.js over the JSON API, every string from the message catalogue."""
+
+from .routes import bp
+
+__all__ = ["bp"]

@@ -1,0 +1,493 @@
+// The cashier's terminal (卡卡通 POS): screens and keys of the POS operator manual, over the
+// JSON API. No build step, no inline script. Every string comes from the message catalogue
+// the server embeds in the page (#catalogue); t("请刷卡") looks one up.
+"use strict";
+
+(() => {
+  const root = document.getElementById("terminal");
+  const M = JSON.parse(document.getElementById("catalogue").textContent);
+  const t = (msgid) => M[msgid] || msgid;
+  const $ = (id) => document.getElementById(id);
+
+  // ------------------------------------------------------------------ the API
+
+  const store = window.sessionStorage;
+  const api = {
+    token: store.getItem("kkt.token"),
+    async call(method, path, body) {
+      const headers = { "Content-Type": "application/json" };
+      if (this.token) headers.Authorization = "Bearer " + this.token;
+      let response;
+      try {
+        response = await fetch("/api/v1" + path, {
+          method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+        });
+      } catch (err) {
+        status.online(false);
+        throw { error: "offline", message: t("网络中断，请稍后重试") };
+      }
+      status.online(true);
+      const data = response.status === 204 ? {} : await response.json();
+      if (!response.ok) throw data;
+      return data;
+    },
+    signedIn(token) {
+      this.token = token;
+      store.setItem("kkt.token", token);
+    },
+    signOut() {
+      this.token = null;
+      store.removeItem("kkt.token");
+    },
+  };
+
+  // A transaction request is created once, when the cashier confirms, and kept (with its
+  // request_id) until its answer arrives: sending it again, after a double tap, a slow
+  // network or a reload, can only be answered with the same result.
+  const outbox = {
+    key: "kkt.pending",
+    create(path, body) {
+      const request = { path, body: { ...body, request_id: newRequestId() } };
+      window.localStorage.setItem(this.key, JSON.stringify(request));
+      return request;
+    },
+    pending() {
+      const text = window.localStorage.getItem(this.key);
+      return text ? JSON.parse(text) : null;
+    },
+    async send(request) {
+      try {
+        const record = await api.call("POST", request.path, request.body);
+        this.done();
+        return record;
+      } catch (err) {
+        // Answered with a refusal: it claimed nothing, forget it. Not answered: keep it, to
+        // send again as it is.
+        if (err.error !== "offline") this.done();
+        throw err;
+      }
+    },
+    done() {
+      window.localStorage.removeItem(this.key);
+    },
+  };
+
+  function newRequestId() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    const bytes = new Uint8Array(16);
+    crypto.getRandomValues(bytes);
+    return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+  }
+
+  // ------------------------------------------------------------------ the status bar
+
+  const status = {
+    online(ok) {
+      $("st-signal").textContent = ok ? t("信号正常") : t("信号中断");
+      $("st-signal").dataset.ok = ok ? "1" : "0";
+    },
+    operator(name) {
+      $("st-operator").textContent = name || "";
+    },
+    clock() {
+      const now = new Date();
+      const pad = (n) => String(n).padStart(2, "0");
+      const text = `${now.getFullYear()}/${pad(now.getMonth() + 1)}/${pad(now.getDate())} ` +
+        `${pad(now.getHours())}:${pad(now.getMinutes())}`;
+      $("st-clock").textContent = text;
+      return text;
+    },
+  };
+
+  // ------------------------------------------------------------------ the display
+
+  // A screen is drawn as the POS draws it: a title with its English code, a few lines, the
+  // field being typed, a hint. `keys` maps key names to handlers.
+  let screen = null;
+  let busy = false;
+
+  function show(next) {
+    screen = next;
+    $("title").textContent = next.title || "";
+    $("code").textContent = next.code || "";
+    const lines = $("lines");
+    lines.replaceChildren(...(next.lines || []).map((line) => {
+      const div = document.createElement("div");
+      div.textContent = line;
+      return div;
+    }));
+    $("field").textContent = next.field === undefined ? "" : next.field;
+    $("field").hidden = next.field === undefined;
+    $("hint").textContent = next.hint || "";
+    root.dataset.screen = next.name;
+    root.dataset.tone = next.tone || "";
+  }
+
+  function press(key) {
+    if (busy || !screen) return;
+    const handler = screen.keys[key] || (/^[0-9]$/.test(key) && screen.keys.digit) ||
+      (api.token && everywhere[key]);
+    if (handler) handler(key);
+  }
+
+  // Keys the manual gives on every screen, where a screen has nothing else for them.
+  const everywhere = {
+    reprint: () => message({ name: "no-printer", title: t("重印"), lines: [t("未配置打印机")] }),
+    feed: () => message({ name: "no-printer", title: t("送纸"), lines: [t("未配置打印机")] }),
+  };
+
+  // ------------------------------------------------------------------ typed fields
+
+  function typed({ max, mask = false, money = false }) {
+    let text = "";
+    return {
+      add(d) { if (text.length < max) text = (text + d).replace(/^0+(?=\d)/, money ? "" : "$&"); },
+      back() { text = text.slice(0, -1); },
+      value() { return text; },
+      shown() {
+        if (money) {
+          const fen = text.padStart(3, "0");
+          return `${Number(fen.slice(0, -2))}.${fen.slice(-2)}`;
+        }
+        return mask ? "*".repeat(text.length) : text;
+      },
+    };
+  }
+
+  // An input screen: digits type, 更正 corrects, 输入 confirms, 取消 leaves.
+  function ask({ name, title, code, lines, hint, max, mask, money, onEnter, onCancel }) {
+    const field = typed({ max, mask, money });
+    const draw = () => show({
+      name, title, code, lines, hint, field: field.shown(),
+      keys: {
+        digit: (d) => { field.add(d); draw(); },
+        correct: () => { field.back(); draw(); },
+        enter: () => onEnter(field.value()),
+        cancel: onCancel || standby,
+      },
+    });
+    draw();
+  }
+
+  function message({ name = "message", title, code, lines, tone, onEnter, onCancel }) {
+    show({
+      name, title, code, lines, tone,
+      hint: t("按输入键继续…"),
+      keys: { enter: onEnter || standby, cancel: onCancel || onEnter || standby },
+    });
+  }
+
+  function refusal(err, again) {
+    message({
+      name: "refusal", title: t("交易失败"), tone: "error",
+      lines: [err.message || t("系统错误，请联系管理员")],
+      onEnter: again || standby, onCancel: standby,
+    });
+  }
+
+  async function processing(work) {
+    busy = true;
+    show({ name: "processing", lines: [t("已连接卡卡通中心"), t("处理中…"), t("请稍候")], keys: {} });
+    try {
+      return await work();
+    } finally {
+      busy = false;
+    }
+  }
+
+  // ------------------------------------------------------------------ sign-in (签到 LOGON)
+
+  function logon() {
+    api.signOut();
+    status.operator("");
+    show({
+      name: "welcome", title: t("操作员签到"), code: "LOGON",
+      lines: ["KKT1.0"], hint: t("请按输入键"),
+      keys: { enter: askOperator, cancel: () => {} },
+    });
+  }
+
+  function askOperator() {
+    ask({
+      name: "operator", title: t("操作(管理)员签到"), code: "LOGON",
+      lines: [t("请输入操作员号码")], hint: t("按确认键继续.."), max: 2,
+      onEnter: (no) => (no.length === 2 ? askPassword(no) : undefined), onCancel: logon,
+    });
+  }
+
+  function askPassword(no) {
+    ask({
+      name: "password", title: t("操作员签到"), code: "LOGON",
+      lines: [t("请输入密码")], hint: t("按<取消键>退出"), max: 8, mask: true,
+      onEnter: (password) => signIn(no, password), onCancel: logon,
+    });
+  }
+
+  async function signIn(no, password) {
+    const body = { operator_no: no, password };
+    if (config.terminal_id) body.terminal_id = config.terminal_id;
+    try {
+      const session = await processing(() => api.call("POST", "/session", body));
+      api.signedIn(session.token);
+      status.operator(`${session.operator_no} ${session.name}`);
+      await loadTerminal();
+      message({
+        name: "signed-in", title: t("签到"), code: "LOGON", lines: [t("签到成功")],
+        onEnter: resume,
+      });
+    } catch (err) {
+      if (err.error === "password_change_required") return newPassword(no, password);
+      refusal(err, askOperator);
+    }
+  }
+
+  // A default password must be changed right there, before the first session.
+  function newPassword(no, old) {
+    ask({
+      name: "new-password", title: t("修改密码"), code: "LOGON",
+      lines: [t("初始密码必须先修改"), t("请输入新密码")], max: 8, mask: true,
+      onCancel: logon,
+      onEnter: (first) => ask({
+        name: "new-password-again", title: t("修改密码"), code: "LOGON",
+        lines: [t("请再次输入新密码")], max: 8, mask: true, onCancel: logon,
+        onEnter: async (second) => {
+          if (first !== second) {
+            return refusal({ message: t("两次输入的密码不一致") }, () => newPassword(no, old));
+          }
+          try {
+            await processing(() => api.call("POST", `/staff/${no}/password`,
+              { old_password: old, new_password: first }));
+            signIn(no, first);
+          } catch (err) {
+            refusal(err, () => newPassword(no, old));
+          }
+        },
+      }),
+    });
+  }
+
+  // ------------------------------------------------------------------ standby and menu
+
+  const config = JSON.parse(root.dataset.config);
+  let terminal = null;
+  let shop = { enabled_types: [] };
+
+  async function loadTerminal() {
+    terminal = await api.call("GET", "/terminal");
+    shop.enabled_types = terminal.enabled_types;
+    $("st-terminal").textContent = terminal.terminal_id;
+  }
+
+  function standby() {
+    if (!api.token) return logon();
+    show({
+      name: "standby", lines: [t("卡  卡  通"), t("请刷卡"), status.clock()],
+      keys: {
+        enter: () => menu(0),
+        trade: () => startTransaction("consume"),
+        digit: () => {},
+        cancel: () => {},
+      },
+    });
+  }
+
+  const MENU = [
+    { key: "0", label: "储值消费", type: "consume" },
+    { key: "1", label: "储值充值", type: "recharge" },
+    { key: "2", label: "积分累加", type: "points_earn" },
+    { key: "3", label: "积分消费", type: "points_redeem" },
+  ];
+  // The manual's other items (4 交易撤销 … 8 系统设置) join this list as their screens are built.
+
+  function menuItems() {
+    return MENU.filter((item) => shop.enabled_types.includes(item.type));
+  }
+
+  function menu(page) {
+    const items = menuItems();
+    const pages = Math.max(1, Math.ceil(items.length / 3));
+    const shown = items.slice(page * 3, page * 3 + 3);
+    show({
+      name: "menu", title: t("主菜单"), lines: shown.map((i) => `${i.key}.${t(i.label)}`),
+      hint: t("确认-翻页    X-返回"),
+      keys: {
+        enter: () => menu((page + 1) % pages),
+        cancel: () => (page === 0 ? standby() : menu(page - 1)),
+        digit: (d) => {
+          const item = items.find((i) => i.key === d);
+          if (item) startTransaction(item.type);
+        },
+      },
+    });
+  }
+
+  // ------------------------------------------------------------------ transactions
+
+  const TYPES = {
+    consume: { title: "储值消费", code: "SALE", unit: "amount" },
+    recharge: { title: "储值充值", code: "RECHARGE", unit: "amount" },
+    points_earn: { title: "积分累加", code: "POINTS", unit: "points" },
+    points_redeem: { title: "积分消费", code: "REDEEM", unit: "points" },
+  };
+
+  function startTransaction(type) {
+    if (!shop.enabled_types.includes(type)) {
+      return refusal({ message: t("该交易未开通") });
+    }
+    const kind = TYPES[type];
+    const flow = { type, title: t(kind.title), code: kind.code };
+    if (!terminal.manual_entry) {
+      return show({
+        name: "card", title: flow.title, code: flow.code, lines: [t("请刷卡")],
+        keys: { cancel: standby },
+      });
+    }
+    ask({
+      name: "card", title: flow.title, code: flow.code, lines: [t("请刷卡或输入卡号")], max: 19,
+      onEnter: (cardNo) => {
+        if (!/^[0-9]{8,19}$/.test(cardNo)) return refusal({ message: t("卡号必须是 8 到 19 位数字") }, () => startTransaction(type));
+        flow.card_no = cardNo;
+        flow.expiry = "00/00";
+        confirmCard(flow);
+      },
+    });
+  }
+
+  function confirmCard(flow) {
+    message({
+      name: "confirm", title: flow.title, code: flow.code,
+      lines: [`CARD: ${flow.card_no}`, `EXP DATA: ${flow.expiry}`],
+      onEnter: () => askAmount(flow), onCancel: standby,
+    });
+  }
+
+  function askAmount(flow) {
+    const points = TYPES[flow.type].unit === "points";
+    ask({
+      name: "amount", title: flow.title, code: flow.code,
+      lines: [points ? t("请输入积分：") : t("请输入金额：")], hint: t("输错请按[更正]键"),
+      max: points ? 7 : 9, money: !points,
+      onEnter: (value) => {
+        if (!value || /^0*$/.test(value)) return;
+        if (points) flow.points = Number(value);
+        else flow.amount = `${Number(value.slice(0, -2) || "0")}.${value.padStart(2, "0").slice(-2)}`;
+        if (flow.type === "recharge") return askPayment(flow);
+        askServiceCode(flow);
+      },
+    });
+  }
+
+  const PAYMENTS = [["1", "cash", "现金"], ["2", "bank_card", "银行卡"], ["3", "wechat", "微信支付"],
+    ["4", "alipay", "支付宝"], ["5", "other", "其他"]];
+
+  function askPayment(flow) {
+    show({
+      name: "payment", title: flow.title, code: flow.code,
+      lines: [t("请选择支付方式："), ...PAYMENTS.map(([k, , label]) => `${k}.${t(label)}`)],
+      keys: {
+        digit: (d) => {
+          const choice = PAYMENTS.find(([k]) => k === d);
+          if (choice) { flow.payment_method = choice[1]; askPin(flow); }
+        },
+        cancel: standby,
+      },
+    });
+  }
+
+  function askServiceCode(flow) {
+    if (!terminal.service_code_prompt) return askPin(flow);
+    ask({
+      name: "service-code", title: flow.title, code: flow.code,
+      lines: [t("请输入服务代码：")], hint: t("无服务代码按[输入]键"), max: 20,
+      onEnter: (code) => { flow.service_code = code || null; askPin(flow); },
+    });
+  }
+
+  function askPin(flow) {
+    const shown = flow.amount ? `${t("金额")} ${flow.amount}` : `${t("积分")} ${flow.points}`;
+    ask({
+      name: "pin", title: shown, lines: [t("请输入密码")], hint: t("无密码按[输入]键"),
+      max: 6, mask: true,
+      onEnter: (pin) => {
+        if (pin && pin.length !== 6) return;
+        const body = { type: flow.type, card_no: flow.card_no, pin: pin || null };
+        for (const field of ["amount", "points", "service_code", "payment_method"]) {
+          if (flow[field] !== undefined && flow[field] !== null) body[field] = flow[field];
+        }
+        submit(outbox.create("/transactions", body), flow);
+      },
+    });
+  }
+
+  async function submit(request, flow) {
+    try {
+      const record = await processing(() => outbox.send(request));
+      success(record, flow);
+    } catch (err) {
+      if (err.error === "offline") {
+        return message({
+          name: "offline", title: flow.title, tone: "error",
+          lines: [err.message, t("按输入键重试")],
+          onEnter: () => submit(request, flow), onCancel: standby,
+        });
+      }
+      refusal(err);
+    }
+  }
+
+  function success(record, flow) {
+    message({
+      name: "success", title: flow.title, code: flow.code, tone: "ok",
+      lines: [t("交易成功"), `${t("凭证号")} ${record.voucher_no}`,
+        record.amount !== "0.00" ? `${t("余额")} ${record.balance}` : `${t("积分")} ${record.points_balance}`],
+      onEnter: standby,
+    });
+  }
+
+  // ------------------------------------------------------------------ keys
+
+  const KEYBOARD = {
+    Enter: "enter", Escape: "cancel", Backspace: "correct",
+    F1: "func", F2: "reprint", F3: "feed", F4: "trade", F5: "settle",
+  };
+
+  document.addEventListener("keydown", (event) => {
+    const key = /^[0-9]$/.test(event.key) ? event.key : KEYBOARD[event.key];
+    if (!key) return;
+    event.preventDefault();
+    press(key);
+  });
+
+  for (const button of document.querySelectorAll("[data-key]")) {
+    button.addEventListener("click", () => press(button.dataset.key));
+  }
+
+  // ------------------------------------------------------------------ start
+
+  setInterval(status.clock, 1000 * 15);
+  status.clock();
+  setInterval(() => api.call("GET", "/health").catch(() => {}), 5000);
+
+  async function start() {
+    if (!api.token) return logon();
+    try {
+      const session = await api.call("GET", "/session");
+      status.operator(`${session.operator_no} ${session.name}`);
+      await loadTerminal();
+    } catch (err) {
+      return logon();
+    }
+    resume();
+  }
+
+  // A transaction confirmed but never answered (the network failed, the page was reloaded)
+  // is sent again as it was, before anything else: it is applied once, whatever happened.
+  function resume() {
+    const pending = outbox.pending();
+    if (!pending) return standby();
+    const type = pending.body.type;
+    submit(pending, { type, title: t(TYPES[type].title), code: TYPES[type].code });
+  }
+
+  start();
+})();

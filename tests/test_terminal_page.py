@@ -1,0 +1,299 @@
+"""The cashier's terminal page in real headless Chromium against the real server, driven the
+way a cashier drives it: by the keys on screen and on the keyboard."""
+
+import os
+from pathlib import Path
+
+import pytest
+from conftest import GOLD, SILVER, Api, body, ensure_password
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+expect = playwright_api.expect
+
+CHROMIUM = "/usr/bin/chromium"
+SHOTS = Path(__file__).resolve().parent / "screenshots"
+
+if not os.path.exists(CHROMIUM):
+    if os.environ.get("CI"):
+        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
+    pytest.skip(f"no {CHROMIUM} here (apt-get install chromium)", allow_module_level=True)
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"],
+        )  # fmt: skip
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server):
+    context = browser.new_context(viewport={"width": 800, "height": 480}, locale="zh-CN")
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    # A refusal is an answer the page shows, not an error of the page; the browser still logs
+    # "Failed to load resource" for its 4xx.
+    page.on(
+        "console",
+        lambda msg: (
+            msg.type == "error"
+            and "Failed to load resource" not in msg.text
+            and errors.append(msg.text)
+        ),
+    )
+    page.goto(live_server.url + "/terminal")
+    yield page
+    context.close()
+    assert errors == [], errors
+
+
+def key(page, name):
+    page.locator(f'[data-key="{name}"]').click()
+
+
+def type_keys(page, digits):
+    for d in digits:
+        key(page, d)
+
+
+def screen(page, name):
+    expect(page.locator("#terminal")).to_have_attribute("data-screen", name)
+
+
+def sign_in(page, operator="01", password="2580"):
+    screen(page, "welcome")
+    key(page, "enter")
+    type_keys(page, operator)
+    key(page, "enter")
+    type_keys(page, password)
+    key(page, "enter")
+    screen(page, "signed-in")
+    key(page, "enter")
+    screen(page, "standby")
+
+
+def shoot(page, name):
+    SHOTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}-800x480.png"))
+
+
+def test_sign_in_changes_the_default_password_right_there(page, live_server):
+    screen(page, "welcome")
+    expect(page.locator("#code")).to_have_text("LOGON")
+    key(page, "enter")
+    type_keys(page, "01")
+    key(page, "enter")
+    type_keys(page, "0000")
+    expect(page.locator("#field")).to_have_text("****")
+    key(page, "enter")
+    screen(page, "new-password")
+    expect(page.locator("#lines")).to_contain_text("初始密码必须先修改")
+    type_keys(page, "2580")
+    key(page, "enter")
+    type_keys(page, "2580")
+    key(page, "enter")
+    screen(page, "signed-in")
+    expect(page.locator("#lines")).to_contain_text("签到成功")
+    key(page, "enter")
+    screen(page, "standby")
+    expect(page.locator("#lines")).to_contain_text("请刷卡")
+    expect(page.locator("#st-terminal")).to_have_text("10000001")
+    shoot(page, "standby")
+
+
+def consume(page, card, amount_digits, pin):
+    key(page, "enter")
+    screen(page, "menu")
+    key(page, "0")
+    screen(page, "card")
+    type_keys(page, card)
+    key(page, "enter")
+    screen(page, "confirm")
+    expect(page.locator("#lines")).to_contain_text(f"CARD: {card}")
+    key(page, "enter")
+    screen(page, "amount")
+    type_keys(page, amount_digits)
+    key(page, "enter")
+    screen(page, "service-code")
+    key(page, "enter")
+    screen(page, "pin")
+    type_keys(page, pin)
+
+
+def test_a_consume_end_to_end(page, live_server):
+    ensure_password("01")
+    sign_in(page)
+    key(page, "enter")
+    screen(page, "menu")
+    expect(page.locator("#lines")).to_contain_text("0.储值消费")
+    shoot(page, "menu")
+    key(page, "cancel")
+    screen(page, "standby")
+    consume(page, GOLD, "10000", "")
+    screen(page, "pin")
+    key(page, "cancel")
+    consume(page, GOLD, "10000", "123456")
+    key(page, "enter")
+    screen(page, "success")
+    expect(page.locator("#lines")).to_contain_text("交易成功")
+    expect(page.locator("#lines")).to_contain_text("余额 912.00")
+    shoot(page, "success")
+    key(page, "enter")
+    screen(page, "standby")
+    owner = Api(__import__("requests").Session(), base=live_server.url)
+    assert body(owner.get(f"/api/v1/cards/{GOLD}", as_="owner"))["balance"] == "912.00"
+
+
+def test_the_amount_screen_types_like_a_pos_and_corrects(page):
+    ensure_password("01")
+    sign_in(page)
+    key(page, "enter")
+    key(page, "0")
+    type_keys(page, GOLD)
+    key(page, "enter")
+    key(page, "enter")
+    screen(page, "amount")
+    expect(page.locator("#field")).to_have_text("0.00")
+    type_keys(page, "4950")
+    expect(page.locator("#field")).to_have_text("49.50")
+    key(page, "correct")
+    expect(page.locator("#field")).to_have_text("4.95")
+    shoot(page, "amount")
+
+
+def test_a_refusal_is_shown_as_its_message(page):
+    ensure_password("01")
+    sign_in(page)
+    consume(page, SILVER, "99999", "888888")
+    key(page, "enter")
+    screen(page, "refusal")
+    expect(page.locator("#lines")).to_contain_text("余额不足")
+    shoot(page, "refusal")
+    key(page, "cancel")
+    screen(page, "standby")
+
+
+def test_a_wrong_pin_shows_the_attempts_left(page):
+    ensure_password("01")
+    sign_in(page)
+    consume(page, GOLD, "100", "000000")
+    key(page, "enter")
+    expect(page.locator("#lines")).to_contain_text("还可以尝试 2 次")
+
+
+def test_a_double_tap_on_enter_applies_once(page, live_server):
+    ensure_password("01")
+    sign_in(page)
+    consume(page, GOLD, "100", "123456")
+    page.locator('[data-key="enter"]').dblclick()
+    screen(page, "success")
+    from kakatong.models import Transaction
+
+    assert Transaction.select().where(Transaction.type == "consume").count() == 1
+
+
+def test_an_answer_lost_on_the_way_then_a_reload_applies_once(page, live_server):
+    """The server posts the consume but the page never hears back; after a reload the page
+    sends the same request again and shows the original result."""
+    from kakatong.models import Transaction
+
+    ensure_password("01")
+    sign_in(page)
+    lost = []
+
+    def lose_the_answer(route):
+        route.fetch()  # the server gets it and posts it
+        lost.append(True)
+        route.abort()  # the page hears nothing
+
+    page.route("**/api/v1/transactions", lose_the_answer)
+    consume(page, GOLD, "100", "123456")
+    key(page, "enter")
+    screen(page, "offline")
+    assert lost == [True]
+    page.unroute("**/api/v1/transactions")
+    page.reload()
+    screen(page, "success")
+    expect(page.locator("#lines")).to_contain_text("余额 999.12")
+    assert Transaction.select().where(Transaction.type == "consume").count() == 1
+    key(page, "enter")
+    page.reload()
+    screen(page, "standby")  # nothing left to send
+
+
+def test_the_keyboard_drives_it_too(page):
+    ensure_password("01")
+    page.keyboard.press("Enter")
+    page.keyboard.type("01")
+    page.keyboard.press("Enter")
+    page.keyboard.type("2580")
+    page.keyboard.press("Enter")
+    screen(page, "signed-in")
+    page.keyboard.press("Enter")
+    page.keyboard.press("F4")  # 交易: straight to 储值消费
+    screen(page, "card")
+    expect(page.locator("#code")).to_have_text("SALE")
+    page.keyboard.type("1234")
+    page.keyboard.press("Backspace")
+    expect(page.locator("#field")).to_have_text("123")
+    page.keyboard.press("Escape")
+    screen(page, "standby")
+
+
+def test_a_type_switched_off_is_not_on_the_menu(page, live_server):
+    from kakatong import settings
+
+    ensure_password("01")
+    settings.update({"enabled_types": ["consume", "recharge"]})
+    sign_in(page)
+    key(page, "enter")
+    expect(page.locator("#lines")).to_contain_text("1.储值充值")
+    expect(page.locator("#lines")).not_to_contain_text("积分累加")
+    key(page, "2")  # 积分累加 cannot be reached by its digit either
+    screen(page, "menu")
+
+
+def test_english_is_a_setting(browser, live_server):
+    context = browser.new_context(viewport={"width": 1024, "height": 768})
+    page = context.new_page()
+    page.goto(live_server.url + "/terminal?lang=en")
+    expect(page.locator("#title")).to_have_text("Operator sign-in")
+    expect(page.locator('[data-key="enter"]')).to_contain_text("Enter")
+    context.close()
+
+
+@pytest.mark.parametrize("size", [(800, 480), (1024, 768), (1280, 800)])
+def test_nothing_scrolls_and_every_key_is_at_least_48px(browser, live_server, size):
+    context = browser.new_context(viewport={"width": size[0], "height": size[1]})
+    page = context.new_page()
+    page.goto(live_server.url + "/terminal")
+    screen(page, "welcome")
+    scroll = page.evaluate(
+        "[document.documentElement.scrollWidth, document.documentElement.scrollHeight]"
+    )
+    assert scroll[0] <= size[0] and scroll[1] <= size[1]
+    for box in page.locator("[data-key]").evaluate_all(
+        "els => els.map(e => e.getBoundingClientRect()).map(r => [r.width, r.height])"
+    ):
+        assert box[0] >= 48 and box[1] >= 48, box
+    context.close()
+
+
+def test_the_page_is_small_and_has_no_inline_script(live_server):
+    import requests
+
+    html = requests.get(live_server.url + "/terminal").text
+    assert "<script>" not in html and "onclick" not in html
+    sizes = [len(requests.get(live_server.url + f"/static/{f}").content)
+             for f in ("terminal.js", "terminal.css")]  # fmt: skip
+    assert sum(sizes) < 100 * 1024
+    assert (
+        "script-src 'self'"
+        in requests.get(live_server.url + "/terminal").headers["Content-Security-Policy"]
+    )
