@@ -43,16 +43,17 @@
 
   // A transaction request is created once, when the cashier confirms, and kept (with its
   // request_id) until its answer arrives: sending it again, after a double tap, a slow
-  // network or a reload, can only be answered with the same result.
+  // network or a reload, can only be answered with the same result. It holds the PIN, so it
+  // is kept in this tab's sessionStorage (gone with the browser), never in localStorage.
   const outbox = {
     key: "kkt.pending",
     create(path, body) {
       const request = { path, body: { ...body, request_id: newRequestId() } };
-      window.localStorage.setItem(this.key, JSON.stringify(request));
+      store.setItem(this.key, JSON.stringify(request));
       return request;
     },
     pending() {
-      const text = window.localStorage.getItem(this.key);
+      const text = store.getItem(this.key);
       return text ? JSON.parse(text) : null;
     },
     async send(request) {
@@ -68,7 +69,7 @@
       }
     },
     done() {
-      window.localStorage.removeItem(this.key);
+      store.removeItem(this.key);
     },
   };
 
@@ -177,11 +178,13 @@
     });
   }
 
-  function refusal(err, again) {
+  // An API refusal as its one clear sentence; 输入 tries again where that makes sense, 取消
+  // goes back to a safe screen.
+  function refusal(err, again = standby, leave = standby) {
     message({
       name: "refusal", title: t("交易失败"), tone: "error",
       lines: [err.message || t("系统错误，请联系管理员")],
-      onEnter: again || standby, onCancel: standby,
+      onEnter: again, onCancel: leave,
     });
   }
 
@@ -285,6 +288,7 @@
       keys: {
         enter: () => menu(0),
         trade: () => startTransaction("consume"),
+        settle: settlement,
         digit: () => {},
         cancel: () => {},
       },
@@ -296,11 +300,15 @@
     { key: "1", label: "储值充值", type: "recharge" },
     { key: "2", label: "积分累加", type: "points_earn" },
     { key: "3", label: "积分消费", type: "points_redeem" },
+    { key: "4", label: "交易撤销", run: () => voidFlow() },
+    { key: "5", label: "储值查询", run: () => query("balance") },
+    { key: "6", label: "积分查询", run: () => query("points") },
+    { key: "7", label: "管    理", run: () => management() },
   ];
-  // The manual's other items (4 交易撤销 … 8 系统设置) join this list as their screens are built.
+  // 8 系统设置 joins this list when its screens are built.
 
   function menuItems() {
-    return MENU.filter((item) => shop.enabled_types.includes(item.type));
+    return MENU.filter((item) => !item.type || shop.enabled_types.includes(item.type));
   }
 
   function menu(page) {
@@ -315,7 +323,7 @@
         cancel: () => (page === 0 ? standby() : menu(page - 1)),
         digit: (d) => {
           const item = items.find((i) => i.key === d);
-          if (item) startTransaction(item.type);
+          if (item) (item.run || (() => startTransaction(item.type)))();
         },
       },
     });
@@ -336,6 +344,16 @@
     }
     const kind = TYPES[type];
     const flow = { type, title: t(kind.title), code: kind.code };
+    askCard(flow, () => askAmount(flow));
+  }
+
+  // The card: swiped, or typed where the terminal allows it; then confirmed (CARD, EXP DATE).
+  function askCard(flow, next) {
+    const confirm = () => message({
+      name: "confirm", title: flow.title, code: flow.code,
+      lines: [`CARD: ${flow.card_no}`, `EXP DATA: ${flow.expiry}`],
+      onEnter: next, onCancel: standby,
+    });
     if (!terminal.manual_entry) {
       return show({
         name: "card", title: flow.title, code: flow.code, lines: [t("请刷卡")],
@@ -345,19 +363,13 @@
     ask({
       name: "card", title: flow.title, code: flow.code, lines: [t("请刷卡或输入卡号")], max: 19,
       onEnter: (cardNo) => {
-        if (!/^[0-9]{8,19}$/.test(cardNo)) return refusal({ message: t("卡号必须是 8 到 19 位数字") }, () => startTransaction(type));
+        if (!/^[0-9]{8,19}$/.test(cardNo)) {
+          return refusal({ message: t("卡号必须是 8 到 19 位数字") }, () => askCard(flow, next));
+        }
         flow.card_no = cardNo;
         flow.expiry = "00/00";
-        confirmCard(flow);
+        confirm();
       },
-    });
-  }
-
-  function confirmCard(flow) {
-    message({
-      name: "confirm", title: flow.title, code: flow.code,
-      lines: [`CARD: ${flow.card_no}`, `EXP DATA: ${flow.expiry}`],
-      onEnter: () => askAmount(flow), onCancel: standby,
     });
   }
 
@@ -444,6 +456,160 @@
     });
   }
 
+  // ------------------------------------------------------------------ queries (BALANCE)
+
+  function query(what) {
+    const flow = what === "balance"
+      ? { title: t("余额查询"), code: "BALANCE" }
+      : { title: t("积分查询"), code: "POINTS" };
+    askCard(flow, () => ask({
+      name: "pin", title: flow.title, code: flow.code, lines: [t("请输入密码")],
+      hint: t("无密码按[输入]键"), max: 6, mask: true,
+      onEnter: async (pin) => {
+        if (pin && pin.length !== 6) return;
+        try {
+          const card = await processing(() => api.call("POST", `/cards/${flow.card_no}/query`,
+            { pin: pin || null }));
+          message({
+            name: "query-result", title: t("查询成功"), tone: "ok",
+            lines: what === "balance"
+              ? [t("可用余额："), card.balance]
+              : [t("可用积分："), `${card.points}${t("分")}`],
+          });
+        } catch (err) {
+          refusal(err);
+        }
+      },
+    }));
+  }
+
+  // ------------------------------------------------------------------ void (VOID)
+
+  function voidFlow() {
+    const flow = { title: t("撤销"), code: "VOID" };
+    ask({
+      name: "supervisor", title: flow.title, code: flow.code, lines: [t("请输入主管密码")],
+      max: 8, mask: true,
+      onEnter: (password) => {
+        if (!password) return;
+        flow.supervisor_password = password;
+        ask({
+          name: "voucher", title: flow.title, code: flow.code, lines: [t("请输入原凭证号：")],
+          max: 9,
+          onEnter: async (voucher) => {
+            if (!voucher) return;
+            try {
+              const original = await processing(() => api.call("GET", `/transactions/${voucher}`));
+              showOriginal(flow, original);
+            } catch (err) {
+              refusal(err);
+            }
+          },
+        });
+      },
+    });
+  }
+
+  function showOriginal(flow, original) {
+    const kind = TYPES[original.type];
+    const amount = original.amount !== "0.00" ? original.amount.replace("-", "") : `${Math.abs(original.points)}`;
+    message({
+      name: "original", title: `${kind ? t(kind.title) : ""}${t("撤销")}`,
+      lines: [t("原交易："), `Cn: ${original.card_no}`, `VOUCHER NO: ${original.voucher_no}`,
+        `AMOUNT: ${amount}`, `REF.NO: ${original.reference_no}`],
+      onEnter: () => ask({
+        name: "pin", title: `${t("金额")} ${amount}`, lines: [t("请输入密码")],
+        hint: t("无密码按[输入]键"), max: 6, mask: true,
+        onEnter: (pin) => {
+          if (pin && pin.length !== 6) return;
+          const request = outbox.create(`/transactions/${original.voucher_no}/void`,
+            { supervisor_password: flow.supervisor_password, pin: pin || null });
+          submit(request, { title: flow.title, code: flow.code });
+        },
+      }),
+    });
+  }
+
+  // ------------------------------------------------------------------ settlement (结算)
+
+  function settlement() {
+    message({
+      name: "settle-confirm", title: t("结算"), code: "SETTLE",
+      lines: [`${t("批次号")} ${terminal.batch_no}`, t("按输入键结算本批次")],
+      onEnter: async () => {
+        try {
+          const totals = await processing(() => api.call("POST", "/settlements", {}));
+          terminal = await api.call("GET", "/terminal");
+          const line = (type, label) => {
+            const x = totals.types[type];
+            return `${t(label)} ${x.count}${t("笔")} ${type.startsWith("points") ? x.points : x.amount}`;
+          };
+          message({
+            name: "settled", title: t("结算成功"), code: "SETTLE", tone: "ok",
+            lines: [`${t("批次号")} ${totals.batch_no}`, line("consume", "储值消费"),
+              line("recharge", "储值充值"), line("points_earn", "积分累加"),
+              line("points_redeem", "积分消费"), `${t("撤销")} ${totals.void_count}${t("笔")}`],
+          });
+        } catch (err) {
+          refusal(err);
+        }
+      },
+    });
+  }
+
+  // ------------------------------------------------------------------ management (管理)
+
+  function management() {
+    show({
+      name: "management", title: t("管理"),
+      lines: [`2.${t("签到")}`, `4.${t("锁定")}`, `6.${t("版本")}`],
+      keys: {
+        digit: (d) => ({ 2: logon, 4: lock, 6: versionScreen })[d]?.(),
+        cancel: () => menu(0),
+      },
+    });
+  }
+
+  async function lock() {
+    try {
+      await api.call("POST", "/session/lock", {});
+    } catch (err) {
+      return refusal(err);
+    }
+    locked();
+  }
+
+  // Locked (锁定): only the signed-in operator's password opens the terminal again. The lock is
+  // kept by the server, so a reload shows this screen again.
+  function locked() {
+    ask({
+      name: "locked", title: t("锁定"), lines: [t("终端已锁定"), t("请输入操作员密码")],
+      max: 8, mask: true, onCancel: locked,
+      onEnter: async (password) => {
+        try {
+          await processing(() => api.call("POST", "/session/unlock", { password }));
+          standby();
+        } catch (err) {
+          refusal(err, locked, locked);
+        }
+      },
+    });
+  }
+
+  async function versionScreen() {
+    try {
+      const v = await api.call("GET", "/version");
+      message({
+        name: "version", title: t("版本"),
+        lines: [`${t("终端号")} ${v.terminal_id}`, `${t("商户号")} ${v.merchant_id}`,
+          v.merchant_name, `${t("软件版本")} ${v.version}`],
+        onEnter: () => management(),
+      });
+    } catch (err) {
+      refusal(err);
+    }
+  }
+
   // ------------------------------------------------------------------ keys
 
   const KEYBOARD = {
@@ -473,6 +639,7 @@
     try {
       const session = await api.call("GET", "/session");
       status.operator(`${session.operator_no} ${session.name}`);
+      if (session.locked) return locked();
       await loadTerminal();
     } catch (err) {
       return logon();
@@ -485,8 +652,8 @@
   function resume() {
     const pending = outbox.pending();
     if (!pending) return standby();
-    const type = pending.body.type;
-    submit(pending, { type, title: t(TYPES[type].title), code: TYPES[type].code });
+    const kind = TYPES[pending.body.type] || { title: "撤销", code: "VOID" };
+    submit(pending, { title: t(kind.title), code: kind.code });
   }
 
   start();

@@ -297,3 +297,108 @@ def test_the_page_is_small_and_has_no_inline_script(live_server):
         "script-src 'self'"
         in requests.get(live_server.url + "/terminal").headers["Content-Security-Policy"]
     )
+
+
+def test_balance_and_points_queries(page):
+    ensure_password("01")
+    sign_in(page)
+    key(page, "enter")
+    key(page, "enter")  # the second page of the menu
+    expect(page.locator("#lines")).to_contain_text("5.储值查询")
+    key(page, "5")
+    type_keys(page, GOLD)
+    key(page, "enter")
+    screen(page, "confirm")
+    key(page, "enter")
+    type_keys(page, "123456")
+    key(page, "enter")
+    screen(page, "query-result")
+    expect(page.locator("#lines")).to_contain_text("1000.00")
+    key(page, "enter")
+    key(page, "enter")
+    key(page, "enter")
+    key(page, "enter")
+    key(page, "6")
+    type_keys(page, GOLD)
+    key(page, "enter")
+    key(page, "enter")
+    type_keys(page, "123456")
+    key(page, "enter")
+    expect(page.locator("#lines")).to_contain_text("300分")
+
+
+def test_void_with_the_supervisor_password_and_the_card_pin(page, live_server, supervisor):
+    ensure_password("01")
+    sign_in(page)
+    consume(page, GOLD, "10000", "123456")
+    key(page, "enter")
+    screen(page, "success")
+    voucher = page.locator("#lines div").nth(1).inner_text().split()[-1]
+    key(page, "enter")
+    key(page, "enter")
+    key(page, "enter")
+    key(page, "4")
+    screen(page, "supervisor")
+    type_keys(page, supervisor)
+    key(page, "enter")
+    type_keys(page, voucher)
+    key(page, "enter")
+    screen(page, "original")
+    expect(page.locator("#lines")).to_contain_text(f"Cn: {GOLD}")
+    expect(page.locator("#lines")).to_contain_text("AMOUNT: 88.00")
+    key(page, "enter")
+    type_keys(page, "123456")
+    key(page, "enter")
+    screen(page, "success")
+    expect(page.locator("#lines")).to_contain_text("余额 1000.00")
+
+
+def test_settlement_closes_the_batch(page):
+    ensure_password("01")
+    sign_in(page)
+    consume(page, GOLD, "10000", "123456")
+    key(page, "enter")
+    key(page, "enter")
+    screen(page, "standby")
+    key(page, "settle")
+    screen(page, "settle-confirm")
+    expect(page.locator("#lines")).to_contain_text("批次号 000001")
+    key(page, "enter")
+    screen(page, "settled")
+    expect(page.locator("#lines")).to_contain_text("储值消费 1笔 -88.00")
+    from kakatong.models import Terminal
+
+    assert Terminal.get().batch_no == 2
+
+
+def test_lock_and_unlock_survive_a_reload(page):
+    ensure_password("01")
+    sign_in(page)
+    key(page, "enter")
+    for _ in range(2):
+        key(page, "enter")
+    key(page, "7")
+    screen(page, "management")
+    key(page, "4")
+    screen(page, "locked")
+    page.reload()
+    screen(page, "locked")
+    type_keys(page, "1111")
+    key(page, "enter")
+    screen(page, "refusal")
+    key(page, "cancel")
+    screen(page, "locked")
+    type_keys(page, "2580")
+    key(page, "enter")
+    screen(page, "standby")
+
+
+def test_every_string_of_the_script_is_in_the_catalogue():
+    import re
+
+    from kakatong.i18n import msgids
+
+    script = (Path(__file__).resolve().parent.parent / "static" / "terminal.js").read_text()
+    used = set(re.findall(r'\bt\("([^"]+)"\)', script))
+    used |= {a or b for a, b in re.findall(r'label: "([^"]+)"|title: "([^"]+)"', script)}
+    assert used - set(msgids()) == set()
