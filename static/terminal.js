@@ -124,11 +124,11 @@
     root.dataset.tone = next.tone || "";
   }
 
-  function press(key) {
+  function press(key, value) {
     if (busy || !screen) return;
     const handler = screen.keys[key] || (/^[0-9]$/.test(key) && screen.keys.digit) ||
       (api.token && everywhere[key]);
-    if (handler) handler(key);
+    if (handler) handler(value === undefined ? key : value);
   }
 
   // Keys the manual gives on every screen, where a screen has nothing else for them.
@@ -156,7 +156,7 @@
   }
 
   // An input screen: digits type, 更正 corrects, 输入 confirms, 取消 leaves.
-  function ask({ name, title, code, lines, hint, max, mask, money, onEnter, onCancel }) {
+  function ask({ name, title, code, lines, hint, max, mask, money, onEnter, onCancel, onSwipe }) {
     const field = typed({ max, mask, money });
     const draw = () => show({
       name, title, code, lines, hint, field: field.shown(),
@@ -165,6 +165,7 @@
         correct: () => { field.back(); draw(); },
         enter: () => onEnter(field.value()),
         cancel: onCancel || standby,
+        swipe: onSwipe,
       },
     });
     draw();
@@ -291,6 +292,8 @@
         settle: settlement,
         digit: () => {},
         cancel: () => {},
+        // A swipe on standby starts the terminal's default transaction (待机默认交易).
+        swipe: (card) => startTransaction(terminal.standby_type, card),
       },
     });
   }
@@ -338,30 +341,37 @@
     points_redeem: { title: "积分消费", code: "REDEEM", unit: "points" },
   };
 
-  function startTransaction(type) {
+  function startTransaction(type, swiped) {
     if (!shop.enabled_types.includes(type)) {
       return refusal({ message: t("该交易未开通") });
     }
     const kind = TYPES[type];
     const flow = { type, title: t(kind.title), code: kind.code };
-    askCard(flow, () => askAmount(flow));
+    askCard(flow, () => askAmount(flow), swiped);
   }
 
   // The card: swiped, or typed where the terminal allows it; then confirmed (CARD, EXP DATE).
-  function askCard(flow, next) {
+  function askCard(flow, next, swiped) {
     const confirm = () => message({
       name: "confirm", title: flow.title, code: flow.code,
       lines: [`CARD: ${flow.card_no}`, `EXP DATA: ${flow.expiry}`],
       onEnter: next, onCancel: standby,
     });
+    const onSwipe = (card) => {
+      flow.card_no = card.card_no;
+      flow.expiry = card.expiry;
+      confirm();
+    };
+    if (swiped) return onSwipe(swiped);
     if (!terminal.manual_entry) {
       return show({
         name: "card", title: flow.title, code: flow.code, lines: [t("请刷卡")],
-        keys: { cancel: standby },
+        keys: { cancel: standby, swipe: onSwipe },
       });
     }
     ask({
       name: "card", title: flow.title, code: flow.code, lines: [t("请刷卡或输入卡号")], max: 19,
+      onSwipe,
       onEnter: (cardNo) => {
         if (!/^[0-9]{8,19}$/.test(cardNo)) {
           return refusal({ message: t("卡号必须是 8 到 19 位数字") }, () => askCard(flow, next));
@@ -617,7 +627,59 @@
     F1: "func", F2: "reprint", F3: "feed", F4: "trade", F5: "settle",
   };
 
+  // A keyboard-wedge card reader types the stripe: track 1 "%B…^NAME^YYMM…?" and/or track 2
+  // ";PAN=YYMM…?", fast, ending in Enter. Such a burst is a swipe, never digits typed by the
+  // cashier: it begins with a sentinel no key of the POS types.
+  const wedge = {
+    buffer: null,
+    last: 0,
+    gapMs: 80,
+    feed(event) {
+      const now = performance.now();
+      if (this.buffer === null) {
+        if (event.key !== "%" && event.key !== ";") return false;
+        this.buffer = "";
+      } else if (now - this.last > this.gapMs) {
+        this.buffer = null;  // too slow for a reader: a half swipe
+        misread();
+        return true;
+      }
+      this.last = now;
+      if (event.key === "Enter") {
+        const text = this.buffer;
+        this.buffer = null;
+        const card = parseStripe(text);
+        if (card) press("swipe", card);
+        else misread();
+      } else if (event.key.length === 1) {
+        this.buffer += event.key;
+      }
+      return true;
+    },
+  };
+
+  function parseStripe(text) {
+    const track2 = /;([0-9]{8,19})=([0-9]{2})([0-9]{2})[0-9]*\?/.exec(text);
+    const track1 = /%B([0-9]{8,19})\^[^^]*\^([0-9]{2})([0-9]{2})[^?]*\?/.exec(text);
+    const found = track2 || track1;
+    if (!found) return null;
+    if (track1 && track2 && track1[1] !== track2[1]) return null;
+    return { card_no: found[1], expiry: `${found[3]}/${found[2]}` };
+  }
+
+  function misread() {
+    const back = screen;
+    message({
+      name: "misread", title: t("刷卡"), tone: "error", lines: [t("请重新刷卡")],
+      onEnter: () => show(back), onCancel: () => show(back),
+    });
+  }
+
   document.addEventListener("keydown", (event) => {
+    if (wedge.feed(event)) {
+      event.preventDefault();
+      return;
+    }
     const key = /^[0-9]$/.test(event.key) ? event.key : KEYBOARD[event.key];
     if (!key) return;
     event.preventDefault();

@@ -402,3 +402,92 @@ def test_every_string_of_the_script_is_in_the_catalogue():
     used = set(re.findall(r'\bt\("([^"]+)"\)', script))
     used |= {a or b for a, b in re.findall(r'label: "([^"]+)"|title: "([^"]+)"', script)}
     assert used - set(msgids()) == set()
+
+
+def test_a_keyboard_wedge_swipe_on_standby_starts_the_default_transaction(page, live_server):
+    ensure_password("01")
+    sign_in(page)
+    page.keyboard.type(f"%B{GOLD}^LI/SI^4912101000000000000?;{GOLD}=49121010000000000?")
+    page.keyboard.press("Enter")
+    screen(page, "confirm")
+    expect(page.locator("#code")).to_have_text("SALE")
+    expect(page.locator("#lines")).to_contain_text(f"CARD: {GOLD}")
+    expect(page.locator("#lines")).to_contain_text("EXP DATA: 12/49")
+    key(page, "enter")
+    screen(page, "amount")
+    expect(page.locator("#field")).to_have_text("0.00")  # the swipe typed no digits here
+
+
+def test_a_swipe_fills_the_card_screen_and_points_earn_is_the_standby_default(page, live_server):
+    api = Api(__import__("requests").Session(), base=live_server.url)
+    api.put("/api/v1/terminals/10000001", {"standby_type": "points_earn"}, as_="99")
+    ensure_password("01")
+    sign_in(page)
+    page.keyboard.type(f";{SILVER}=30011010000?")
+    page.keyboard.press("Enter")
+    screen(page, "confirm")
+    expect(page.locator("#title")).to_have_text("积分累加")
+
+
+@pytest.mark.parametrize("garbage", ["%Bnot-a-card?", ";12345=?", ";1680860097157114?"])
+def test_a_misread_swipe_says_swipe_again(page, garbage):
+    ensure_password("01")
+    sign_in(page)
+    page.keyboard.type(garbage)
+    page.keyboard.press("Enter")
+    screen(page, "misread")
+    expect(page.locator("#lines")).to_contain_text("请重新刷卡")
+    key(page, "enter")
+    screen(page, "standby")
+
+
+def test_a_half_swipe_is_dropped(page):
+    ensure_password("01")
+    sign_in(page)
+    page.keyboard.type(f";{GOLD[:6]}")
+    page.wait_for_timeout(300)
+    page.keyboard.type(GOLD[6:] + "=4912?")
+    screen(page, "misread")
+
+
+def test_recharge_asks_the_payment_method(page, live_server):
+    ensure_password("01")
+    sign_in(page)
+    key(page, "enter")
+    key(page, "1")
+    type_keys(page, SILVER)
+    key(page, "enter")
+    key(page, "enter")
+    type_keys(page, "5000")
+    key(page, "enter")
+    screen(page, "payment")
+    expect(page.locator("#lines")).to_contain_text("3.微信支付")
+    key(page, "3")
+    type_keys(page, "888888")
+    key(page, "enter")
+    screen(page, "success")
+    expect(page.locator("#lines")).to_contain_text("余额 250.00")
+    from kakatong.models import Transaction
+
+    assert Transaction.get(Transaction.type == "recharge").payment_method == "wechat"
+
+
+def test_points_earn_and_redeem(page):
+    ensure_password("01")
+    sign_in(page)
+    for digit, points, after in (("2", "50", "350"), ("3", "120", "230")):
+        key(page, "enter")
+        key(page, digit)
+        type_keys(page, GOLD)
+        key(page, "enter")
+        key(page, "enter")
+        screen(page, "amount")
+        type_keys(page, points)
+        expect(page.locator("#field")).to_have_text(points)
+        key(page, "enter")
+        key(page, "enter")  # no service code
+        type_keys(page, "123456")
+        key(page, "enter")
+        screen(page, "success")
+        expect(page.locator("#lines")).to_contain_text(f"积分 {after}")
+        key(page, "enter")
