@@ -233,6 +233,7 @@
     try {
       const session = await processing(() => api.call("POST", "/session", body));
       api.signedIn(session.token);
+      me = session;
       status.operator(`${session.operator_no} ${session.name}`);
       await loadTerminal();
       message({
@@ -273,6 +274,7 @@
   // ------------------------------------------------------------------ standby and menu
 
   const config = JSON.parse(root.dataset.config);
+  let me = null;
   let terminal = null;
   let shop = { enabled_types: [] };
 
@@ -282,8 +284,11 @@
     $("st-terminal").textContent = terminal.terminal_id;
   }
 
+  // Home: standby for operators; the supervisor's and the system operator's own menus.
   function standby() {
     if (!api.token) return logon();
+    if (me && me.role === "supervisor") return supervisorMenu();
+    if (me && me.role === "sysadmin") return systemMenu();
     show({
       name: "standby", lines: [t("卡  卡  通"), t("请刷卡"), status.clock()],
       keys: {
@@ -620,6 +625,198 @@
     }
   }
 
+  // ------------------------------------------------------------------ choices and passwords
+
+  // A numbered list: a digit picks, 取消 leaves.
+  function choose({ name, title, code, lines, options, onCancel }) {
+    show({
+      name, title, code, lines,
+      keys: { digit: (d) => options[d] && options[d](), cancel: onCancel || standby },
+    });
+  }
+
+  // A new password typed twice; `save(password)` sends it.
+  function twice({ name, title, lines, max = 8, save, back }) {
+    ask({
+      name, title, lines, max, mask: true, onCancel: back,
+      onEnter: (first) => {
+        if (!first) return;
+        ask({
+          name: `${name}-again`, title, lines: [t("请再次输入新密码")], max, mask: true,
+          onCancel: back,
+          onEnter: async (second) => {
+            if (first !== second) return refusal({ message: t("两次输入的密码不一致") }, back, back);
+            try {
+              await processing(() => save(first));
+              message({ name: "saved", title, tone: "ok", lines: [t("设置成功")], onEnter: back });
+            } catch (err) {
+              refusal(err, back, back);
+            }
+          },
+        });
+      },
+    });
+  }
+
+  async function signOut() {
+    try {
+      await api.call("DELETE", "/session");
+    } catch (err) {
+      // signed out either way
+    }
+    me = null;
+    logon();
+  }
+
+  // ------------------------------------------------------------------ supervisor (主管 00)
+
+  function supervisorMenu() {
+    choose({
+      name: "supervisor-menu", title: t("主管操作"),
+      lines: [`1.${t("添加操作员")}`, `2.${t("删除操作员")}`, `3.${t("操作员改密")}`,
+        `4.${t("查询操作员")}`, `5.${t("主管签退")}`],
+      options: {
+        1: () => operatorNo("add-operator", t("添加操作员"), (no) => twice({
+          name: "operator-password", title: t("添加操作员"), lines: [t("请输入新密码")],
+          save: (pw) => api.call("POST", "/staff", { operator_no: no, password: pw }),
+          back: supervisorMenu,
+        })),
+        2: () => operatorNo("remove-operator", t("删除操作员"), async (no) => {
+          try {
+            await processing(() => api.call("DELETE", `/staff/${no}`));
+            message({ name: "saved", title: t("删除操作员"), tone: "ok", lines: [t("设置成功")],
+              onEnter: supervisorMenu });
+          } catch (err) {
+            refusal(err, supervisorMenu, supervisorMenu);
+          }
+        }),
+        3: () => operatorNo("operator-no", t("操作员改密"), (no) => twice({
+          name: "operator-password", title: t("操作员改密"), lines: [t("请输入新密码")],
+          save: (pw) => api.call("PUT", `/staff/${no}/password`, { new_password: pw }),
+          back: supervisorMenu,
+        })),
+        4: listOperators,
+        5: signOut,
+      },
+      onCancel: supervisorMenu,
+    });
+  }
+
+  function operatorNo(name, title, next) {
+    ask({
+      name, title, lines: [t("请输入操作员号码")], max: 2, onCancel: supervisorMenu,
+      onEnter: (no) => (no.length === 2 ? next(no) : undefined),
+    });
+  }
+
+  async function listOperators(page = 0) {
+    let staff;
+    try {
+      staff = (await api.call("GET", "/staff")).staff.filter((s) => s.role === "operator" && s.active);
+    } catch (err) {
+      return refusal(err, supervisorMenu, supervisorMenu);
+    }
+    const pages = Math.max(1, Math.ceil(staff.length / 4));
+    const shown = staff.slice(page * 4, page * 4 + 4).map((s) => `${s.operator_no} ${s.name}`);
+    message({
+      name: "operators", title: `${t("查询操作员")} ${page + 1}/${pages}`, lines: shown,
+      onEnter: () => (page + 1 < pages ? listOperators(page + 1) : supervisorMenu()),
+      onCancel: supervisorMenu,
+    });
+  }
+
+  // ------------------------------------------------------------------ system settings (99)
+
+  function systemMenu() {
+    choose({
+      name: "system-menu", title: t("系统管理"),
+      lines: [`1.${t("终端参数设置")}`, `2.${t("通讯参数设置")}`, `3.${t("交易参数设置")}`,
+        `5.${t("修改管理员密码")}`, `9.${t("签退")}`],
+      options: {
+        1: terminalParameters,
+        2: () => message({
+          name: "communication", title: t("通讯参数设置"),
+          lines: [`${t("服务器")} ${window.location.host}`, `${t("超时")} 30s`],
+          onEnter: systemMenu,
+        }),
+        3: transactionParameters,
+        5: () => ask({
+          name: "old-password", title: t("修改管理员密码"), lines: [t("请输入原密码")], max: 8,
+          mask: true, onCancel: systemMenu,
+          onEnter: (old) => twice({
+            name: "system-password", title: t("修改管理员密码"), lines: [t("请输入新密码")],
+            save: (pw) => api.call("POST", `/staff/${me.operator_no}/password`,
+              { old_password: old, new_password: pw }),
+            back: logon,  // a changed password ends the session: sign in again
+          }),
+        }),
+        9: signOut,
+      },
+      onCancel: systemMenu,
+    });
+  }
+
+  const onOff = (v) => (v ? t("开") : t("关"));
+
+  async function terminalParameters() {
+    const p = await api.call("GET", "/terminal");
+    const set = async (change) => {
+      try {
+        await processing(() => api.call("PUT", `/terminals/${p.terminal_id}`, change));
+        terminal = await api.call("GET", "/terminal");
+        terminalParameters();
+      } catch (err) {
+        refusal(err, terminalParameters, terminalParameters);
+      }
+    };
+    choose({
+      name: "terminal-parameters", title: t("终端参数设置"),
+      lines: [`1.${t("签购单联数")} ${p.receipt_copies}`,
+        `2.${t("待机交易")} ${p.standby_type === "consume" ? t("储值消费") : t("积分累加")}`,
+        `3.${t("手输卡号")} ${onOff(p.manual_entry)}`,
+        `4.${t("服务代码")} ${onOff(p.service_code_prompt)}`,
+        `5.${t("流水号")} ${p.next_trace_no}`],
+      options: {
+        1: () => set({ receipt_copies: p.receipt_copies === 2 ? 1 : 2 }),
+        2: () => set({ standby_type: p.standby_type === "consume" ? "points_earn" : "consume" }),
+        3: () => set({ manual_entry: !p.manual_entry }),
+        4: () => set({ service_code_prompt: !p.service_code_prompt }),
+        5: () => ask({
+          name: "trace-no", title: t("流水号"), lines: [t("请输入流水号")], max: 6,
+          onCancel: terminalParameters,
+          onEnter: (n) => (n ? set({ next_trace_no: Number(n) }) : undefined),
+        }),
+      },
+      onCancel: systemMenu,
+    });
+  }
+
+  async function transactionParameters() {
+    let settings;
+    try {
+      settings = await api.call("GET", "/settings");
+    } catch (err) {
+      return refusal(err, systemMenu, systemMenu);
+    }
+    const types = Object.keys(TYPES);
+    const on = new Set(settings.enabled_types);
+    choose({
+      name: "transaction-parameters", title: t("交易参数设置"),
+      lines: types.map((type, i) => `${i + 1}.${t(TYPES[type].title)} ${onOff(on.has(type))}`),
+      options: Object.fromEntries(types.map((type, i) => [String(i + 1), async () => {
+        if (on.has(type)) on.delete(type); else on.add(type);
+        try {
+          await processing(() => api.call("PUT", "/settings",
+            { enabled_types: types.filter((x) => on.has(x)) }));
+          transactionParameters();
+        } catch (err) {
+          refusal(err, transactionParameters, transactionParameters);
+        }
+      }])),
+      onCancel: systemMenu,
+    });
+  }
+
   // ------------------------------------------------------------------ keys
 
   const KEYBOARD = {
@@ -700,6 +897,7 @@
     if (!api.token) return logon();
     try {
       const session = await api.call("GET", "/session");
+      me = session;
       status.operator(`${session.operator_no} ${session.name}`);
       if (session.locked) return locked();
       await loadTerminal();

@@ -491,3 +491,67 @@ def test_points_earn_and_redeem(page):
         screen(page, "success")
         expect(page.locator("#lines")).to_contain_text(f"积分 {after}")
         key(page, "enter")
+
+
+def test_the_supervisor_manages_operators_then_signs_out(page, client):
+    ensure_password("00")
+    sign_in_as = ("00", "135790")
+    screen(page, "welcome")
+    key(page, "enter")
+    type_keys(page, sign_in_as[0])
+    key(page, "enter")
+    type_keys(page, sign_in_as[1])
+    key(page, "enter")
+    screen(page, "signed-in")
+    key(page, "enter")
+    screen(page, "supervisor-menu")
+    key(page, "1")
+    type_keys(page, "06")
+    key(page, "enter")
+    type_keys(page, "4711")
+    key(page, "enter")
+    type_keys(page, "4711")
+    key(page, "enter")
+    screen(page, "saved")
+    key(page, "enter")
+    key(page, "4")
+    screen(page, "operators")
+    expect(page.locator("#title")).to_have_text("查询操作员 1/2")
+    key(page, "enter")
+    expect(page.locator("#lines")).to_contain_text("06 操作员06")
+    key(page, "cancel")
+    key(page, "5")
+    screen(page, "welcome")
+    r = client.post("/api/v1/session", json={"operator_no": "06", "password": "4711"})
+    assert r.status_code == 201
+
+
+def test_the_system_operator_sets_terminal_and_transaction_parameters(page):
+    from kakatong import settings
+    from kakatong.models import Terminal
+
+    ensure_password("99")
+    screen(page, "welcome")
+    key(page, "enter")
+    type_keys(page, "99")
+    key(page, "enter")
+    type_keys(page, "24680135")
+    key(page, "enter")
+    screen(page, "signed-in")
+    key(page, "enter")
+    screen(page, "system-menu")
+    key(page, "1")
+    screen(page, "terminal-parameters")
+    key(page, "1")  # receipt copies 2 -> 1
+    screen(page, "terminal-parameters")
+    expect(page.locator("#lines")).to_contain_text("签购单联数 1")
+    key(page, "3")  # typed card numbers off
+    expect(page.locator("#lines")).to_contain_text("手输卡号 关")
+    key(page, "cancel")
+    key(page, "3")
+    screen(page, "transaction-parameters")
+    key(page, "4")  # 积分消费 off
+    expect(page.locator("#lines")).to_contain_text("积分消费 关")
+    t = Terminal.get()
+    assert (t.receipt_copies, t.manual_entry) == (1, False)
+    assert "points_redeem" not in settings.load()["enabled_types"]
