@@ -156,12 +156,15 @@
   }
 
   // An input screen: digits type, 更正 corrects, 输入 confirms, 取消 leaves.
-  function ask({ name, title, code, lines, hint, max, mask, money, onEnter, onCancel, onSwipe }) {
+  function ask({ name, title, code, lines, hint, max, mask, money, onEnter, onCancel, onSwipe,
+    funcTypes }) {
     const field = typed({ max, mask, money });
     const draw = () => show({
       name, title, code, lines, hint, field: field.shown(),
       keys: {
         digit: (d) => { field.add(d); draw(); },
+        // The function key types a letter where a field takes one (the X of an ID number).
+        func: funcTypes && (() => { field.add(funcTypes); draw(); }),
         correct: () => { field.back(); draw(); },
         enter: () => onEnter(field.value()),
         cancel: onCancel || standby,
@@ -575,13 +578,154 @@
   // ------------------------------------------------------------------ management (管理)
 
   function management() {
-    show({
+    const item = (k, label) => `${k}.${t(label)}`.padEnd(8, "\u3000");
+    choose({
       name: "management", title: t("管理"),
-      lines: [`2.${t("签到")}`, `4.${t("锁定")}`, `6.${t("版本")}`],
-      keys: {
-        digit: (d) => ({ 2: logon, 4: lock, 6: versionScreen })[d]?.(),
-        cancel: () => menu(0),
+      lines: [`${item(1, "卡号绑定")} ${item(2, "签到")}`, `${item(3, "卡片管理")} ${item(4, "锁定")}`,
+        `${item(5, "员工管理")} ${item(6, "版本")}`, `${item(7, "交易查询")} ${item(8, "打印")}`],
+      options: {
+        1: bindCard, 2: logon, 3: cardManagement, 4: lock, 5: staffPasswords, 6: versionScreen,
+        7: transactionQuery,
+        8: () => message({ name: "no-printer", title: t("打印"), lines: [t("未配置打印机")],
+          onEnter: management }),
       },
+      onCancel: () => menu(0),
+    });
+  }
+
+  // 卡号绑定: a phone number (or an ID number) to the card; an empty number unbinds the phone.
+  function bindCard() {
+    const flow = { title: t("卡号绑定"), code: "BIND" };
+    askCard(flow, () => ask({
+      name: "pin", title: flow.title, lines: [t("请输入密码")], hint: t("无密码按[输入]键"),
+      max: 6, mask: true, onCancel: management,
+      onEnter: (pin) => choose({
+        name: "bind-what", title: flow.title,
+        lines: [`1.${t("手机号码")}`, `2.${t("身份证")}`],
+        options: {
+          1: () => bindNumber(flow, pin, "phone", t("请输入手机号码：")),
+          2: () => bindNumber(flow, pin, "id_number", t("请输入身份证号码：")),
+        },
+        onCancel: management,
+      }),
+    }));
+  }
+
+  function bindNumber(flow, pin, field, prompt) {
+    ask({
+      name: "bind-number", title: flow.title, lines: [prompt],
+      hint: field === "phone" ? t("为空则解绑") : t("按[功能]键输入 X"), max: 18,
+      funcTypes: field === "id_number" ? "X" : undefined, onCancel: management,
+      onEnter: async (number) => {
+        try {
+          await processing(() => api.call("PUT", `/cards/${flow.card_no}/${field}`,
+            { [field]: number, pin: pin || null }));
+          message({ name: "saved", title: flow.title, tone: "ok", lines: [t("设置成功")],
+            onEnter: management });
+        } catch (err) {
+          refusal(err, management, management);
+        }
+      },
+    });
+  }
+
+  // 卡片管理: activate a card of the shop's stock (with its first PIN), or reset a PIN.
+  function cardManagement() {
+    choose({
+      name: "card-management", title: t("卡片管理"),
+      lines: [`1.${t("激活")}`, `2.${t("密码重置")}`],
+      options: {
+        1: () => {
+          const flow = { title: t("激活"), code: "ACTIVATE" };
+          askCard(flow, () => newPin(flow, (pin) => api.call("POST", "/cards",
+            { card_no: flow.card_no, pin: pin || null })));
+        },
+        2: () => {
+          const flow = { title: t("密码重置"), code: "RESET" };
+          askCard(flow, () => ask({
+            name: "supervisor", title: flow.title, lines: [t("请输入主管密码")], max: 8,
+            mask: true, onCancel: management,
+            onEnter: (password) => newPin(flow, (pin) => api.call("POST",
+              `/cards/${flow.card_no}/pin/reset`, { new_pin: pin || null, supervisor_password: password })),
+          }));
+        },
+      },
+      onCancel: management,
+    });
+  }
+
+  // A card PIN: six digits, typed twice; 输入 on an empty field sets none.
+  function newPin(flow, save) {
+    ask({
+      name: "new-pin", title: flow.title, lines: [t("请输入新密码")], hint: t("无密码按[输入]键"),
+      max: 6, mask: true, onCancel: management,
+      onEnter: (first) => {
+        if (first && first.length !== 6) return;
+        const done = async () => {
+          try {
+            await processing(() => save(first));
+            message({ name: "saved", title: flow.title, tone: "ok", lines: [t("设置成功")],
+              onEnter: management });
+          } catch (err) {
+            refusal(err, management, management);
+          }
+        };
+        if (!first) return done();
+        ask({
+          name: "new-pin-again", title: flow.title, lines: [t("请再次输入新密码")], max: 6,
+          mask: true, onCancel: management,
+          onEnter: (second) => (second === first ? done()
+            : refusal({ message: t("两次输入的密码不一致") }, management, management)),
+        });
+      },
+    });
+  }
+
+  // 员工管理: an operator's new password, authorised by the supervisor's password.
+  function staffPasswords() {
+    ask({
+      name: "supervisor", title: t("员工管理"), lines: [t("请输入主管密码")], max: 8, mask: true,
+      onCancel: management,
+      onEnter: (supervisor) => ask({
+        name: "operator-no", title: t("员工管理"), lines: [t("请输入操作员号码")], max: 2,
+        onCancel: management,
+        onEnter: (no) => (no.length !== 2 ? undefined : twice({
+          name: "operator-password", title: t("员工管理"), lines: [t("请输入新密码")],
+          save: (pw) => api.call("PUT", `/staff/${no}/password`,
+            { new_password: pw, supervisor_password: supervisor }),
+          back: management,
+        })),
+      }),
+    });
+  }
+
+  // 交易查询: this terminal's current batch, three rows a screen, then its totals.
+  async function transactionQuery(page = 0) {
+    let batch;
+    try {
+      batch = await api.call("GET", "/batch");
+    } catch (err) {
+      return refusal(err, management, management);
+    }
+    const rows = batch.transactions;
+    const pages = Math.ceil(rows.length / 3);
+    if (page >= pages) {
+      const x = batch.types;
+      return message({
+        name: "batch-totals", title: `${t("交易汇总")} ${batch.batch_no}`,
+        lines: [`${t("储值消费")} ${x.consume.count}${t("笔")} ${x.consume.amount}`,
+          `${t("储值充值")} ${x.recharge.count}${t("笔")} ${x.recharge.amount}`,
+          `${t("积分累加")} ${x.points_earn.count}${t("笔")} ${x.points_earn.points}`,
+          `${t("积分消费")} ${x.points_redeem.count}${t("笔")} ${x.points_redeem.points}`],
+        onEnter: management,
+      });
+    }
+    const label = (r) => (TYPES[r.type] ? t(TYPES[r.type].title) : t("撤销"));
+    const shown = rows.slice(page * 3, page * 3 + 3).map((r) =>
+      `${r.voucher_no} ${label(r)} ${r.amount !== "0.00" ? r.amount : r.points}${r.status === "voided" ? " " + t("已撤销") : ""}`);
+    message({
+      name: "batch-list", title: `${t("交易明细")} ${page + 1}/${pages}`, lines: shown,
+      onEnter: () => transactionQuery(page + 1), onCancel: management,
     });
   }
 

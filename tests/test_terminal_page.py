@@ -555,3 +555,98 @@ def test_the_system_operator_sets_terminal_and_transaction_parameters(page):
     t = Terminal.get()
     assert (t.receipt_copies, t.manual_entry) == (1, False)
     assert "points_redeem" not in settings.load()["enabled_types"]
+
+
+def to_management(page):
+    key(page, "enter")
+    key(page, "enter")
+    key(page, "enter")
+    key(page, "7")
+    screen(page, "management")
+
+
+def test_management_binds_a_phone_and_an_id_number(page):
+    from kakatong.models import Card
+
+    ensure_password("01")
+    sign_in(page)
+    to_management(page)
+    expect(page.locator("#lines")).to_contain_text("7.交易查询")
+    key(page, "1")
+    type_keys(page, SILVER)
+    key(page, "enter")
+    key(page, "enter")
+    type_keys(page, "888888")
+    key(page, "enter")
+    key(page, "1")
+    type_keys(page, "13512345678")
+    key(page, "enter")
+    screen(page, "saved")
+    key(page, "enter")
+    key(page, "1")
+    type_keys(page, SILVER)
+    key(page, "enter")
+    key(page, "enter")
+    type_keys(page, "888888")
+    key(page, "enter")
+    key(page, "2")
+    type_keys(page, "11010519491231002")
+    key(page, "func")
+    expect(page.locator("#field")).to_have_text("11010519491231002X")
+    key(page, "enter")
+    screen(page, "saved")
+    card = Card.get(Card.card_no == SILVER)
+    assert (card.phone, card.id_number) == ("13512345678", "11010519491231002X")
+
+
+def test_management_activates_a_card_and_resets_a_pin(page, supervisor):
+    from conftest import INACTIVE
+
+    ensure_password("01")
+    sign_in(page)
+    to_management(page)
+    key(page, "3")
+    key(page, "1")
+    type_keys(page, INACTIVE)
+    key(page, "enter")
+    key(page, "enter")
+    type_keys(page, "246810")
+    key(page, "enter")
+    type_keys(page, "246810")
+    key(page, "enter")
+    screen(page, "saved")
+    key(page, "enter")
+    key(page, "3")
+    key(page, "2")
+    type_keys(page, GOLD)
+    key(page, "enter")
+    key(page, "enter")
+    type_keys(page, supervisor)
+    key(page, "enter")
+    type_keys(page, "135135")
+    key(page, "enter")
+    type_keys(page, "135135")
+    key(page, "enter")
+    screen(page, "saved")
+    from conftest import operator_actor
+
+    from kakatong import ledger
+
+    assert ledger.query(operator_actor(), GOLD, "135135").balance_fen == 100000
+    assert ledger.query(operator_actor(), INACTIVE, "246810").status == "active"
+
+
+def test_transaction_query_lists_the_batch_and_its_totals(page):
+    ensure_password("01")
+    sign_in(page)
+    consume(page, GOLD, "10000", "123456")
+    key(page, "enter")
+    screen(page, "success")
+    key(page, "enter")
+    to_management(page)
+    key(page, "7")
+    screen(page, "batch-list")
+    expect(page.locator("#lines")).to_contain_text("000001 储值消费 -88.00")
+    key(page, "enter")
+    screen(page, "batch-totals")
+    expect(page.locator("#lines")).to_contain_text("储值消费 1笔 -88.00")
