@@ -8,6 +8,7 @@
   const M = JSON.parse(document.getElementById("catalogue").textContent);
   const t = (msgid) => M[msgid] || msgid;
   const $ = (id) => document.getElementById(id);
+  const config = JSON.parse(root.dataset.config);
 
   // ------------------------------------------------------------------ the API
 
@@ -90,11 +91,13 @@
     operator(name) {
       $("st-operator").textContent = name || "";
     },
+    // The shop's time (KAKATONG_TZ), whatever zone the browser's machine is set to.
     clock() {
-      const now = new Date();
-      const pad = (n) => String(n).padStart(2, "0");
-      const text = `${now.getFullYear()}/${pad(now.getMonth() + 1)}/${pad(now.getDate())} ` +
-        `${pad(now.getHours())}:${pad(now.getMinutes())}`;
+      const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
+        timeZone: config.tz, year: "numeric", month: "2-digit", day: "2-digit",
+        hour: "2-digit", minute: "2-digit", hourCycle: "h23",
+      }).formatToParts(new Date()).map((p) => [p.type, p.value]));
+      const text = `${parts.year}/${parts.month}/${parts.day} ${parts.hour}:${parts.minute}`;
       $("st-clock").textContent = text;
       return text;
     },
@@ -133,9 +136,36 @@
 
   // Keys the manual gives on every screen, where a screen has nothing else for them.
   const everywhere = {
-    reprint: () => message({ name: "no-printer", title: t("重印"), lines: [t("未配置打印机")] }),
+    reprint: () => (lastRecord ? receipt(lastRecord)
+      : message({ name: "no-receipt", title: t("重印"), lines: [t("没有可重印的签购单")] })),
     feed: () => message({ name: "no-printer", title: t("送纸"), lines: [t("未配置打印机")] }),
   };
+
+  // The last receipt of this terminal's page: 重印 shows it (no printer is configured yet).
+  let lastRecord = JSON.parse(store.getItem("kkt.last") || "null");
+
+  function remember(record) {
+    lastRecord = record;
+    store.setItem("kkt.last", JSON.stringify(record));
+  }
+
+  // The sales slip (签购单) on screen: card number masked, as a printed slip would show it.
+  function receipt(r) {
+    const kind = TYPES[r.type] || { title: "撤销", code: "VOID" };
+    const masked = r.card_no.slice(0, 4) + "*".repeat(r.card_no.length - 8) + r.card_no.slice(-4);
+    const money = r.amount !== "0.00"
+      ? `${t("金额")} ${r.amount.replace("-", "")}  ${t("余额")} ${r.balance}`
+      : `${t("积分")} ${Math.abs(r.points)}  ${t("可用积分：")}${r.points_balance}`;
+    message({
+      name: "receipt", title: `${terminal ? terminal.receipt_title : ""}`, code: t("重印") + " REPRINT",
+      lines: [`${terminal ? terminal.merchant_name : ""}  ${t("终端号")} ${r.terminal_id}`,
+        `${t("卡号")} ${masked}`, `${t(kind.title)} ${kind.code}`,
+        `${t("凭证号")} ${r.voucher_no} ${t("批次号")} ${r.batch_no}`,
+        `REF.NO ${r.reference_no} ${t("流水号")} ${r.trace_no}`,
+        `${r.created_at.slice(0, 16).replace("T", " ")}  ${t("操作员")} ${r.operator_no}`, money],
+      onEnter: standby,
+    });
+  }
 
   // ------------------------------------------------------------------ typed fields
 
@@ -234,6 +264,9 @@
     const body = { operator_no: no, password };
     if (config.terminal_id) body.terminal_id = config.terminal_id;
     try {
+      // The manual's staged connection messages (图2-4 … 2-6), then 签到成功.
+      show({ name: "connecting", title: t("操作员签到"), code: "LOGON", lines: [t("正在建立连接…")],
+        hint: t("按<取消键>退出"), keys: {} });
       const session = await processing(() => api.call("POST", "/session", body));
       api.signedIn(session.token);
       me = session;
@@ -276,7 +309,6 @@
 
   // ------------------------------------------------------------------ standby and menu
 
-  const config = JSON.parse(root.dataset.config);
   let me = null;
   let terminal = null;
   let shop = { enabled_types: [] };
@@ -466,11 +498,13 @@
   }
 
   function success(record, flow) {
-    message({
+    remember(record);
+    show({
       name: "success", title: flow.title, code: flow.code, tone: "ok",
       lines: [t("交易成功"), `${t("凭证号")} ${record.voucher_no}`,
         record.amount !== "0.00" ? `${t("余额")} ${record.balance}` : `${t("积分")} ${record.points_balance}`],
-      onEnter: standby,
+      hint: t("未配置打印机：按[重印]键在屏幕上看签购单"),
+      keys: { enter: standby, cancel: standby },
     });
   }
 

@@ -650,3 +650,40 @@ def test_transaction_query_lists_the_batch_and_its_totals(page):
     key(page, "enter")
     screen(page, "batch-totals")
     expect(page.locator("#lines")).to_contain_text("储值消费 1笔 -88.00")
+
+
+def test_reprint_shows_the_last_receipt_on_screen_with_the_card_masked(page):
+    ensure_password("01")
+    sign_in(page)
+    key(page, "reprint")
+    screen(page, "no-receipt")
+    key(page, "enter")
+    consume(page, GOLD, "10000", "123456")
+    key(page, "enter")
+    screen(page, "success")
+    expect(page.locator("#hint")).to_contain_text("重印")
+    key(page, "reprint")
+    screen(page, "receipt")
+    expect(page.locator("#code")).to_contain_text("REPRINT")
+    expect(page.locator("#lines")).to_contain_text("1680********7114")
+    expect(page.locator("#lines")).not_to_contain_text(GOLD)
+    expect(page.locator("#lines")).to_contain_text("金额 88.00")
+    shoot(page, "receipt")
+    page.reload()
+    screen(page, "standby")
+    key(page, "reprint")
+    screen(page, "receipt")
+
+
+def test_the_clock_shows_the_shops_time_whatever_the_browsers_zone(browser, live_server):
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    context = browser.new_context(
+        viewport={"width": 800, "height": 480}, timezone_id="America/New_York"
+    )
+    page = context.new_page()
+    page.goto(live_server.url + "/terminal")
+    shop_now = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y/%m/%d %H:")
+    expect(page.locator("#st-clock")).to_contain_text(shop_now)
+    context.close()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from flask import Blueprint, render_template
+from flask import Blueprint, current_app, render_template
 from flask_babel import get_locale
 
 from .. import __version__, i18n
@@ -30,6 +30,7 @@ def page():
         # With one terminal the page binds itself; with more it asks which one it is.
         "terminal_id": pos[0].terminal_id if len(pos) == 1 else None,
         "version": __version__,
+        "tz": current_app.config["KAKATONG"].tz,
     }
     return render_template(
         "terminal/index.html",
