@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import hmac
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -72,14 +73,26 @@ def password_matches(staff: Staff, password: str) -> bool:
 
 
 def _judge(key: str, staff: Staff | None, password: object) -> bool:
-    """Check a password under the attempt limit: after N wrong ones in a row for one key,
-    every attempt is refused for a while, right password or not. Terminal passwords are 4–8
-    digits; without this, an API caller could try them all.
+    """Check a staff password under the attempt limit (see `guarded`).
 
     The key is the staff number typed (known or not, so a lock says nothing about whether an
     account exists) and the door it was typed at: guessing at the sign-in door, which needs no
     session, cannot lock the supervisor out of authorising voids at the terminal.
     """
+
+    def check() -> bool:
+        if staff is None:
+            _burn(str(password))
+            return False
+        return password_matches(staff, password)
+
+    return guarded(key, check)
+
+
+def guarded(key: str, check: Callable[[], bool]) -> bool:
+    """Run a secret's `check` under the attempt limit: after N wrong ones in a row for one
+    key, every attempt is refused (`staff_locked`) for a while, right or not. Terminal
+    passwords are 4–8 digits; without this, an API caller could try them all."""
     from . import settings as shop_settings
 
     key = key[:32]
@@ -90,12 +103,7 @@ def _judge(key: str, staff: Staff | None, password: object) -> bool:
         raise LedgerError(
             "staff_locked", f"密码错误次数过多，请 {minutes} 分钟后再试", minutes_left=minutes
         )
-    if staff is None:
-        _burn(str(password))
-        ok = False
-    else:
-        ok = password_matches(staff, password)
-    if ok:
+    if check():
         if guard is not None:
             write(PasswordGuard.delete().where(PasswordGuard.key == key).execute)
         return True

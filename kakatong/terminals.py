@@ -2,9 +2,16 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+import re
+import secrets
+
+from . import runtime
 from .db import write
 from .errors import LedgerError
 from .models import Terminal
+from .staff import guarded
 
 # parameter -> (check, message)
 PARAMETERS = {
@@ -56,3 +63,55 @@ def update(terminal_id: object, changes: object) -> Terminal:
         return Terminal.get_by_id(terminal.id)
 
     return write(apply)
+
+
+# ---------------------------------------------------------------- terminals and their keys
+
+TERMINAL_ID = re.compile(r"[0-9]{8}", re.ASCII)
+KEY_DIGITS = 16  # typed once on the terminal's keypad by the system operator
+
+
+def _key_hash(key: str) -> str:
+    return hmac.new(runtime.pepper, f"terminal-key:{key}".encode(), hashlib.sha256).hexdigest()
+
+
+def new_key() -> str:
+    return "".join(secrets.choice("0123456789") for _ in range(KEY_DIGITS))
+
+
+def register(terminal_id: object, name: object) -> tuple[Terminal, str]:
+    """A new terminal (终端) and its key, which is shown once and kept only as a keyed hash."""
+    if not isinstance(terminal_id, str) or TERMINAL_ID.fullmatch(terminal_id) is None:
+        raise LedgerError("invalid_terminal_id")
+    if not PARAMETERS["name"][0](name):
+        raise LedgerError("invalid_setting", PARAMETERS["name"][1], setting="name")
+    key = new_key()
+
+    def apply() -> Terminal:
+        if Terminal.select().where(Terminal.terminal_id == terminal_id).exists():
+            raise LedgerError("terminal_exists")
+        return Terminal.create(terminal_id=terminal_id, name=name.strip(), key_hash=_key_hash(key))
+
+    return write(apply), key
+
+
+def rotate_key(terminal_id: object) -> str:
+    """A new key for a terminal (终端密钥管理): the old one stops working at once."""
+    terminal = find(terminal_id)
+    key = new_key()
+    write(Terminal.update(key_hash=_key_hash(key)).where(Terminal.id == terminal.id).execute)
+    return key
+
+
+def check_key(terminal: Terminal, key: object) -> None:
+    """A terminal with a key opens sessions only with it; guesses count like passwords."""
+    if terminal.key_hash is None:
+        return
+    if not isinstance(key, str) or not key:
+        raise LedgerError("terminal_key_required")
+
+    def matches() -> bool:
+        return hmac.compare_digest(_key_hash(key), terminal.key_hash)
+
+    if not guarded(f"{terminal.terminal_id}@terminal-key", matches):
+        raise LedgerError("wrong_terminal_key")

@@ -237,6 +237,7 @@
   function logon() {
     api.signOut();
     status.operator("");
+    if (!binding.get()) return bindTerminal();
     show({
       name: "welcome", title: t("操作员签到"), code: "LOGON",
       lines: ["KKT1.0"], hint: t("请按输入键"),
@@ -260,9 +261,51 @@
     });
   }
 
+  // This browser's terminal: the shop's only keyless one, or the one bound with its key.
+  const binding = {
+    key: "kkt.terminal",
+    get() {
+      if (config.terminal_id) return { terminal_id: config.terminal_id };
+      return JSON.parse(window.localStorage.getItem(this.key) || "null");
+    },
+    set(terminalId, terminalKey) {
+      window.localStorage.setItem(this.key,
+        JSON.stringify({ terminal_id: terminalId, terminal_key: terminalKey }));
+    },
+    forget() {
+      window.localStorage.removeItem(this.key);
+    },
+  };
+
+  function bindTerminal(reason) {
+    api.signOut();
+    ask({
+      name: "bind-terminal", title: t("绑定终端"),
+      lines: [reason || t("本机尚未绑定终端"), t("请输入终端号")], max: 8,
+      onCancel: () => bindTerminal(reason),
+      onEnter: (terminalId) => (terminalId.length !== 8 ? undefined : ask({
+        name: "terminal-key", title: t("绑定终端"), lines: [t("请输入终端密钥")],
+        max: 16, mask: true, onCancel: () => bindTerminal(reason),
+        onEnter: async (terminalKey) => {
+          try {
+            await processing(() => api.call("POST", `/terminals/${terminalId}/bind`,
+              { terminal_key: terminalKey }));
+            binding.set(terminalId, terminalKey);
+            logon();
+          } catch (err) {
+            refusal(err, () => bindTerminal(reason), () => bindTerminal(reason));
+          }
+        },
+      })),
+    });
+  }
+
   async function signIn(no, password) {
     const body = { operator_no: no, password };
-    if (config.terminal_id) body.terminal_id = config.terminal_id;
+    const bound = binding.get();
+    if (!bound) return bindTerminal();
+    body.terminal_id = bound.terminal_id;
+    if (bound.terminal_key) body.terminal_key = bound.terminal_key;
     try {
       // The manual's staged connection messages (图2-4 … 2-6), then 签到成功.
       show({ name: "connecting", title: t("操作员签到"), code: "LOGON", lines: [t("正在建立连接…")],
@@ -278,6 +321,11 @@
       });
     } catch (err) {
       if (err.error === "password_change_required") return newPassword(no, password);
+      if (["terminal_key_required", "wrong_terminal_key", "terminal_not_found",
+        "terminal_required"].includes(err.error)) {
+        binding.forget();
+        return bindTerminal(err.message);
+      }
       refusal(err, askOperator);
     }
   }
@@ -909,7 +957,7 @@
     choose({
       name: "system-menu", title: t("系统管理"),
       lines: [`1.${t("终端参数设置")}`, `2.${t("通讯参数设置")}`, `3.${t("交易参数设置")}`,
-        `5.${t("修改管理员密码")}`, `9.${t("签退")}`],
+        `4.${t("终端密钥管理")}`, `5.${t("修改管理员密码")}`, `9.${t("签退")}`],
       options: {
         1: terminalParameters,
         2: () => message({
@@ -918,6 +966,24 @@
           onEnter: systemMenu,
         }),
         3: transactionParameters,
+        4: () => message({
+          name: "rotate-key", title: t("终端密钥管理"),
+          lines: [t("按输入键为本终端生成新密钥"), t("旧密钥立即失效")],
+          onEnter: async () => {
+            try {
+              const answer = await processing(() => api.call("POST",
+                `/terminals/${terminal.terminal_id}/key`, {}));
+              // This browser is the terminal: it keeps the new key itself.
+              config.terminal_id = null;
+              binding.set(answer.terminal_id, answer.terminal_key);
+              message({ name: "new-key", title: t("终端密钥管理"), tone: "ok",
+                lines: [t("新密钥（只显示这一次）："), answer.terminal_key], onEnter: systemMenu });
+            } catch (err) {
+              refusal(err, systemMenu, systemMenu);
+            }
+          },
+          onCancel: systemMenu,
+        }),
         5: () => ask({
           name: "old-password", title: t("修改管理员密码"), lines: [t("请输入原密码")], max: 8,
           mask: true, onCancel: systemMenu,

@@ -23,7 +23,10 @@ def test_init_is_safe_to_run_twice_and_keeps_data(app, runner, api):
     for _ in range(2):
         result = runner.invoke(args=["init"])
         assert result.exit_code == 0, result.output
-    assert f"schema version {db.SCHEMA_VERSION}" in result.output or "schema at version" in result.output
+    assert (
+        f"schema version {db.SCHEMA_VERSION}" in result.output
+        or "schema at version" in result.output
+    )
     assert (Card.select().count(), Transaction.select().count(), Staff.select().count()) == before
     assert Terminal.select().count() == 1
 

@@ -383,6 +383,15 @@ REFUSALS = [
     ("01", "post", "/api/v1/session/unlock", None, "", {"password": "1111"}, "wrong_password"),
     ("99", "put", TERMINAL, "99999999", "", {"name": "后台"}, "terminal_not_found"),
     ("99", "put", TERMINAL, "10000001", "", {"copies": 1}, "bad_request"),
+    ("99", "post", "/api/v1/terminals", None, "", {"terminal_id": "1002", "name": "2"},
+     "invalid_terminal_id"),
+    ("99", "post", "/api/v1/terminals", None, "", {"terminal_id": "10000002", "name": " "},
+     "invalid_setting"),
+    ("99", "post", "/api/v1/terminals", None, "", {"terminal_id": "10000001", "name": "前台"},
+     "terminal_exists"),
+    ("99", "post", TERMINAL + "/key", "99999999", "", {}, "terminal_not_found"),
+    (None, "post", TERMINAL + "/bind", "99999999", "", {}, "terminal_not_found"),
+    (None, "post", TERMINAL + "/bind", "10000001", "", {"key": "1"}, "bad_request"),
     ("01", "get", "/api/v1/staff", None, "", None, "not_permitted"),
     ("00", "post", "/api/v1/staff", None, "", {"operator_no": "99", "password": "4711"},
      "invalid_staff_no"),
@@ -438,6 +447,39 @@ def test_terminals_and_version_match_the_schema(api):
     assert changed["next_trace_no"] == "999999"
     version = check(api.get("/api/v1/version"), "/api/v1/version", "get")
     assert version["terminal_id"] == "10000001"
+
+
+def test_terminal_keys_match_the_schema(api, client):
+    """Register a terminal, replace its key, bind to it and sign in there, right and wrong."""
+    bind, session = TERMINAL + "/bind", "/api/v1/session"
+    keyless = client.post("/api/v1/terminals/10000001/bind", json={})
+    assert check(keyless, bind, "post") == {"terminal_id": "10000001", "name": "收银台 1"}
+    fields = {"terminal_id": "10000002", "name": "收银台 2"}
+    added = check(api.post("/api/v1/terminals", fields, as_="99"), "/api/v1/terminals", "post")
+    old = added["terminal_key"]
+    rotated = check(
+        api.post("/api/v1/terminals/10000002/key", {}, as_="99"), TERMINAL + "/key", "post"
+    )
+    key = rotated["terminal_key"]
+    assert rotated["terminal_id"] == "10000002" and key != old
+    url = "/api/v1/terminals/10000002/bind"
+    assert check(client.post(url, json={"terminal_key": key}), bind, "post")["name"] == "收银台 2"
+    missing = check(client.post(url, json={}), bind, "post")
+    assert missing["error"] == "terminal_key_required"
+    ensure_password("01")
+    sign_in = {"operator_no": "01", "password": "2580", "terminal_id": "10000002"}
+    refused = check(client.post(session, json=sign_in), session, "post")
+    assert refused["error"] == "terminal_key_required"
+    opened = client.post(session, json={**sign_in, "terminal_key": key})
+    assert check(opened, session, "post")["terminal_id"] == "10000002"
+    for _ in range(settings.load()["password_attempt_limit"]):
+        wrong = check(client.post(url, json={"terminal_key": old}), bind, "post")
+        assert wrong["error"] == "wrong_terminal_key"
+    locked = check(client.post(session, json={**sign_in, "terminal_key": key}), session, "post")
+    assert locked["error"] == "staff_locked"
+    assert (
+        check(client.post(url, json={"terminal_key": key}), bind, "post")["error"] == "staff_locked"
+    )
 
 
 def test_staff_management_matches_the_schema(api, supervisor):

@@ -687,3 +687,31 @@ def test_the_clock_shows_the_shops_time_whatever_the_browsers_zone(browser, live
     shop_now = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y/%m/%d %H:")
     expect(page.locator("#st-clock")).to_contain_text(shop_now)
     context.close()
+
+
+def test_with_two_terminals_the_page_asks_which_one_it_is_and_for_its_key(browser, live_server):
+    from kakatong import terminals
+
+    ensure_password("01")
+    _, terminal_key = terminals.register("10000002", "收银台 2")
+    context = browser.new_context(viewport={"width": 800, "height": 480})
+    page = context.new_page()
+    page.goto(live_server.url + "/terminal")
+    screen(page, "bind-terminal")
+    type_keys(page, "10000002")
+    key(page, "enter")
+    screen(page, "terminal-key")
+    type_keys(page, "0" * 16)
+    key(page, "enter")
+    screen(page, "refusal")
+    expect(page.locator("#lines")).to_contain_text("终端密钥错误")
+    key(page, "enter")
+    type_keys(page, "10000002")
+    key(page, "enter")
+    type_keys(page, terminal_key)
+    key(page, "enter")
+    sign_in(page)
+    expect(page.locator("#st-terminal")).to_have_text("10000002")
+    page.reload()  # remembered
+    screen(page, "standby")
+    context.close()

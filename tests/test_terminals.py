@@ -193,3 +193,79 @@ def test_unlock_without_a_password_is_a_bad_request_not_a_guess(api):
     assert (
         body(api.post("/api/v1/session/unlock", {"password": PASSWORDS["01"]}))["locked"] is False
     )
+
+
+# ---------------------------------------------------------------- terminal keys (终端密钥)
+
+
+def test_a_new_terminal_opens_sessions_only_with_its_key(api, client):
+    api.token("01")  # operator 01's password set
+    r = api.post("/api/v1/terminals", {"terminal_id": "10000002", "name": "收银台 2"}, as_="99")
+    assert r.status_code == 201, body(r)
+    key = body(r)["terminal_key"]
+    assert len(key) == 16 and key.isdigit()
+    assert Terminal.get(Terminal.terminal_id == "10000002").key_hash not in (None, key)
+    sign = {"operator_no": "01", "password": PASSWORDS["01"], "terminal_id": "10000002"}
+    assert body(client.post("/api/v1/session", json=sign))["error"] == "terminal_key_required"
+    r = client.post("/api/v1/session", json={**sign, "terminal_key": "0" * 16})
+    assert (r.status_code, body(r)["error"]) == (403, "wrong_terminal_key")
+    r = client.post("/api/v1/session", json={**sign, "terminal_key": key})
+    assert r.status_code == 201 and body(r)["terminal_id"] == "10000002"
+
+
+def test_binding_checks_the_key_and_a_rotated_key_replaces_the_old(api, client):
+    api.token("99")  # signed in while the shop still has one terminal
+    key = body(
+        api.post("/api/v1/terminals", {"terminal_id": "10000002", "name": "2"}, as_="owner")
+    )["terminal_key"]
+    r = client.post("/api/v1/terminals/10000002/bind", json={"terminal_key": key})
+    assert body(r) == {"terminal_id": "10000002", "name": "2"}
+    new = body(api.post("/api/v1/terminals/10000002/key", {}, as_="99"))["terminal_key"]
+    assert new != key
+    assert (
+        body(client.post("/api/v1/terminals/10000002/bind", json={"terminal_key": key}))["error"]
+        == "wrong_terminal_key"
+    )
+    assert (
+        client.post("/api/v1/terminals/10000002/bind", json={"terminal_key": new}).status_code
+        == 200
+    )
+
+
+def test_guessing_a_terminal_key_is_limited(api, client):
+    key = body(api.post("/api/v1/terminals", {"terminal_id": "10000002", "name": "2"}, as_="99"))[
+        "terminal_key"
+    ]
+    for _ in range(5):
+        client.post("/api/v1/terminals/10000002/bind", json={"terminal_key": "1" * 16})
+    r = client.post("/api/v1/terminals/10000002/bind", json={"terminal_key": key})
+    assert body(r)["error"] == "staff_locked"
+
+
+@pytest.mark.parametrize(
+    "fields, code",
+    [
+        ({"terminal_id": "1234567", "name": "x"}, "invalid_terminal_id"),
+        ({"terminal_id": "1000000A", "name": "x"}, "invalid_terminal_id"),
+        ({"terminal_id": "10000001", "name": "x"}, "terminal_exists"),
+        ({"terminal_id": "10000003", "name": " "}, "invalid_setting"),
+    ],
+)
+def test_bad_terminals_are_refused(api, fields, code):
+    count = Terminal.select().count()
+    assert body(api.post("/api/v1/terminals", fields, as_="99"))["error"] == code
+    assert Terminal.select().count() == count
+
+
+def test_only_the_system_operator_or_owner_registers_terminals_and_keys(api):
+    for path in ("/api/v1/terminals", "/api/v1/terminals/10000001/key"):
+        assert (
+            body(
+                api.post(
+                    path,
+                    {"terminal_id": "10000009", "name": "x"} if path.endswith("s") else {},
+                    as_="00",
+                )
+            )["error"]
+            == "not_permitted"
+        )

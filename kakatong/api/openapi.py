@@ -28,6 +28,7 @@ from ..staff import (
     OPERATOR_NO,
     SUPERVISOR_NO,
 )
+from ..terminals import KEY_DIGITS, TERMINAL_ID
 
 ALL_ROLES = CAN_TRANSACT | CAN_READ_JOURNAL | CAN_CHANGE_SETTINGS | CAN_MANAGE_STAFF
 ROLE_SETS = {
@@ -52,6 +53,7 @@ SIX = "^[0-9]{6}$"  # trace and batch numbers; they wrap from 999999 to 000001
 NEW_OPERATOR_NO = f"^(?!(?:{SUPERVISOR_NO}|99)$)(?:{OPERATOR_NO.pattern})$"
 TERMINAL_PASSWORD = "^[0-9]{4,8}$"  # staff.validate_new_password, all but the owner
 TERMINAL_KINDS = ("pos", "backoffice")  # models.Terminal.kind
+TERMINAL_KEY = f"^[0-9]{{{KEY_DIGITS}}}$"  # terminals.new_key
 
 
 # ---------------------------------------------------------------- small helpers
@@ -625,6 +627,26 @@ _RECORDS = {
         list(_TERMINAL),
         description="A terminal (终端) and its parameters (终端参数).",
     ),
+    "NewTerminal": _object(
+        {
+            **_TERMINAL,
+            "terminal_key": _string(
+                TERMINAL_KEY,
+                description=(
+                    "终端密钥: shown this once and kept only as a keyed hash; a new one with "
+                    "POST /api/v1/terminals/{terminal_id}/key"
+                ),
+                example="3385192015828982",
+            ),
+        },
+        [*_TERMINAL, "terminal_key"],
+        description="A terminal just registered: its parameters (the defaults) and its key.",
+    ),
+    "TerminalKeyChecked": _object(
+        {"terminal_id": _string(None, description="终端号"), "name": _TERMINAL["name"]},
+        ["terminal_id", "name"],
+        description="The terminal whose key was right (or which has no key).",
+    ),
     "OwnTerminal": _object(
         {
             **_TERMINAL,
@@ -845,6 +867,11 @@ def _session_paths() -> dict:
                 nullable=True,
                 description=("终端号; may be left out while the shop has exactly one POS terminal"),
             ),
+            "terminal_key": _string(
+                None,
+                nullable=True,
+                description="终端密钥; needed at a terminal that has a key, ignored at one without",
+            ),
         },
         ["operator_no", "password"],
     )
@@ -855,7 +882,14 @@ def _session_paths() -> dict:
                 "session",
                 "Sign in (签到)",
                 "Opens a session at a terminal and returns its bearer token. The terminal "
-                "is checked first, then the password. An unknown operator number and a "
+                "is checked first, then its key, then the password. A terminal that has a key "
+                "(every one registered with POST /api/v1/terminals) opens sessions only with "
+                "it in `terminal_key`: `terminal_key_required` when missing, "
+                "`wrong_terminal_key` when wrong; wrong keys count per terminal like "
+                "passwords, with the terminal key check (POST "
+                "/api/v1/terminals/{terminal_id}/bind), up to `staff_locked`. A terminal "
+                "without a key (the one terminal of a fresh shop) takes any call. An unknown "
+                "operator number and a "
                 "wrong password answer alike (`wrong_password`). A staff member still on "
                 "the published default password cannot sign in "
                 "(`password_change_required`): change it first with "
@@ -871,6 +905,8 @@ def _session_paths() -> dict:
                     "bad_request",
                     "terminal_required",
                     "terminal_not_found",
+                    "terminal_key_required",
+                    "wrong_terminal_key",
                     "password_not_set",
                     "staff_locked",
                     "wrong_password",
@@ -1109,6 +1145,91 @@ def _terminal_paths() -> dict:
                     ),
                     "the terminals",
                 ),
+            ),
+            "post": _op(
+                "register_terminal",
+                "terminals",
+                "Register a terminal (终端)",
+                "A new POS terminal with the default parameters and a key (终端密钥) of "
+                f"{KEY_DIGITS} digits, answered this once and kept only as a keyed hash: "
+                "from now on sessions at this terminal open only with the key. Checks, in "
+                "order: the fields, the terminal ID (`invalid_terminal_id`: 8 digits), the "
+                "name (`invalid_setting` with `setting`), the ID free (`terminal_exists`).",
+                roles="CAN_CHANGE_SETTINGS",
+                body=_body(
+                    _object(
+                        {
+                            "terminal_id": _string(_full(TERMINAL_ID), description="终端号"),
+                            "name": _TERMINAL_PARAMETERS["name"],
+                        },
+                        ["terminal_id", "name"],
+                    ),
+                    {"terminal_id": "10000002", "name": "收银台 2"},
+                ),
+                errors=("bad_request", "invalid_terminal_id", "invalid_setting", "terminal_exists"),
+                ok=_json(_ref("NewTerminal"), "the terminal and its key"),
+                status=201,
+            ),
+        },
+        "/api/v1/terminals/{terminal_id}/key": {
+            "post": _op(
+                "rotate_terminal_key",
+                "terminals",
+                "A new terminal key (终端密钥管理)",
+                "Gives the terminal a new key, answered this once and kept only as a keyed "
+                "hash; the old key stops working at once (sessions already open go on). A "
+                "terminal that had no key has one from now on. Takes no body.",
+                roles="CAN_CHANGE_SETTINGS",
+                params=[_param("terminal_id", "path", _string(None), "终端号")],
+                errors=("terminal_not_found",),
+                ok=_json(
+                    _object(
+                        {
+                            "terminal_id": _string(None, description="终端号"),
+                            "terminal_key": _string(
+                                TERMINAL_KEY, description="终端密钥, shown this once"
+                            ),
+                        },
+                        ["terminal_id", "terminal_key"],
+                    ),
+                    "the new key",
+                ),
+            )
+        },
+        "/api/v1/terminals/{terminal_id}/bind": {
+            "post": _op(
+                "bind_terminal",
+                "terminals",
+                "Check a terminal key (bind a browser to a terminal)",
+                "Checks the key of a terminal, so that a browser can become that terminal "
+                "before anyone signs in there. A terminal without a key (the one terminal of "
+                "a fresh shop) takes any call. Wrong keys count per terminal, together with "
+                "those sent to sign-in there: after `password_attempt_limit` in a row every "
+                "attempt is `staff_locked` (with `minutes_left`) for `password_lock_minutes`, "
+                "right key or not. Checks, in order: the terminal found "
+                "(`terminal_not_found`), the fields, the key.",
+                roles=PUBLIC,
+                params=[_param("terminal_id", "path", _string(None), "终端号")],
+                body=_body(
+                    _object(
+                        {
+                            "terminal_key": _string(
+                                None,
+                                nullable=True,
+                                description="终端密钥; may be left out at a terminal without one",
+                            )
+                        }
+                    ),
+                    {"terminal_key": "3385192015828982"},
+                ),
+                errors=(
+                    "terminal_not_found",
+                    "bad_request",
+                    "terminal_key_required",
+                    "staff_locked",
+                    "wrong_terminal_key",
+                ),
+                ok=_json(_ref("TerminalKeyChecked"), "the key is right: this is the terminal"),
             )
         },
         "/api/v1/terminals/{terminal_id}": {
@@ -1638,10 +1759,11 @@ The JSON API of Kakatong (卡卡通), a self-hosted membership-card appliance: s
 
 Conventions: money is a string of yuan with two decimals (\"90.50\"), never a number; points \
 are JSON integers; trace, batch and voucher numbers are digit strings; times carry the \
-shop's UTC offset. Sign in with POST /api/v1/session and send `Authorization: Bearer \
-<token>`. A locked session (锁定, POST /api/v1/session/lock) answers `terminal_locked` \
-(423) to all but GET and DELETE /api/v1/session and POST /api/v1/session/unlock. Every \
-refusal is `{\"error\": code, \"message\": 中文}` with the status the code always has \
+shop's UTC offset. Sign in with POST /api/v1/session (with the terminal's key, at a \
+terminal that has one) and send `Authorization: Bearer <token>`. A locked session (锁定, \
+POST /api/v1/session/lock) answers `terminal_locked` (423) to all but GET and DELETE \
+/api/v1/session and POST /api/v1/session/unlock. Every refusal is \
+`{\"error\": code, \"message\": 中文}` with the status the code always has \
 (`x-error-codes` on each operation); an unknown path is `not_found` (404), a wrong method \
 `method_not_allowed` (405), a fault of the server `internal_error` (500)."""
 
@@ -1655,7 +1777,7 @@ def document() -> dict:
             {"name": "service"},
             {"name": "session", "description": "签到 / 签退, 锁定 and staff passwords"},
             {"name": "staff", "description": "员工管理: operators and their passwords"},
-            {"name": "terminals", "description": "终端参数 of each terminal"},
+            {"name": "terminals", "description": "终端, their keys (终端密钥) and 终端参数"},
             {"name": "cards", "description": "会员卡: activation, holder, PIN, status, query"},
             {"name": "transactions", "description": "the ledger: post, look up, void"},
             {"name": "batch", "description": "批次 and 结算"},

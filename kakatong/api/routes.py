@@ -146,8 +146,9 @@ def health():
 
 @bp.post("/v1/session")
 def sign_in():
-    data = body("terminal_id", "operator_no", "password")
+    data = body("terminal_id", "terminal_key", "operator_no", "password")
     terminal = _terminal_for(data.get("terminal_id"))
+    terminals.check_key(terminal, data.get("terminal_key"))
     member = staff.authenticate(data.get("operator_no"), data.get("password"))
     actor = Actor(
         member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id, member.name
@@ -256,6 +257,28 @@ def own_terminal():
 def list_terminals():
     rows = Terminal.select().order_by(Terminal.terminal_id)
     return jsonify({"terminals": [records.terminal(t) for t in rows]})
+
+
+@bp.post("/v1/terminals")
+@signed_in(CAN_CHANGE_SETTINGS)
+def register_terminal():
+    data = body("terminal_id", "name")
+    terminal, key = terminals.register(data.get("terminal_id"), data.get("name"))
+    return jsonify({**records.terminal(terminal), "terminal_key": key}), 201
+
+
+@bp.post("/v1/terminals/<terminal_id>/key")
+@signed_in(CAN_CHANGE_SETTINGS)
+def rotate_terminal_key(terminal_id: str):
+    return jsonify({"terminal_id": terminal_id, "terminal_key": terminals.rotate_key(terminal_id)})
+
+
+@bp.post("/v1/terminals/<terminal_id>/bind")
+def bind_terminal(terminal_id: str):
+    """A browser becomes this terminal: the key is checked (no session needed yet)."""
+    terminal = terminals.find(terminal_id)
+    terminals.check_key(terminal, body("terminal_key").get("terminal_key"))
+    return jsonify({"terminal_id": terminal.terminal_id, "name": terminal.name})
 
 
 @bp.put("/v1/terminals/<terminal_id>")

@@ -25,10 +25,15 @@ KEYS = [
 @bp.get("")
 def page():
     language = str(get_locale() or "zh")
-    pos = list(Terminal.select(Terminal.terminal_id).where(Terminal.kind == "pos").limit(2))
+    pos = list(
+        Terminal.select(Terminal.terminal_id, Terminal.key_hash)
+        .where(Terminal.kind == "pos")
+        .limit(2)
+    )
     config = {
-        # With one terminal the page binds itself; with more it asks which one it is.
-        "terminal_id": pos[0].terminal_id if len(pos) == 1 else None,
+        # The one terminal of a shop, keyless, binds itself; otherwise the page asks once which
+        # terminal it is and for that terminal's key, and remembers both.
+        "terminal_id": pos[0].terminal_id if len(pos) == 1 and not pos[0].key_hash else None,
         "version": __version__,
         "tz": current_app.config["KAKATONG"].tz,
     }
