@@ -66,7 +66,7 @@ def screen(page, name):
     expect(page.locator("#terminal")).to_have_attribute("data-screen", name)
 
 
-def sign_in(page, operator="01", password="2580"):
+def sign_in(page, operator="01", password="2580", home="standby"):
     screen(page, "welcome")
     key(page, "enter")
     type_keys(page, operator)
@@ -75,7 +75,7 @@ def sign_in(page, operator="01", password="2580"):
     key(page, "enter")
     screen(page, "signed-in")
     key(page, "enter")
-    screen(page, "standby")
+    screen(page, home)
 
 
 def shoot(page, name):
@@ -495,16 +495,7 @@ def test_points_earn_and_redeem(page):
 
 def test_the_supervisor_manages_operators_then_signs_out(page, client):
     ensure_password("00")
-    sign_in_as = ("00", "135790")
-    screen(page, "welcome")
-    key(page, "enter")
-    type_keys(page, sign_in_as[0])
-    key(page, "enter")
-    type_keys(page, sign_in_as[1])
-    key(page, "enter")
-    screen(page, "signed-in")
-    key(page, "enter")
-    screen(page, "supervisor-menu")
+    sign_in(page, "00", "135790", home="supervisor-menu")
     key(page, "1")
     type_keys(page, "06")
     key(page, "enter")
@@ -531,15 +522,7 @@ def test_the_system_operator_sets_terminal_and_transaction_parameters(page):
     from kakatong.models import Terminal
 
     ensure_password("99")
-    screen(page, "welcome")
-    key(page, "enter")
-    type_keys(page, "99")
-    key(page, "enter")
-    type_keys(page, "24680135")
-    key(page, "enter")
-    screen(page, "signed-in")
-    key(page, "enter")
-    screen(page, "system-menu")
+    sign_in(page, "99", "24680135", home="system-menu")
     key(page, "1")
     screen(page, "terminal-parameters")
     key(page, "1")  # receipt copies 2 -> 1
