@@ -136,6 +136,8 @@ def _v2_terminal_parameters(migrator: SqliteMigrator) -> None:
                 Terminal.standby_type,
                 Terminal.manual_entry,
                 Terminal.service_code_prompt,
+                Terminal.language,
+                Terminal.journal_view_from,
             )
         )
     )

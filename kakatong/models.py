@@ -81,6 +81,9 @@ class Terminal(BaseModel):
     )
     manual_entry = BooleanField(default=True)  # 手输卡号
     service_code_prompt = BooleanField(default=True)  # 服务代码
+    language = CharField(default="zh", constraints=[_in("language", ("zh", "en"))])
+    # 清流水: the terminal's transaction query shows nothing older (the journal itself keeps all).
+    journal_view_from = DateTimeField(null=True)
     created_at = DateTimeField(default=utcnow)
 
 

@@ -24,6 +24,8 @@ PARAMETERS = {
         lambda v: type(v) is int and 1 <= v <= 999_999,
         "流水号必须在 1 到 999999 之间",
     ),
+    "language": (lambda v: v in ("zh", "en"), "语言只能是 zh 或 en"),
+    "clear_journal_view": (lambda v: v is True, "清流水只能是 true"),
 }
 
 
@@ -52,7 +54,9 @@ def update(terminal_id: object, changes: object) -> Terminal:
             raise LedgerError("invalid_setting", f"未知参数：{key}", setting=key)
         if not check[0](value):
             raise LedgerError("invalid_setting", check[1], setting=key)
-    values = {k: v for k, v in changes.items() if k != "next_trace_no"}
+    values = {k: v for k, v in changes.items() if k not in ("next_trace_no", "clear_journal_view")}
+    if changes.get("clear_journal_view"):
+        values["journal_view_from"] = runtime.utcnow()
     if "name" in values:
         values["name"] = values["name"].strip()
     if "next_trace_no" in changes:

@@ -365,6 +365,13 @@
     terminal = await api.call("GET", "/terminal");
     shop.enabled_types = terminal.enabled_types;
     $("st-terminal").textContent = terminal.terminal_id;
+    // The terminal's language (a terminal parameter): the page reloads in it if need be.
+    if (terminal.language !== config.language) {
+      const url = new URL(window.location.href);
+      url.searchParams.set("lang", terminal.language);
+      window.location.replace(url);
+      await new Promise(() => {});  // the page is leaving
+    }
   }
 
   // Home: standby for operators; the supervisor's and the system operator's own menus.
@@ -395,8 +402,8 @@
     { key: "5", label: "储值查询", run: () => query("balance") },
     { key: "6", label: "积分查询", run: () => query("points") },
     { key: "7", label: "管    理", run: () => management() },
+    { key: "8", label: "系统设置", run: () => systemSignIn() },
   ];
-  // 8 系统设置 joins this list when its screens are built.
 
   function menuItems() {
     return MENU.filter((item) => !item.type || shop.enabled_types.includes(item.type));
@@ -854,10 +861,12 @@
   // ------------------------------------------------------------------ choices and passwords
 
   // A numbered list: a digit picks, 取消 leaves.
-  function choose({ name, title, code, lines, options, onCancel }) {
+  function choose({ name, title, code, lines, hint, options, onCancel, onEnter }) {
     show({
-      name, title, code, lines,
-      keys: { digit: (d) => options[d] && options[d](), cancel: onCancel || standby },
+      name, title, code, lines, hint,
+      keys: {
+        digit: (d) => options[d] && options[d](), cancel: onCancel || standby, enter: onEnter,
+      },
     });
   }
 
@@ -953,6 +962,29 @@
 
   // ------------------------------------------------------------------ system settings (99)
 
+  // 8.系统设置 from the operator's menu: the system operator's password signs them in here.
+  function systemSignIn() {
+    ask({
+      name: "system-password", title: t("系统设置"), lines: [t("请输入系统操作员密码")], max: 8,
+      mask: true, onCancel: () => menu(0),
+      onEnter: async (password) => {
+        const bound = binding.get();
+        try {
+          const session = await processing(() => api.call("POST", "/session", {
+            operator_no: "99", password, terminal_id: bound.terminal_id,
+            terminal_key: bound.terminal_key,
+          }));
+          api.signedIn(session.token);
+          me = session;
+          status.operator(`${session.operator_no} ${session.name}`);
+          systemMenu();
+        } catch (err) {
+          refusal(err, () => menu(0), () => menu(0));
+        }
+      },
+    });
+  }
+
   function systemMenu() {
     choose({
       name: "system-menu", title: t("系统管理"),
@@ -1002,19 +1034,42 @@
 
   const onOff = (v) => (v ? t("开") : t("关"));
 
-  async function terminalParameters() {
+  // 终端参数设置, over two pages (输入 turns the page).
+  async function terminalParameters(page = 0) {
     const p = await api.call("GET", "/terminal");
-    const set = async (change) => {
+    const again = () => terminalParameters(page);
+    const save = async (work) => {
       try {
-        await processing(() => api.call("PUT", `/terminals/${p.terminal_id}`, change));
+        await processing(work);
         terminal = await api.call("GET", "/terminal");
-        terminalParameters();
+        again();
       } catch (err) {
-        refusal(err, terminalParameters, terminalParameters);
+        refusal(err, again, again);
       }
     };
+    const set = (change) => save(() => api.call("PUT", `/terminals/${p.terminal_id}`, change));
+    if (page === 1) {
+      return choose({
+        name: "terminal-parameters-2", title: `${t("终端参数设置")} 2/2`,
+        lines: [`${t("终端号")} ${p.terminal_id}`, `6.${t("语言")} ${p.language === "en" ? "English" : "中文"}`,
+          `7.${t("商户号")} ${p.merchant_id}`, `${t("商户名")} ${p.merchant_name}`,
+          `${t("签购单名")} ${p.receipt_title}`],
+        hint: t("确认-翻页    X-返回"),
+        options: {
+          6: () => set({ language: p.language === "en" ? "zh" : "en" }),
+          7: () => ask({
+            name: "merchant-id", title: t("商户号"), lines: [t("请输入 15 位商户号")], max: 15,
+            onCancel: again,
+            onEnter: (id) => (id ? save(() => api.call("PUT", "/settings", { merchant_id: id }))
+              : undefined),
+          }),
+        },
+        onEnter: () => terminalParameters(0), onCancel: systemMenu,
+      });
+    }
     choose({
-      name: "terminal-parameters", title: t("终端参数设置"),
+      name: "terminal-parameters", title: `${t("终端参数设置")} 1/2`, hint: t("确认-翻页    X-返回"),
+      onEnter: () => terminalParameters(1),
       lines: [`1.${t("签购单联数")} ${p.receipt_copies}`,
         `2.${t("待机交易")} ${p.standby_type === "consume" ? t("储值消费") : t("积分累加")}`,
         `3.${t("手输卡号")} ${onOff(p.manual_entry)}`,
@@ -1046,17 +1101,31 @@
     const on = new Set(settings.enabled_types);
     choose({
       name: "transaction-parameters", title: t("交易参数设置"),
-      lines: types.map((type, i) => `${i + 1}.${t(TYPES[type].title)} ${onOff(on.has(type))}`),
-      options: Object.fromEntries(types.map((type, i) => [String(i + 1), async () => {
-        if (on.has(type)) on.delete(type); else on.add(type);
-        try {
-          await processing(() => api.call("PUT", "/settings",
-            { enabled_types: types.filter((x) => on.has(x)) }));
-          transactionParameters();
-        } catch (err) {
-          refusal(err, transactionParameters, transactionParameters);
-        }
-      }])),
+      lines: [...types.map((type, i) => `${i + 1}.${t(TYPES[type].title)} ${onOff(on.has(type))}`),
+        `5.${t("清流水")}`],
+      options: {
+        ...Object.fromEntries(types.map((type, i) => [String(i + 1), async () => {
+          if (on.has(type)) on.delete(type); else on.add(type);
+          try {
+            await processing(() => api.call("PUT", "/settings",
+              { enabled_types: types.filter((x) => on.has(x)) }));
+            transactionParameters();
+          } catch (err) {
+            refusal(err, transactionParameters, transactionParameters);
+          }
+        }])),
+        // 清流水: this terminal's transaction query starts afresh; the journal keeps every row.
+        5: async () => {
+          try {
+            await processing(() => api.call("PUT", `/terminals/${terminal.terminal_id}`,
+              { clear_journal_view: true }));
+            message({ name: "saved", title: t("清流水"), tone: "ok", lines: [t("设置成功")],
+              onEnter: transactionParameters });
+          } catch (err) {
+            refusal(err, transactionParameters, transactionParameters);
+          }
+        },
+      },
       onCancel: systemMenu,
     });
   }

@@ -181,7 +181,8 @@ def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
     create_app({"data_dir": tmp_path, "demo": True})
     db.db.close()
     raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
-    for column in ("receipt_copies", "standby_type", "manual_entry", "service_code_prompt"):
+    for column in ("receipt_copies", "standby_type", "manual_entry", "service_code_prompt",
+                   "language", "journal_view_from"):  # fmt: skip
         raw.execute(f"ALTER TABLE terminal DROP COLUMN {column}")
     raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     raw.commit()

@@ -698,3 +698,36 @@ def test_with_two_terminals_the_page_asks_which_one_it_is_and_for_its_key(browse
     page.reload()  # remembered
     screen(page, "standby")
     context.close()
+
+
+def test_system_settings_from_the_menu_and_the_terminals_language(page):
+    ensure_password("01")
+    ensure_password("99")
+    sign_in(page)
+    key(page, "enter")
+    key(page, "enter")
+    key(page, "enter")
+    key(page, "8")
+    screen(page, "system-password")
+    type_keys(page, "24680135")
+    key(page, "enter")
+    screen(page, "system-menu")
+    key(page, "1")
+    screen(page, "terminal-parameters")
+    key(page, "enter")
+    screen(page, "terminal-parameters-2")
+    expect(page.locator("#lines")).to_contain_text("商户号 898100000000001")
+    key(page, "6")
+    screen(page, "terminal-parameters-2")
+    expect(page.locator("#lines")).to_contain_text("English")
+    key(page, "cancel")
+    key(page, "9")  # 签退
+    screen(page, "welcome")
+    key(page, "enter")
+    type_keys(page, "01")
+    key(page, "enter")
+    type_keys(page, "2580")
+    key(page, "enter")
+    screen(page, "standby")  # reloaded in the terminal's language on the way
+    expect(page.locator("#lines")).to_contain_text("Please swipe")
+    expect(page.locator("html")).to_have_attribute("lang", "en")

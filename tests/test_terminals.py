@@ -11,9 +11,11 @@ def test_the_terminal_parameters_of_the_manual(api):
     assert t == {
         "terminal_id": "10000001", "name": "收银台 1", "kind": "pos", "batch_no": "000001",
         "next_trace_no": "000001", "receipt_copies": 2, "standby_type": "consume",
-        "manual_entry": True, "service_code_prompt": True,
+        "manual_entry": True, "service_code_prompt": True, "language": "zh",
+        "journal_view_from": None,
         "enabled_types": ["consume", "recharge", "points_earn", "points_redeem"],
-        "merchant_name": "卡卡通示范商户", "receipt_title": "卡卡通会员签购单",
+        "merchant_id": "898100000000001", "merchant_name": "卡卡通示范商户",
+        "receipt_title": "卡卡通会员签购单",
     }  # fmt: skip
     r = api.put(
         "/api/v1/terminals/10000001",
@@ -23,10 +25,12 @@ def test_the_terminal_parameters_of_the_manual(api):
     )  # fmt: skip
     assert r.status_code == 200, body(r)
     changed = body(api.get("/api/v1/terminal"))
-    assert {k: changed[k] for k in t if k not in ("enabled_types", "merchant_name", "receipt_title")} == {
+    shop = ("enabled_types", "merchant_id", "merchant_name", "receipt_title")
+    assert {k: changed[k] for k in t if k not in shop} == {
         "terminal_id": "10000001", "name": "前台", "kind": "pos", "batch_no": "000001",
         "next_trace_no": "000500", "receipt_copies": 1, "standby_type": "points_earn",
-        "manual_entry": False, "service_code_prompt": False,
+        "manual_entry": False, "service_code_prompt": False, "language": "zh",
+        "journal_view_from": None,
     }  # fmt: skip
     assert body(api.transact("consume", PLAIN, amount="1"))["trace_no"] == "000500"
 
@@ -269,3 +273,28 @@ def test_only_the_system_operator_or_owner_registers_terminals_and_keys(api):
             )["error"]
             == "not_permitted"
         )
+
+
+def test_clearing_the_journal_view_empties_the_list_not_the_totals(api):
+    api.transact("consume", PLAIN, amount="1")
+    r = api.put("/api/v1/terminals/10000001", {"clear_journal_view": True}, as_="99")
+    assert body(r)["journal_view_from"] is not None
+    batch = body(api.get("/api/v1/batch"))
+    assert batch["transactions"] == [] and batch["types"]["consume"]["count"] == 1
+    api.transact("consume", PLAIN, amount="2")
+    assert [t["amount"] for t in body(api.get("/api/v1/batch"))["transactions"]] == ["-2.00"]
+    assert (
+        body(api.put("/api/v1/terminals/10000001", {"clear_journal_view": False}, as_="99"))[
+            "error"
+        ]
+        == "invalid_setting"
+    )
+
+
+def test_the_terminals_language(api):
+    r = api.put("/api/v1/terminals/10000001", {"language": "en"}, as_="99")
+    assert body(r)["language"] == "en"
+    assert (
+        body(api.put("/api/v1/terminals/10000001", {"language": "fr"}, as_="99"))["error"]
+        == "invalid_setting"
+    )

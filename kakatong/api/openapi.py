@@ -350,6 +350,13 @@ _TERMINAL_PARAMETERS = {
     "next_trace_no": _integer(
         1, 999_999, description="流水号: the trace number the next transaction gets"
     ),
+    "language": _enum(["zh", "en"], description="the terminal page's language"),
+    "clear_journal_view": {
+        "type": "boolean",
+        "enum": [True],
+        "description": "清流水: the terminal's transaction query (GET /api/v1/batch) lists nothing "
+        "older than now; the batch's totals and the journal keep everything",
+    },
 }
 
 _TERMINAL = {
@@ -362,6 +369,11 @@ _TERMINAL = {
     "standby_type": _TERMINAL_PARAMETERS["standby_type"],
     "manual_entry": _TERMINAL_PARAMETERS["manual_entry"],
     "service_code_prompt": _TERMINAL_PARAMETERS["service_code_prompt"],
+    "language": _TERMINAL_PARAMETERS["language"],
+    "journal_view_from": {
+        **_datetime("清流水: when the transaction query's list was last cleared (null: never)"),
+        "nullable": True,
+    },
 }
 
 _RECORDS = {
@@ -651,10 +663,11 @@ _RECORDS = {
         {
             **_TERMINAL,
             "enabled_types": _SETTING_PROPERTIES["enabled_types"],
+            "merchant_id": _SETTING_PROPERTIES["merchant_id"],
             "merchant_name": _SETTING_PROPERTIES["merchant_name"],
             "receipt_title": _SETTING_PROPERTIES["receipt_title"],
         },
-        [*_TERMINAL, "enabled_types", "merchant_name", "receipt_title"],
+        [*_TERMINAL, "enabled_types", "merchant_id", "merchant_name", "receipt_title"],
         description=(
             "The caller's terminal, with what its screens need of the shop's settings: a type "
             "not in `enabled_types` is not on the menu."

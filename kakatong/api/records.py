@@ -119,6 +119,12 @@ def terminal(t: Terminal) -> dict:
         "standby_type": t.standby_type,
         "manual_entry": t.manual_entry,
         "service_code_prompt": t.service_code_prompt,
+        "language": t.language,
+        "journal_view_from": (
+            runtime.local(t.journal_view_from).isoformat(timespec="seconds")
+            if t.journal_view_from
+            else None
+        ),
     }
 
 

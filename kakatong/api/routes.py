@@ -13,7 +13,7 @@ from datetime import date, datetime
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .. import cards, ledger, reports, staff, terminals
+from .. import cards, ledger, reports, runtime, staff, terminals
 from .. import settings as shop_settings
 from ..errors import LedgerError
 from ..models import Card, Terminal
@@ -246,6 +246,7 @@ def own_terminal():
         {
             **records.terminal(Terminal.get_by_id(g.actor.terminal_pk)),
             "enabled_types": shop["enabled_types"],
+            "merchant_id": shop["merchant_id"],
             "merchant_name": shop["merchant_name"],
             "receipt_title": shop["receipt_title"],
         }
@@ -516,8 +517,14 @@ def list_transactions():
 def current_batch():
     terminal = Terminal.get_by_id(g.actor.terminal_pk)
     totals = reports.batch_totals(terminal, terminal.batch_no)
+    # The list starts at the terminal's 清流水, if any; the totals are the whole batch's.
+    since = terminal.journal_view_from
     rows, _ = reports.journal(
-        reports.JournalFilter(terminal_id=terminal.terminal_id, batch_no=terminal.batch_no),
+        reports.JournalFilter(
+            terminal_id=terminal.terminal_id,
+            batch_no=terminal.batch_no,
+            time_from=runtime.local(since) if since else None,
+        ),
         1,
         reports.MAX_PAGE_SIZE,
     )

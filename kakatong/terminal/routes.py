@@ -36,6 +36,7 @@ def page():
         "terminal_id": pos[0].terminal_id if len(pos) == 1 and not pos[0].key_hash else None,
         "version": __version__,
         "tz": current_app.config["KAKATONG"].tz,
+        "language": language,
     }
     return render_template(
         "terminal/index.html",
