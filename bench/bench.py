@@ -7,6 +7,7 @@ In one run, over a fresh temp data dir, this measures
    stack (waitress + Flask + this Python) on this machine;
 3. raw SQLite commits per second with the app's pragmas (`kakatong.db.commit_bench`): the
    ceiling of the disk, since every consume is one durable (synchronous=FULL) commit;
+4. how soon the terminal page shows its first screen in headless Chromium (target 300 ms);
 
 and prints one table (requests, transactions per second, p50 and p99 latency), a PASS/FAIL
 line per target (consume at 8 clients ≥ 0.5 × health at 8 clients; consume p99 at 8 clients
@@ -460,6 +461,35 @@ def report(results: list[Result], books: str) -> list[tuple[bool, str]]:
 # ---------------------------------------------------------------- main
 
 
+PAGE_READY_MS = 300.0
+CHROMIUM = "/usr/bin/chromium"
+
+
+def terminal_page_ready(port: int, loads: int = 7) -> float | None:
+    """Milliseconds from navigation to the terminal page's first screen (its "kkt-ready"
+    mark), the median of a few fresh loads in headless Chromium; None without Chromium."""
+    if not os.path.exists(CHROMIUM):
+        return None
+    from playwright.sync_api import sync_playwright
+
+    times = []
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run"],
+        )  # fmt: skip
+        for _ in range(loads):
+            context = browser.new_context(viewport={"width": 800, "height": 480})
+            page = context.new_page()
+            page.goto(f"http://127.0.0.1:{port}/terminal")
+            page.wait_for_function("performance.getEntriesByName('kkt-ready').length > 0")
+            times.append(page.evaluate("performance.getEntriesByName('kkt-ready')[0].startTime"))
+            context.close()
+        browser.close()
+    return sorted(times)[len(times) // 2]
+
+
 def bench(seconds: float) -> tuple[list[tuple[bool, str]], bool]:
     """The whole run over a temp dir that is deleted afterwards: (targets, books agree)."""
     work = Path(tempfile.mkdtemp(prefix="kakatong-bench-"))
@@ -469,6 +499,7 @@ def bench(seconds: float) -> tuple[list[tuple[bool, str]], bool]:
         server, port = start_server(data_dir, log)
         try:
             results = http_phases(port, server.pid, sign_in(port), seconds)
+            ready_ms = terminal_page_ready(port)
         except Exception:
             print(f"server log:\n{tail(log)}", file=sys.stderr)
             raise
@@ -477,7 +508,15 @@ def bench(seconds: float) -> tuple[list[tuple[bool, str]], bool]:
         results.append(sqlite_ceiling(work / "commit-bench.sqlite3", seconds))
         answered = sum(r.requests + r.warmed_up for r in results if r.what == "consume")
         books_ok, books = check_books(data_dir, answered)
-        return report(results, books), books_ok
+        outcome = report(results, books)
+        if ready_ms is None:
+            print(f"terminal page: not measured (no {CHROMIUM})")
+        else:
+            ok = ready_ms <= PAGE_READY_MS
+            text = f"terminal page ready within {PAGE_READY_MS:.0f} ms: {ready_ms:.0f} ms (median)"
+            print(f"{'PASS' if ok else 'FAIL'}  {text}")
+            outcome.append((ok, text))
+        return outcome, books_ok
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
