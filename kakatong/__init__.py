@@ -5,8 +5,9 @@ The application factory: configuration, the database, the blueprints, the CLI.
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, render_template, request
-from flask_wtf.csrf import CSRFProtect
+from flask import Flask, jsonify, render_template, request, session
+from flask_babel import get_locale
+from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
 from . import runtime
@@ -29,7 +30,12 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
     app.config["KAKATONG"] = config
     app.config["SECRET_KEY"] = config.secret("secret_key")
-    app.config["MAX_CONTENT_LENGTH"] = 256 * 1024  # no request of ours comes near this
+    app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # a members CSV of some 40 000 lines
+    # The back office's cookie: signed, out of scripts' reach, not sent by other sites' forms.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_NAME"] = "kakatong_session"
+    app.config["WTF_CSRF_TIME_LIMIT"] = 12 * 3600
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     runtime.configure(config.zone, config.secret("pin_pepper"))
@@ -41,14 +47,24 @@ def create_app(overrides: dict | None = None) -> Flask:
     register(app)
 
     app.extensions["kakatong.sessions"] = SessionStore()
+    app.extensions["kakatong.web_sessions"] = SessionStore()
 
     from . import i18n
     from .api import bp as api_bp
+    from .backoffice import bp as backoffice_bp
+    from .backoffice.captcha import CaptchaStore
+    from .backoffice.web import login_manager, navigation
+    from .money import format_fen
     from .terminal import bp as terminal_bp
 
+    app.extensions["kakatong.captcha"] = CaptchaStore()
+
     def language() -> str:
-        # Chinese unless the page asks for English (?lang=en, kept in the kiosk's URL).
-        chosen = request.args.get("lang", "zh")
+        # Chinese unless the page asks for English (?lang=en, kept in the kiosk's URL), or
+        # the back office's user chose English at sign-in.
+        chosen = request.args.get("lang")
+        if chosen is None and not request.path.startswith(("/terminal", "/api/")):
+            chosen = session.get("lang")
         return chosen if chosen in i18n.LANGUAGES else "zh"
 
     i18n.init_app(app, language)
@@ -57,6 +73,11 @@ def create_app(overrides: dict | None = None) -> Flask:
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
     app.register_blueprint(api_bp)
     app.register_blueprint(terminal_bp)
+    app.register_blueprint(backoffice_bp)
+    login_manager.init_app(app)
+    app.jinja_env.filters["yuan"] = format_fen
+    app.jinja_env.globals["navigation"] = navigation
+    app.jinja_env.globals["get_locale"] = get_locale
 
     @app.after_request
     def _security_headers(response):
@@ -72,16 +93,12 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.before_request(connect)  # one kept-open connection per server thread (db.py)
 
-    @app.get("/")
-    def index():
-        from .models import Merchant, Terminal
+    @app.errorhandler(CSRFError)
+    def _csrf_refused(exc: CSRFError):
+        from flask_babel import gettext as _
 
-        return render_template(
-            "index.html",
-            merchant=Merchant.get(),
-            terminals=list(Terminal.select().order_by(Terminal.terminal_id)),
-            version=__version__,
-        )
+        error = LedgerError("bad_request", _("页面已过期，请刷新后重试"))
+        return render_template("error.html", error=error, status=400), 400
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

@@ -13,7 +13,7 @@ import secrets
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
-from . import runtime
+from . import audit, runtime
 from . import settings as shop_settings
 from .db import T, db, for_update, write
 from .errors import LedgerError
@@ -254,10 +254,16 @@ def parse_activation(fields: dict, allow_past_expiry: bool = False) -> dict:
     }
 
 
-def activate(fields: dict) -> Card:
+def activate(fields: dict, actor: Actor | None = None) -> Card:
     """Activate a card (会员激活): a new card, or one of the shop's stock still inactive."""
     values = parse_activation(fields)
-    return write(lambda: activate_parsed(values))
+
+    def apply() -> Card:
+        card = activate_parsed(values)
+        audit.record(actor, "card.activate", card.card_no, level=card.level.name)
+        return card
+
+    return write(apply)
 
 
 def activate_parsed(values: dict) -> Card:
@@ -352,6 +358,7 @@ def reset_pin(actor: Actor, card_no: object, new_pin: object, supervisor_passwor
         if card.status == "inactive":
             raise LedgerError("card_inactive")
         _store_pin(card, new_pin)
+        audit.record(actor, "card.pin_reset", card_no, pin_set=new_pin is not None)
 
     write(apply)
 
@@ -365,6 +372,7 @@ def unlock_pin(actor: Actor, card_no: object, supervisor_password: object) -> No
         if card.status == "inactive":
             raise LedgerError("card_inactive")
         Card.update(pin_failures=0, pin_locked_until=None).where(Card.id == card.id).execute()
+        audit.record(actor, "card.pin_unlock", card_no)
 
     write(apply)
 
@@ -410,6 +418,7 @@ def set_status(
         )
         if changed != 1:  # someone else changed it since we read it
             raise LedgerError("invalid_status_change")
+        audit.record(actor, "card.status", card_no, status=status, was=card.status)
         return Card.get_by_id(card.id)
 
     return write(apply)

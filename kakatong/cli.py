@@ -22,6 +22,8 @@ DEFAULT_MERCHANT = {
     "receipt_title": "卡卡通会员签购单",
 }
 DEFAULT_TERMINAL_ID = "10000001"
+# The back office posts transactions as a terminal of its own (own trace numbers and batch).
+BACKOFFICE_TERMINAL_ID = "99000001"
 DEFAULT_LEVEL = {"name": "普通会员", "discount_pct": 100, "points_multiplier_pct": 100}
 
 # The demo cards of a fresh database (KAKATONG_DEMO=1); the README lists them.
@@ -53,9 +55,12 @@ def initialise(config: Config) -> list[str]:
         if not Merchant.select().exists():
             Merchant.create(**DEFAULT_MERCHANT)
             done.append(f"created the merchant {DEFAULT_MERCHANT['merchant_name']}")
-        if not Terminal.select().exists():
+        if not Terminal.select().where(Terminal.kind == "pos").exists():
             Terminal.create(terminal_id=DEFAULT_TERMINAL_ID, name="收银台 1")
             done.append(f"created terminal {DEFAULT_TERMINAL_ID}")
+        if not Terminal.select().where(Terminal.kind == "backoffice").exists():
+            Terminal.create(terminal_id=BACKOFFICE_TERMINAL_ID, name="后台", kind="backoffice")
+            done.append(f"created the back office's terminal {BACKOFFICE_TERMINAL_ID}")
         if not Level.select().exists():
             Level.create(**DEFAULT_LEVEL)
         staff.create_defaults()

@@ -113,15 +113,24 @@ JOURNAL_TRIGGERS = [
 ]
 
 
+# The audit log is append-only too: not a row may change or go.
+AUDIT_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit rows cannot be deleted'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit rows cannot be changed'); END""",
+]
+
+
 def install_triggers() -> None:
-    for sql in JOURNAL_TRIGGERS:
+    for sql in (*JOURNAL_TRIGGERS, *AUDIT_TRIGGERS):
         db.execute_sql(sql)
 
 
 # The schema's version. A fresh database is created at the newest version from the models; an
 # older one is brought forward by MIGRATIONS[v] for each v above its version, with
 # playhouse.migrate (add a column, an index…), never by dropping data.
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 
 def _v2_terminal_parameters(migrator: SqliteMigrator) -> None:
@@ -143,7 +152,17 @@ def _v2_terminal_parameters(migrator: SqliteMigrator) -> None:
     )
 
 
-MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {2: _v2_terminal_parameters}
+def _v3_audit_log(migrator: SqliteMigrator) -> None:
+    """The audit log (who, when, what, from where), append-only by its triggers."""
+    from .models import AuditLog
+
+    db.create_tables([AuditLog])
+
+
+MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {
+    2: _v2_terminal_parameters,
+    3: _v3_audit_log,
+}
 
 
 class SchemaTooNew(RuntimeError):

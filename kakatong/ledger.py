@@ -18,7 +18,7 @@ from datetime import datetime
 
 from peewee import Case
 
-from . import runtime
+from . import audit, runtime
 from . import settings as shop_settings
 from .cards import card_no_arg, check_pin, check_usable, locked_card, pin_arg, refusable
 from .db import db, sql, write
@@ -431,6 +431,11 @@ def _wrapped_next(column):
     return Case(None, [(column >= _WRAP, 1)], column + 1)
 
 
+def six(number: int | None) -> str | None:
+    """Trace, voucher and batch numbers as the POS prints them: six digits."""
+    return None if number is None else f"{number:06d}"
+
+
 def reference_no(now: datetime, voucher_no: int) -> str:
     """REF.NO: the local time hhmmss and the voucher number, 12 digits, unique in the shop."""
     return runtime.local(now).strftime("%H%M%S") + f"{voucher_no % 1_000_000:06d}"
@@ -496,6 +501,11 @@ def void(
             )
             if marked != 1:
                 raise LedgerError("already_voided")
+            audit.record(
+                actor, "void", six(original.voucher_no),
+                card_no=card.card_no, type=original.type, amount_fen=original.amount_fen,
+                points=original.points,
+            )  # fmt: skip
             return _post(
                 actor, "void", card, now,
                 amount_fen=-original.amount_fen, points=-original.points,
@@ -588,7 +598,7 @@ def record_opening(card: Card, balance_fen: int, points: int, now: datetime) -> 
 # ---------------------------------------------------------------- import
 
 
-def import_cards(rows: list[dict], now: datetime | None = None) -> int:
+def import_cards(rows: list[dict], now: datetime | None = None, actor: Actor | None = None) -> int:
     """Activate the checked rows of an import (cards.parse_import) and record their opening
     balances and points, all in one transaction: a file is imported whole or not at all."""
     from .cards import activate_parsed
@@ -600,6 +610,11 @@ def import_cards(rows: list[dict], now: datetime | None = None) -> int:
             card = activate_parsed(row)
             if row["balance_fen"] or row["points"]:
                 record_opening(card, row["balance_fen"], row["points"], now)
+        audit.record(
+            actor, "card.import", None, cards=len(rows),
+            balance_fen=sum(r["balance_fen"] for r in rows),
+            points=sum(r["points"] for r in rows),
+        )  # fmt: skip
         return len(rows)
 
     return write(apply)

@@ -201,6 +201,23 @@ class Settlement(BaseModel):
         indexes = ((("terminal", "batch_no"), True),)
 
 
+class AuditLog(BaseModel):
+    """Who did what, when, from where: staff, card status, PIN resets, settings, voids.
+
+    Append-only, like the journal: the database refuses to change or delete a row
+    (db.AUDIT_TRIGGERS), and no view of the app offers to.
+    """
+
+    created_at = DateTimeField(default=utcnow, index=True)  # UTC
+    staff = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", index=False)
+    staff_no = CharField()  # who, as typed at sign-in ("system" for the CLI)
+    action = CharField(index=True)
+    target = CharField(null=True)  # a card number, a staff number, a terminal ID, a voucher…
+    details = TextField(default="{}")  # JSON
+    terminal_id = CharField(null=True)
+    address = CharField(null=True)  # the client's IP address, or "cli"
+
+
 ALL_MODELS = [
     Meta,
     Merchant,
@@ -212,4 +229,5 @@ ALL_MODELS = [
     Card,
     Transaction,
     Settlement,
+    AuditLog,
 ]

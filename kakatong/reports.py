@@ -13,6 +13,7 @@ from peewee import JOIN, Case, fn
 from . import runtime
 from .errors import LedgerError
 from .models import JOURNAL_TYPES, TRANSACTION_TYPES, Card, Staff, Terminal, Transaction
+from .runtime import shop_date, utcnow
 
 MAX_RANGE_DAYS = 3 * 366
 MAX_PAGE_SIZE = 200
@@ -197,3 +198,34 @@ def batch_totals(terminal: Terminal, batch_no: int) -> dict:
         "types": by_type,
         "void_count": voids,
     }
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The back office's home page: today, this month, and what the shop owes its members."""
+
+    today: DayStats
+    month: DayStats
+    cards_active: int  # cards members can use now (status active)
+    cards_issued: int  # every activated card, frozen and lost ones too
+    balance_float_fen: int  # stored value held for members: what the shop owes them
+    points_float: int  # points members hold
+
+
+def overview(today: date | None = None) -> Overview:
+    today = today or shop_date(utcnow())
+    _, today_totals = daily_stats(today, today)
+    _, month_totals = daily_stats(today.replace(day=1), today)
+    issued = Card.select().where(Card.status != "inactive")
+    floats = Card.select(
+        fn.COALESCE(fn.SUM(Card.balance_fen), 0), fn.COALESCE(fn.SUM(Card.points), 0)
+    ).tuples()
+    balance_fen, points = floats.get()
+    return Overview(
+        today=today_totals,
+        month=month_totals,
+        cards_active=issued.where(Card.status == "active").count(),
+        cards_issued=issued.count(),
+        balance_float_fen=balance_fen,
+        points_float=points,
+    )

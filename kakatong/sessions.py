@@ -39,14 +39,17 @@ class SessionStore:
             self._sessions[self._key(token)] = Session(actor)
         return token
 
-    def get(self, token: str) -> Session | None:
+    def get(self, token: str, idle_seconds: int | None = None) -> Session | None:
+        """The session of a token, if it has not been idle longer than `idle_seconds` (the
+        store's own limit unless given); each call counts as activity."""
         now = time.monotonic()
         key = self._key(token)
+        idle = self.idle_seconds if idle_seconds is None else idle_seconds
         with self._lock:
             session = self._sessions.get(key)
             if session is None:
                 return None
-            if now - session.last_seen > self.idle_seconds:
+            if now - session.last_seen > idle:
                 del self._sessions[key]
                 return None
             session.last_seen = now

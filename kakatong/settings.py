@@ -10,10 +10,15 @@ import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
+from . import audit
 from .db import db, write
 from .errors import LedgerError
 from .models import TRANSACTION_TYPES, Merchant, Setting
+
+if TYPE_CHECKING:
+    from .staff import Actor
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,8 @@ SPECS: dict[str, Spec] = {
     "password_attempt_limit": Spec(5, _int_between(1, 20), "员工密码错误次数上限"),
     "password_lock_minutes": Spec(15, _int_between(1, 24 * 60), "员工密码锁定时间（分钟）"),
     "enabled_types": Spec(list(TRANSACTION_TYPES), _types, "开通的交易类型"),
+    "web_idle_minutes": Spec(30, _int_between(5, 12 * 60), "后台无操作自动退出（分钟）"),
+    "captcha_always": Spec(False, lambda v: type(v) is bool, "后台登录总是需要验证码"),
 }
 
 MERCHANT_FIELDS: dict[str, Spec] = {
@@ -73,7 +80,7 @@ def load() -> dict:
     return values
 
 
-def update(changes: dict) -> dict:
+def update(changes: dict, actor: Actor | None = None) -> dict:
     """Validate every change first, then write them all in one transaction."""
     if not isinstance(changes, dict) or not changes:
         raise LedgerError("bad_request")
@@ -85,12 +92,16 @@ def update(changes: dict) -> dict:
             raise LedgerError("invalid_setting", f"参数值不正确：{spec.label}", setting=key)
 
     def apply() -> None:
+        was = load()
         merchant_changes = {k: v for k, v in changes.items() if k in MERCHANT_FIELDS}
         if merchant_changes:
             Merchant.update(**merchant_changes).execute()
         for key, value in changes.items():
             if key in SPECS:
                 Setting.replace(key=key, value=json.dumps(value)).execute()
+        changed = {k: {"from": was[k], "to": v} for k, v in changes.items() if was[k] != v}
+        if changed:
+            audit.record(actor, "settings.update", None, **changed)
 
     write(apply)
     return load()

@@ -16,7 +16,7 @@ from datetime import timedelta
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
-from . import runtime
+from . import audit, runtime
 from .db import write
 from .errors import LedgerError
 from .models import PasswordGuard, Staff
@@ -53,6 +53,12 @@ class Actor:
     terminal_pk: int | None
     terminal_id: str | None
     name: str = ""
+    address: str | None = None  # the client's IP address, for the audit log
+
+
+def actor_of(staff: Staff, address: str | None = None) -> Actor:
+    """A staff member acting for themselves, at no terminal (a password change)."""
+    return Actor(staff.id, staff.staff_no, staff.role, None, None, staff.name, address)
 
 
 def _same(a: str, b: str) -> bool:
@@ -124,6 +130,14 @@ def guarded(key: str, check: Callable[[], bool]) -> bool:
     return False
 
 
+def failures(staff_no: object, door: str) -> int:
+    """Wrong passwords in a row for a staff number typed at a door (known or not)."""
+    if not isinstance(staff_no, str):
+        return 0
+    guard = PasswordGuard.get_or_none(PasswordGuard.key == f"{staff_no}@{door}"[:32])
+    return 0 if guard is None else max(guard.failures, 1 if guard.locked_until else 0)
+
+
 def _burn(password: str) -> None:
     with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
         _hasher.verify(_DUMMY_HASH, password)
@@ -148,15 +162,16 @@ def find(staff_no: object) -> Staff | None:
     return Staff.get_or_none(Staff.staff_no == staff_no)
 
 
-def authenticate(staff_no: object, password: object) -> Staff:
+def authenticate(staff_no: object, password: object, door: str = "sign-in") -> Staff:
     """The staff member whose password this is, ready for a session; else a refusal.
 
-    An unknown staff number and a wrong password answer alike (`wrong_password`).
+    An unknown staff number and a wrong password answer alike (`wrong_password`). Each door
+    (the terminal's sign-in, the back office's "web") keeps its own count of wrong passwords.
     """
     staff = find(staff_no)
     if staff is not None and staff.role == "owner" and staff.password_hash is None:
         raise LedgerError("password_not_set")
-    if not _judge(f"{staff_no}@sign-in", staff, password):
+    if not _judge(f"{staff_no}@{door}", staff, password):
         raise LedgerError("wrong_password")
     if not staff.active:
         raise LedgerError("staff_disabled")
@@ -165,29 +180,66 @@ def authenticate(staff_no: object, password: object) -> Staff:
     return staff
 
 
-def change_password(staff_no: object, old_password: object, new_password: object) -> None:
+def change_password(
+    staff_no: object,
+    old_password: object,
+    new_password: object,
+    address: str | None = None,
+    door: str = "sign-in",
+) -> None:
     """Change a password; the old one is the proof, so no session is needed."""
     staff = find(staff_no)
     if staff is not None and staff.role == "owner" and staff.password_hash is None:
         raise LedgerError("password_not_set")
-    if not _judge(f"{staff_no}@sign-in", staff, old_password):
+    if not _judge(f"{staff_no}@{door}", staff, old_password):
         raise LedgerError("wrong_password")
     validate_new_password(staff.role, new_password)
-    _store(staff, new_password)
+    _store(staff, new_password, actor_of(staff, address), "staff.password_change")
 
 
-def set_password(staff_no: str, new_password: str) -> None:
-    """Set a password without the old one (the CLI, the owner's first run)."""
+def set_password(staff_no: str, new_password: str, actor: Actor | None = None) -> None:
+    """Set a password without the old one (the CLI; the owner's first run, as `actor`)."""
     staff = find(staff_no)
     if staff is None:
         raise LedgerError("staff_not_found")
     validate_new_password(staff.role, new_password)
-    _store(staff, new_password)
+    _store(staff, new_password, actor, "staff.password_reset")
 
 
-def _store(staff: Staff, new_password: str) -> None:
+def set_first_owner_password(new_password: object, address: str | None = None) -> Staff:
+    """The back office's first run: the owner's password, once. Refused once one is set, so
+    the first-run page cannot be used to take over a shop."""
+    owner = find(OWNER_NO)
+    validate_new_password("owner", new_password)
     hashed = _hasher.hash(new_password)
-    write(Staff.update(password_hash=hashed).where(Staff.id == staff.id).execute)
+
+    def apply() -> Staff:
+        done = (
+            Staff.update(password_hash=hashed)
+            .where(Staff.id == owner.id, Staff.password_hash.is_null())
+            .execute()
+        )
+        if done != 1:
+            raise LedgerError("not_permitted", "店主密码已设置")
+        audit.record(actor_of(owner, address), "staff.password_change", OWNER_NO, first_run=True)
+        return Staff.get_by_id(owner.id)
+
+    return write(apply)
+
+
+def owner_password_set() -> bool:
+    owner = find(OWNER_NO)
+    return owner is not None and owner.password_hash is not None
+
+
+def _store(staff: Staff, new_password: str, actor: Actor | None, action: str) -> None:
+    hashed = _hasher.hash(new_password)
+
+    def apply() -> None:
+        Staff.update(password_hash=hashed).where(Staff.id == staff.id).execute()
+        audit.record(actor, action, staff.staff_no)
+
+    write(apply)
 
 
 def authorise_supervisor(actor: Actor, supervisor_password: object) -> None:
@@ -227,12 +279,14 @@ def _authorise_staff_management(actor: Actor, supervisor_password: object) -> No
 
 def add_operator(
     actor: Actor, staff_no: object, password: object, name: object = None,
-    supervisor_password: object = None,
+    supervisor_password: object = None, role: object = "operator",
 ) -> Staff:  # fmt: skip
     """Add an operator (添加操作员) with a first password of their own (not the default).
 
     Operator numbers are two digits other than 00 (supervisor) and 99 (system operator); a
-    number removed earlier may be given again."""
+    number removed earlier may be given again. The owner may add one as a supervisor (a
+    second supervisor signs in with the supervisor's rights; authorising at a terminal stays
+    with 00's password)."""
     if (
         not isinstance(staff_no, str)
         or OPERATOR_NO.fullmatch(staff_no) is None
@@ -247,6 +301,10 @@ def add_operator(
         raise LedgerError("bad_request", "姓名格式不正确", field="name")
     if name is not None and len(name) > 40:
         raise LedgerError("bad_request", "姓名不能超过 40 个字符", field="name")
+    if role not in ASSIGNABLE_ROLES:
+        raise LedgerError("bad_request", "角色只能是操作员或主管", field="role")
+    if role != "operator" and actor.role != "owner":
+        raise LedgerError("not_permitted", "只有店主可以添加主管")
     validate_new_password("operator", password)
     _authorise_staff_management(actor, supervisor_password)
     hashed = _hasher.hash(password)
@@ -256,11 +314,10 @@ def add_operator(
         existing = Staff.get_or_none(Staff.staff_no == staff_no)
         if existing is not None and (existing.active or existing.role != "operator"):
             raise LedgerError("staff_exists")
+        audit.record(actor, "staff.add", staff_no, role=role, name=label)
         if existing is None:
-            return Staff.create(
-                staff_no=staff_no, role="operator", name=label, password_hash=hashed
-            )
-        Staff.update(active=True, name=label, password_hash=hashed).where(
+            return Staff.create(staff_no=staff_no, role=role, name=label, password_hash=hashed)
+        Staff.update(active=True, role=role, name=label, password_hash=hashed).where(
             Staff.id == existing.id
         ).execute()
         return Staff.get_by_id(existing.id)
@@ -277,7 +334,55 @@ def remove_operator(actor: Actor, staff_no: object, supervisor_password: object 
         raise LedgerError("staff_not_found")
     if member.role != "operator":
         raise LedgerError("not_permitted", "只能删除操作员")
-    write(Staff.update(active=False).where(Staff.id == member.id).execute)
+    _set_active(actor, member, False)
+
+
+ASSIGNABLE_ROLES = ("operator", "supervisor")
+
+
+def _set_active(actor: Actor, member: Staff, active: bool) -> None:
+    def apply() -> None:
+        Staff.update(active=active).where(Staff.id == member.id).execute()
+        audit.record(actor, "staff.enable" if active else "staff.disable", member.staff_no)
+
+    write(apply)
+
+
+def set_active(actor: Actor, staff_no: object, active: bool) -> Staff:
+    """The owner disables a staff member (they can no longer sign in; their journal rows keep
+    naming them) or enables them again. The owner's own account cannot be disabled."""
+    if actor.role != "owner":
+        raise LedgerError("not_permitted")
+    member = find(staff_no)
+    if member is None:
+        raise LedgerError("staff_not_found")
+    if member.role == "owner":
+        raise LedgerError("not_permitted", "不能停用店主账户")
+    if member.active != active:
+        _set_active(actor, member, active)
+    return Staff.get_by_id(member.id)
+
+
+def set_role(actor: Actor, staff_no: object, role: object) -> Staff:
+    """The owner makes an operator a supervisor or back. 00, 99 and the owner keep the roles
+    the POS manual gives them."""
+    if actor.role != "owner":
+        raise LedgerError("not_permitted")
+    member = find(staff_no)
+    if member is None:
+        raise LedgerError("staff_not_found")
+    if role not in ASSIGNABLE_ROLES:
+        raise LedgerError("bad_request", "角色只能是操作员或主管", field="role")
+    if member.staff_no in (SUPERVISOR_NO, "99", OWNER_NO):
+        raise LedgerError("not_permitted", "主管 00、系统操作员 99 和店主的角色不能修改")
+    if member.role != role:
+
+        def apply() -> None:
+            Staff.update(role=role).where(Staff.id == member.id).execute()
+            audit.record(actor, "staff.role", member.staff_no, role=role, was=member.role)
+
+        write(apply)
+    return Staff.get_by_id(member.id)
 
 
 def reset_password(
@@ -292,9 +397,9 @@ def reset_password(
     if member.role != "operator" and actor.role != "owner":
         raise LedgerError("not_permitted", "主管只能修改操作员的密码")
     validate_new_password(member.role, new_password)
-    _store(member, new_password)
+    _store(member, new_password, actor, "staff.password_reset")
     # A new password is a fresh start: a sign-in lock from the old one's guesses ends too.
-    keys = [f"{member.staff_no}@sign-in", f"{member.staff_no}@unlock"]
+    keys = [f"{member.staff_no}@{door}" for door in ("sign-in", "unlock", "web")]
     write(PasswordGuard.delete().where(PasswordGuard.key.in_(keys)).execute)
 
 

@@ -7,11 +7,11 @@ import hmac
 import re
 import secrets
 
-from . import runtime
+from . import audit, runtime
 from .db import write
 from .errors import LedgerError
 from .models import Terminal
-from .staff import guarded
+from .staff import Actor, guarded
 
 # parameter -> (check, message)
 PARAMETERS = {
@@ -40,7 +40,7 @@ def find(terminal_id: object) -> Terminal:
     return terminal
 
 
-def update(terminal_id: object, changes: object) -> Terminal:
+def update(terminal_id: object, changes: object, actor: Actor | None = None) -> Terminal:
     """Change a terminal's parameters; every change is checked before any is written.
 
     `next_trace_no` sets the trace number the next transaction gets (流水号), as on the POS.
@@ -64,6 +64,7 @@ def update(terminal_id: object, changes: object) -> Terminal:
 
     def apply() -> Terminal:
         Terminal.update(**values).where(Terminal.id == terminal.id).execute()
+        audit.record(actor, "terminal.update", terminal.terminal_id, **changes)
         return Terminal.get_by_id(terminal.id)
 
     return write(apply)
@@ -83,7 +84,7 @@ def new_key() -> str:
     return "".join(secrets.choice("0123456789") for _ in range(KEY_DIGITS))
 
 
-def register(terminal_id: object, name: object) -> tuple[Terminal, str]:
+def register(terminal_id: object, name: object, actor: Actor | None = None) -> tuple[Terminal, str]:
     """A new terminal (终端) and its key, which is shown once and kept only as a keyed hash."""
     if not isinstance(terminal_id, str) or TERMINAL_ID.fullmatch(terminal_id) is None:
         raise LedgerError("invalid_terminal_id")
@@ -94,16 +95,22 @@ def register(terminal_id: object, name: object) -> tuple[Terminal, str]:
     def apply() -> Terminal:
         if Terminal.select().where(Terminal.terminal_id == terminal_id).exists():
             raise LedgerError("terminal_exists")
+        audit.record(actor, "terminal.register", terminal_id, name=name.strip())
         return Terminal.create(terminal_id=terminal_id, name=name.strip(), key_hash=_key_hash(key))
 
     return write(apply), key
 
 
-def rotate_key(terminal_id: object) -> str:
+def rotate_key(terminal_id: object, actor: Actor | None = None) -> str:
     """A new key for a terminal (终端密钥管理): the old one stops working at once."""
     terminal = find(terminal_id)
     key = new_key()
-    write(Terminal.update(key_hash=_key_hash(key)).where(Terminal.id == terminal.id).execute)
+
+    def apply() -> None:
+        Terminal.update(key_hash=_key_hash(key)).where(Terminal.id == terminal.id).execute()
+        audit.record(actor, "terminal.key_rotate", terminal.terminal_id)
+
+    write(apply)
     return key
 
 

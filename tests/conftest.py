@@ -3,6 +3,7 @@ server (waitress) on a loopback port."""
 
 from __future__ import annotations
 
+import re
 import threading
 import uuid
 from dataclasses import dataclass, field
@@ -164,5 +165,58 @@ def live_api(live_server):
 def operator_actor(staff_no: str = "01") -> Actor:
     """The Actor a domain call takes: this staff member at the one terminal."""
     s = Staff.get(Staff.staff_no == staff_no)
-    t = Terminal.get()
+    t = Terminal.get(Terminal.kind == "pos")
     return Actor(s.id, s.staff_no, s.role, t.id, t.terminal_id)
+
+
+# ---------------------------------------------------------------- the back office (HTML)
+
+_CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+class Office:
+    """A browser on the back office through Flask's test client: forms are posted with the
+    CSRF token of the page they are on, as a browser would."""
+
+    def __init__(self, client):
+        self.client = client
+
+    def get(self, path, **kw):
+        return self.client.get(path, **kw)
+
+    def csrf(self, page: str) -> str:
+        html = self.client.get(page).get_data(as_text=True)
+        found = _CSRF.search(html)
+        assert found, f"no CSRF token on {page}"
+        return found.group(1)
+
+    def post(self, path, data=None, *, page=None, csrf=True, **kw):
+        """POST a form; its CSRF token is taken from `page` (the form's own page by default)."""
+        data = dict(data or {})
+        if csrf:
+            data["csrf_token"] = self.csrf(page or path)
+        return self.client.post(path, data=data, **kw)
+
+    def sign_in(self, staff_no: str = "owner"):
+        ensure_password(staff_no)
+        r = self.post(
+            "/login", {"account": staff_no, "password": PASSWORDS[staff_no], "language": "zh"}
+        )
+        assert r.status_code == 302, r.get_data(as_text=True)
+        return self
+
+
+def html(response) -> str:
+    return response.get_data(as_text=True)
+
+
+@pytest.fixture
+def office(client):
+    """The owner, signed in to the back office."""
+    return Office(client).sign_in("owner")
+
+
+@pytest.fixture
+def office_as(app):
+    """office_as("01"): a new browser signed in as that staff member."""
+    return lambda staff_no: Office(app.test_client()).sign_in(staff_no)

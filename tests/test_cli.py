@@ -11,7 +11,7 @@ from conftest import body
 import kakatong.db as db
 from kakatong import create_app
 from kakatong.cards import IMPORT_COLUMNS
-from kakatong.models import Card, Meta, Staff, Terminal, Transaction
+from kakatong.models import AuditLog, Card, Meta, Staff, Terminal, Transaction
 
 HEADER = ",".join(IMPORT_COLUMNS)
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +28,8 @@ def test_init_is_safe_to_run_twice_and_keeps_data(app, runner, api):
         or "schema at version" in result.output
     )
     assert (Card.select().count(), Transaction.select().count(), Staff.select().count()) == before
-    assert Terminal.select().count() == 1
+    # One counter terminal, and the back office's own.
+    assert sorted(Terminal.select(Terminal.kind).tuples()) == [("backoffice",), ("pos",)]
 
 
 def test_a_fresh_data_dir_gets_the_merchant_terminal_staff_and_demo_cards(tmp_path):
@@ -184,13 +185,15 @@ def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
     for column in ("receipt_copies", "standby_type", "manual_entry", "service_code_prompt",
                    "language", "journal_view_from"):  # fmt: skip
         raw.execute(f"ALTER TABLE terminal DROP COLUMN {column}")
+    raw.execute("DROP TABLE audit_log")  # schema 3
     raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     raw.commit()
     raw.close()
     create_app({"data_dir": tmp_path, "demo": True})
-    assert Meta.get_by_id("schema_version").value == "2"
+    assert Meta.get_by_id("schema_version").value == str(db.SCHEMA_VERSION)
     t = Terminal.get()
     assert (t.receipt_copies, t.standby_type, t.manual_entry, t.service_code_prompt) == (
         2, "consume", True, True,
     )  # fmt: skip
     assert Card.select().count() == 4
+    assert AuditLog.select().count() == 0  # schema 3: the audit log, empty and append-only

@@ -440,7 +440,7 @@ def test_terminals_and_version_match_the_schema(api):
     own = check(api.get("/api/v1/terminal"), "/api/v1/terminal", "get")
     assert own["terminal_id"] == "10000001"
     listed = check(api.get("/api/v1/terminals", as_="99"), "/api/v1/terminals", "get")
-    assert [t["terminal_id"] for t in listed["terminals"]] == ["10000001"]
+    assert [t["terminal_id"] for t in listed["terminals"]] == ["10000001", "99000001"]
     change = {"name": "前台", "receipt_copies": 1, "standby_type": "points_earn"}
     change |= {"manual_entry": False, "service_code_prompt": False, "next_trace_no": 999_999}
     changed = check(api.put("/api/v1/terminals/10000001", change, as_="99"), TERMINAL, "put")

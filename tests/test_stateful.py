@@ -1083,7 +1083,9 @@ class LedgerMachine(RuleBasedStateMachine):
         assert voided == {v for v, e in self.entries.items() if e.status == "voided"}
         terminals = {
             row[0]: (row[1], row[2])
-            for row in db.execute_sql("SELECT terminal_id, last_trace, batch_no FROM terminal")
+            for row in db.execute_sql(
+                "SELECT terminal_id, last_trace, batch_no FROM terminal WHERE kind = 'pos'"
+            )
         }
         assert terminals == {t: (self.trace[t], self.batch[t]) for t in self.trace}
         assert self._one("SELECT last_voucher FROM merchant") == self.last_voucher

@@ -327,6 +327,13 @@ _SETTING_PROPERTIES = {
         "uniqueItems": True,
         "description": "开通的交易类型",
     },
+    "web_idle_minutes": _integer(
+        5, 12 * 60, description="a back-office session ends after this many idle minutes"
+    ),
+    "captcha_always": {
+        "type": "boolean",
+        "description": "the back office's sign-in always asks for the captcha",
+    },
     "merchant_id": _string("^[0-9]{15}$", description="商户号"),
     "merchant_name": _string(None, minLength=1, maxLength=40, description="商户名"),
     "receipt_title": _string(None, minLength=1, maxLength=40, description="签购单名"),

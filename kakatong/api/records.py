@@ -4,13 +4,10 @@ POS (trace, voucher, batch) as six-digit strings, times in the shop's zone."""
 from __future__ import annotations
 
 from .. import runtime
+from ..ledger import six
 from ..models import Card, Level, Staff, Terminal, Transaction
 from ..money import format_fen
 from ..reports import DayStats
-
-
-def six(number: int | None) -> str | None:
-    return None if number is None else f"{number:06d}"
 
 
 def _money(fen: int | None) -> str | None:

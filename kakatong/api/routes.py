@@ -151,8 +151,9 @@ def sign_in():
     terminals.check_key(terminal, data.get("terminal_key"))
     member = staff.authenticate(data.get("operator_no"), data.get("password"))
     actor = Actor(
-        member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id, member.name
-    )
+        member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id, member.name,
+        request.remote_addr,
+    )  # fmt: skip
     token = _sessions().open(actor)
     return jsonify(
         {
@@ -174,7 +175,8 @@ def _terminal_for(terminal_id: object) -> Terminal:
         return terminals[0]
     if not isinstance(terminal_id, str):
         raise LedgerError("bad_request")
-    terminal = Terminal.get_or_none(Terminal.terminal_id == terminal_id)
+    # The back office is a terminal of its own for the ledger; no screen signs in to it here.
+    terminal = Terminal.get_or_none(Terminal.terminal_id == terminal_id, Terminal.kind == "pos")
     if terminal is None:
         raise LedgerError("terminal_not_found")
     return terminal
@@ -264,20 +266,21 @@ def list_terminals():
 @signed_in(CAN_CHANGE_SETTINGS)
 def register_terminal():
     data = body("terminal_id", "name")
-    terminal, key = terminals.register(data.get("terminal_id"), data.get("name"))
+    terminal, key = terminals.register(data.get("terminal_id"), data.get("name"), g.actor)
     return jsonify({**records.terminal(terminal), "terminal_key": key}), 201
 
 
 @bp.post("/v1/terminals/<terminal_id>/key")
 @signed_in(CAN_CHANGE_SETTINGS)
 def rotate_terminal_key(terminal_id: str):
-    return jsonify({"terminal_id": terminal_id, "terminal_key": terminals.rotate_key(terminal_id)})
+    key = terminals.rotate_key(terminal_id, g.actor)
+    return jsonify({"terminal_id": terminal_id, "terminal_key": key})
 
 
 @bp.post("/v1/terminals/<terminal_id>/bind")
 def bind_terminal(terminal_id: str):
     """A browser becomes this terminal: the key is checked (no session needed yet)."""
-    terminal = terminals.find(terminal_id)
+    terminal = _terminal_for(terminal_id)
     terminals.check_key(terminal, body("terminal_key").get("terminal_key"))
     return jsonify({"terminal_id": terminal.terminal_id, "name": terminal.name})
 
@@ -285,7 +288,7 @@ def bind_terminal(terminal_id: str):
 @bp.put("/v1/terminals/<terminal_id>")
 @signed_in(CAN_CHANGE_SETTINGS)
 def update_terminal(terminal_id: str):
-    changed = terminals.update(terminal_id, body(*terminals.PARAMETERS))
+    changed = terminals.update(terminal_id, body(*terminals.PARAMETERS), g.actor)
     return jsonify(records.terminal(changed))
 
 
@@ -335,7 +338,9 @@ def reset_staff_password(operator_no: str):
 @bp.post("/v1/staff/<operator_no>/password")
 def change_staff_password(operator_no: str):
     data = body("old_password", "new_password")
-    staff.change_password(operator_no, data.get("old_password"), data.get("new_password"))
+    staff.change_password(
+        operator_no, data.get("old_password"), data.get("new_password"), request.remote_addr
+    )
     _sessions().close_staff(operator_no)
     return jsonify({"operator_no": operator_no, "changed": True})
 
@@ -352,7 +357,7 @@ def _card_record(card, with_balance: bool | None = None):
 @bp.post("/v1/cards")
 @signed_in(CAN_TRANSACT)
 def activate_card():
-    card = cards.activate(body(*cards.ACTIVATION_FIELDS))
+    card = cards.activate(body(*cards.ACTIVATION_FIELDS), g.actor)
     return _card_record(card), 201
 
 
@@ -563,4 +568,4 @@ def get_settings():
 @bp.put("/v1/settings")
 @signed_in(CAN_CHANGE_SETTINGS)
 def put_settings():
-    return jsonify(shop_settings.update(body()))
+    return jsonify(shop_settings.update(body(), g.actor))

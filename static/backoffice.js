@@ -1,0 +1,29 @@
+// The back office's only script: small conveniences; every page works without it.
+"use strict";
+document.addEventListener("click", (event) => {
+  const refresh = event.target.closest("[data-refresh-captcha]");
+  if (refresh) {
+    // A new image is a new challenge; the old one is dropped by the server.
+    event.preventDefault();
+    const image = document.getElementById("captcha-image");
+    image.src = image.src.split("?")[0] + "?t=" + Date.now();
+    return;
+  }
+  if (event.target.closest("[data-print]")) {
+    event.preventDefault();
+    window.print();
+  }
+});
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form.getAttribute("data-confirm");
+  if (question && !window.confirm(question)) {
+    event.preventDefault();
+    return;
+  }
+  // One tap posts once: the button is held until the page answers (the request_id makes a
+  // second post harmless anyway).
+  if (form.method.toLowerCase() === "post") {
+    for (const button of form.querySelectorAll("button[type=submit]")) button.disabled = true;
+  }
+});
