@@ -198,6 +198,7 @@ class Office:
         return self.client.post(path, data=data, **kw)
 
     def sign_in(self, staff_no: str = "owner"):
+        ensure_password("owner")  # until the owner has a password, every page is the first run
         ensure_password(staff_no)
         r = self.post(
             "/login", {"account": staff_no, "password": PASSWORDS[staff_no], "language": "zh"}

@@ -116,8 +116,9 @@ def login():
             try:
                 member = staff.authenticate(account, form.password.data, door=WEB_DOOR)
             except LedgerError as exc:
-                session["login_failed"] = True
-                _login_refused(form, exc, account)
+                if exc.code in ("wrong_password", "staff_locked"):
+                    session["login_failed"] = True
+                _login_refused(form, exc)
             else:
                 _start_session(member, form.language.data)
                 return redirect(_safe_next(request.args.get("next")))
@@ -129,7 +130,7 @@ def login():
     )
 
 
-def _login_refused(form: LoginForm, exc: LedgerError, account: str) -> None:
+def _login_refused(form: LoginForm, exc: LedgerError) -> None:
     if exc.code == "wrong_password":
         # The same words for an unknown account: the page tells nothing about who exists.
         form.form_errors.append(_("账户或密码错误"))
