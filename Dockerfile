@@ -44,11 +44,13 @@ RUN groupadd --system --gid 10001 kakatong \
 
 WORKDIR /app
 # The code belongs to root and is read-only for the service; only /app/data is writable.
-# (Config.ROOT is this directory: templates/ and static/ are found beside kakatong/.)
+# (Config.ROOT is this directory: templates/, static/ and translations/ are found beside
+# kakatong/.)
 COPY app.py ./
 COPY kakatong/ kakatong/
 COPY templates/ templates/
 COPY static/ static/
+COPY translations/ translations/
 RUN python -m compileall -q app.py kakatong \
     && mkdir -p /app/data \
     && chown kakatong:kakatong /app/data \

@@ -14,13 +14,14 @@ import math
 from collections.abc import Callable, Iterable
 
 from flask import abort, current_app, request, url_for
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user
 from wtforms import Form
 
 from .. import settings as shop_settings
-from ..errors import LedgerError
+from ..errors import ERRORS, LedgerError
 from ..models import Terminal
 from ..sessions import SessionStore
 from ..staff import CAN_CHANGE_SETTINGS, CAN_READ_JOURNAL, CAN_TRANSACT, Actor
@@ -162,6 +163,10 @@ def refused(form: Form, exc: LedgerError, fields: dict[str, str] | None = None) 
     """Show a domain refusal next to the field it concerns, else above the form."""
     name = (fields or {}).get(exc.code) or exc.details.get("field") or ERROR_FIELDS.get(exc.code)
     message = _(exc.message)
+    if message == exc.message and str(get_locale()) != "zh":
+        # A message with figures in it ("还可以尝试 2 次") is not in the catalogue as such:
+        # the code's own sentence is.
+        message = _(ERRORS[exc.code][1])
     if name and name in form:
         form[name].errors = [*form[name].errors, message]
     else:
