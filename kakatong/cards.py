@@ -11,7 +11,10 @@ import hmac
 import re
 import secrets
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+
+from peewee import JOIN, fn
 
 from . import audit, runtime
 from . import settings as shop_settings
@@ -223,8 +226,13 @@ def level_arg(value: object) -> Level:
 # ---------------------------------------------------------------- activation
 
 
-def parse_activation(fields: dict, allow_past_expiry: bool = False) -> dict:
-    """Check the fields of 会员激活; returns the values to store. Raises on the first bad one."""
+def parse_activation(
+    fields: dict, allow_past_expiry: bool = False, card_no_issued: bool = False
+) -> dict:
+    """Check the fields of 会员激活; returns the values to store. Raises on the first bad one.
+
+    With `card_no_issued` the shop issues the card number at the write (`issue_card_no`), so
+    the values carry none yet."""
     if not isinstance(fields, dict):
         raise LedgerError("bad_request")
     unknown = set(fields) - set(ACTIVATION_FIELDS)
@@ -241,7 +249,7 @@ def parse_activation(fields: dict, allow_past_expiry: bool = False) -> dict:
     if expires_on is not None and expires_on < today and not allow_past_expiry:
         raise LedgerError("invalid_date", "会员有效期已过", field="expires_on")
     return {
-        "card_no": card_no_arg(fields.get("card_no")),
+        "card_no": None if card_no_issued else card_no_arg(fields.get("card_no")),
         "external_no": _optional_text(fields.get("external_no"), EXTERNAL_NO, "bad_request"),
         "phone": phone_arg(fields.get("phone")),
         "name": _text_arg(fields.get("name"), "name", 40),
@@ -254,16 +262,59 @@ def parse_activation(fields: dict, allow_past_expiry: bool = False) -> dict:
     }
 
 
-def activate(fields: dict, actor: Actor | None = None) -> Card:
-    """Activate a card (会员激活): a new card, or one of the shop's stock still inactive."""
-    values = parse_activation(fields)
+def activate(fields: dict, actor: Actor | None = None, activation_type: str = "card_no") -> Card:
+    """Activate a card (会员激活): a new card, or one of the shop's stock still inactive.
+
+    `activation_type` (激活类型) is what the member is known by. "card_no": a card of ours,
+    its number in `fields`. "external_no" or "phone": a member with no card of ours yet, so
+    that field is required, `card_no` must be left empty, and the shop issues the card
+    number itself (`issue_card_no`); the member is then found by any of the three.
+    """
+    if activation_type not in ACTIVATION_TYPES:
+        raise LedgerError("bad_request", "激活类型不正确", field="activation_type")
+    issued = activation_type != "card_no"
+    if issued and isinstance(fields, dict):
+        if fields.get("card_no"):
+            raise LedgerError("bad_request", "卡号由系统生成，请留空", field="card_no")
+        if not fields.get(activation_type):
+            raise LedgerError("bad_request", _KEY_REQUIRED[activation_type], field=activation_type)
+    values = parse_activation(fields, card_no_issued=issued)
 
     def apply() -> Card:
-        card = activate_parsed(values)
-        audit.record(actor, "card.activate", card.card_no, level=card.level.name)
+        row = {**values, "card_no": issue_card_no()} if issued else values
+        card = activate_parsed(row)
+        details = {"level": card.level.name}
+        if issued:
+            details["activation_type"] = activation_type
+        audit.record(actor, "card.activate", card.card_no, **details)
         return card
 
     return write(apply)
+
+
+ACTIVATION_TYPES = ("card_no", "external_no", "phone")
+_KEY_REQUIRED = {"external_no": "按外卡号激活须填写外卡号", "phone": "按手机号码激活须填写手机号码"}
+ISSUED_PREFIX = "8"
+ISSUED_LENGTH = 16
+
+
+def issue_card_no() -> str:
+    """A card number the shop issues itself, for a member activated by external number or
+    phone: "8" and 15 random digits, 16 in all like the seeds' card numbers, no check digit
+    (theirs have none either).
+
+    Random, not sequential: a member's number tells nothing of how many members there are
+    and does not lead to the next one's. Runs inside the write transaction that stores the
+    card (the only writer), so no one can take the number between the check and the insert;
+    a number already in use (one in 10^15 per card) is simply drawn again.
+    """
+    if not db.in_transaction():
+        raise RuntimeError("issue_card_no() runs inside the write that stores the card")
+    while True:
+        digits = ISSUED_LENGTH - len(ISSUED_PREFIX)
+        number = ISSUED_PREFIX + f"{secrets.randbelow(10**digits):0{digits}d}"
+        if not Card.select().where(Card.card_no == number).exists():
+            return number
 
 
 def activate_parsed(values: dict) -> Card:
@@ -503,3 +554,226 @@ def parse_import(text: str) -> list[dict]:
     if problems:
         raise ImportRefused(problems)
     return rows
+
+
+def decode_import(data: bytes) -> str:
+    """An uploaded members CSV as text: UTF-8, with or without a BOM (Excel's "CSV UTF-8"
+    writes one), and not empty."""
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+    except UnicodeDecodeError:
+        raise LedgerError(
+            "bad_request", "文件不是 UTF-8 编码的文本，请另存为“CSV UTF-8”后再上传", field="file"
+        ) from None
+    if not text.strip():
+        raise LedgerError("bad_request", "文件是空的", field="file")
+    return text
+
+
+@dataclass(frozen=True)
+class ImportPreview:
+    """What an import would do, before anything is written."""
+
+    lines: list[tuple[int, list[str]]]  # every data line as written: (line number, cells)
+    problems: list[tuple[int, str]]  # (line number, message); none: the file can be imported
+    rows: list[dict]  # the checked rows for ledger.import_cards (none while there are problems)
+
+
+def preview_import(text: str) -> ImportPreview:
+    """Check a members CSV as `parse_import` does, and keep its lines to show beside the
+    problems. Writes nothing."""
+    import csv
+    import io
+
+    reader = csv.reader(io.StringIO(text.removeprefix("\ufeff"), newline=""))
+    next(reader, None)
+    lines = [(reader.line_num, cells) for cells in reader if any(c.strip() for c in cells)]
+    try:
+        return ImportPreview(lines, [], parse_import(text))
+    except ImportRefused as refused:
+        return ImportPreview(lines, refused.problems, [])
+
+
+def export_csv() -> str:
+    """Every activated card in the import format (IMPORT_COLUMNS), so that an export can be
+    imported into another shop: the PIN column is empty (only its hash is kept), the balance
+    is in yuan with two decimals. The format has no status: a frozen or lost card would be
+    imported as active."""
+    import csv
+    import io
+
+    from .money import format_fen
+
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(IMPORT_COLUMNS)
+    query = (
+        Card.select(Card, Level)
+        .join(Level, JOIN.LEFT_OUTER)
+        .where(Card.status != "inactive")
+        .order_by(Card.id)
+    )
+    for card in query.iterator():
+        writer.writerow(
+            [
+                card.card_no, card.external_no or "", card.phone or "", card.name or "",
+                card.gender or "", _iso(card.birthday), card.id_number or "",
+                card.level.name if card.level_id else "", _iso(card.expires_on), "",
+                format_fen(card.balance_fen), card.points,
+            ]
+        )  # fmt: skip
+    return out.getvalue()
+
+
+def _iso(day: date | None) -> str:
+    return day.isoformat() if day else ""
+
+
+# ---------------------------------------------------------------- the member list
+
+
+def get_card(card_no: object) -> Card:
+    """A card by its own number (with its level), else `invalid_card_no` / `card_not_found`."""
+    card = (
+        Card.select(Card, Level)
+        .join(Level, JOIN.LEFT_OUTER)
+        .where(Card.card_no == card_no_arg(card_no))
+        .get_or_none()
+    )
+    if card is None:
+        raise LedgerError("card_not_found")
+    return card
+
+
+MAX_PAGE_SIZE = 200
+
+
+def search(
+    text: str | None = None,
+    level_name: str | None = None,
+    status: str | None = None,
+    page: int = 1,
+    per_page: int = 20,
+) -> tuple[list[Card], int]:
+    """The member list (会员), newest first, one page of it, and how many cards match in all.
+
+    `text` is a card number, an external number or a phone (whole), or part of a name.
+    """
+    if status not in (None, "", *CARD_STATUSES):
+        raise LedgerError("bad_request", "卡状态不正确", field="status")
+    if page < 1 or not 1 <= per_page <= MAX_PAGE_SIZE:
+        raise LedgerError("bad_request", "分页参数不正确")
+    query = Card.select(Card, Level).join(Level, JOIN.LEFT_OUTER)
+    text = (text or "").strip()
+    if text:
+        query = query.where(
+            (Card.card_no == text)
+            | (Card.external_no == text)
+            | (Card.phone == text)
+            | Card.name.contains(text)
+        )
+    if level_name:
+        query = query.where(Card.level == level_arg(level_name))
+    if status:
+        query = query.where(Card.status == status)
+    total = query.count()
+    rows = list(query.order_by(Card.id.desc()).paginate(page, per_page))
+    return rows, total
+
+
+# ---------------------------------------------------------------- levels (会员等级)
+
+
+LEVEL_NAME_MAX = 20
+_LEVEL_NUMBERS = {
+    # field: (lowest, highest, message)
+    "discount_pct": (1, 100, "折扣必须是 1 到 100 之间的整数（100 为不打折）"),
+    "points_multiplier_pct": (0, 10000, "积分倍率必须是 0 到 10000 之间的整数（100 为 1 倍）"),
+}
+
+
+def levels() -> list[Level]:
+    """Every member level in the order they were made, each with `card_count`: how many
+    activated cards are at it."""
+    counted = (Card.level == Level.id) & (Card.status != "inactive")
+    return list(
+        Level.select(Level, fn.COUNT(Card.id).alias("card_count"))
+        .join(Card, JOIN.LEFT_OUTER, on=counted)
+        .group_by(Level.id)
+        .order_by(Level.id)
+    )
+
+
+def _level_name(value: object) -> str:
+    name = value.strip() if isinstance(value, str) else ""
+    if not 1 <= len(name) <= LEVEL_NAME_MAX:
+        raise LedgerError("bad_request", f"等级名称须为 1 到 {LEVEL_NAME_MAX} 个字", field="name")
+    return name
+
+
+def _level_number(field: str, value: object) -> int:
+    low, high, message = _LEVEL_NUMBERS[field]
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value.strip()) if len(value.strip()) <= 6 else None
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise LedgerError("invalid_setting", message, field=field, setting=field)
+    return value
+
+
+def _name_free(name: str, own_id: int = 0) -> None:
+    if Level.select().where(Level.name == name, Level.id != own_id).exists():
+        raise LedgerError("level_exists", field="name")
+
+
+def create_level(
+    actor: Actor | None,
+    name: object,
+    discount_pct: object = 100,
+    points_multiplier_pct: object = 100,
+) -> Level:
+    """A new member level: its name (1–20 characters, unique), the discount a consume gets
+    (88 = pay 88 %) and the points multiplier (150 = ×1.5)."""
+    name = _level_name(name)
+    discount = _level_number("discount_pct", discount_pct)
+    multiplier = _level_number("points_multiplier_pct", points_multiplier_pct)
+
+    def apply() -> Level:
+        _name_free(name)
+        level = Level.create(name=name, discount_pct=discount, points_multiplier_pct=multiplier)
+        audit.record(
+            actor, "level.create", name, discount_pct=discount, points_multiplier_pct=multiplier
+        )
+        return level
+
+    return write(apply)
+
+
+def update_level(actor: Actor | None, level: int | str, **changes: object) -> Level:
+    """Rename a level or change its discount or points multiplier (the keyword arguments of
+    `create_level`). Its cards keep it: what they get changes with it."""
+    unknown = set(changes) - {"name", *_LEVEL_NUMBERS}
+    if unknown:
+        raise LedgerError("bad_request", f"未知字段：{', '.join(sorted(unknown))}")
+    values = {
+        key: _level_name(value) if key == "name" else _level_number(key, value)
+        for key, value in changes.items()
+    }
+
+    def apply() -> Level:
+        if isinstance(level, int) and not isinstance(level, bool):
+            found = Level.get_or_none(Level.id == level)
+        else:
+            found = Level.get_or_none(Level.name == level) if isinstance(level, str) else None
+        if found is None:
+            raise LedgerError("level_not_found")
+        changed = {k: v for k, v in values.items() if getattr(found, k) != v}
+        if not changed:
+            return found
+        if "name" in changed:
+            _name_free(changed["name"], found.id)
+        Level.update(**changed).where(Level.id == found.id).execute()
+        was = {k: getattr(found, k) for k in changed}
+        audit.record(actor, "level.update", found.name, **changed, was=was)
+        return Level.get_by_id(found.id)
+
+    return write(apply)

@@ -43,6 +43,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "phone_taken": (409, "该手机号码已绑定其他卡"),
     "external_no_taken": (409, "该外卡号已绑定其他卡"),
     "level_not_found": (404, "会员等级不存在"),
+    "level_exists": (409, "该会员等级已存在"),
     "card_inactive": (409, "该卡未激活"),
     "card_frozen": (409, "该卡已冻结"),
     "card_lost": (409, "该卡已挂失"),
@@ -94,6 +95,7 @@ class LedgerError(Exception):
 # HTTP errors raised by the framework itself (no route, wrong method, unreadable body).
 HTTP_ERROR_CODES = {
     400: "bad_request",
+    403: "not_permitted",  # a back-office page the signed-in role may not open
     404: "not_found",
     405: "method_not_allowed",
     413: "payload_too_large",

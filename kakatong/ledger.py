@@ -458,6 +458,33 @@ def find_voucher(voucher_no: object) -> Transaction:
     return record
 
 
+def find_by_trace(terminal_id: str, trace_no: object) -> Transaction:
+    """The transaction a trace number (流水号) names in that terminal's current, open batch.
+
+    Trace numbers are per terminal and wrap, and the system operator may set the next one, so
+    only the open batch gives them a meaning; should one repeat there, the newest is meant."""
+    if not isinstance(terminal_id, str) or not re.fullmatch(r"[0-9]{8}", terminal_id, re.ASCII):
+        raise LedgerError("bad_request", "终端号必须是 8 位数字", field="terminal_id")
+    if isinstance(trace_no, str) and re.fullmatch(r"[0-9]{1,6}", trace_no, re.ASCII):
+        trace_no = int(trace_no)
+    if type(trace_no) is not int or not 1 <= trace_no <= _WRAP:
+        raise LedgerError("bad_request", "流水号必须是 1 到 6 位数字")
+    record = (
+        Transaction.select(Transaction)
+        .join(Terminal, on=(Transaction.terminal == Terminal.id))
+        .where(
+            Terminal.terminal_id == terminal_id,
+            Transaction.batch_no == Terminal.batch_no,
+            Transaction.trace_no == trace_no,
+        )
+        .order_by(Transaction.id.desc())
+        .first()
+    )
+    if record is None:
+        raise LedgerError("transaction_not_found")
+    return record
+
+
 def void(
     actor: Actor,
     voucher_no: object,

@@ -5,18 +5,23 @@ Read-only. A voided transaction and its void count nowhere; opening entries coun
 
 from __future__ import annotations
 
+import re
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from peewee import JOIN, Case, fn
 
-from . import runtime
+from . import cards, runtime
 from .errors import LedgerError
 from .models import JOURNAL_TYPES, TRANSACTION_TYPES, Card, Staff, Terminal, Transaction
 from .runtime import shop_date, utcnow
+from .terminals import TERMINAL_ID
 
 MAX_RANGE_DAYS = 3 * 366
 MAX_PAGE_SIZE = 200
+EXPORT_LIMIT = 100_000  # journal rows in one export file
 
 _COUNTED = (Transaction.status == "success") & (Transaction.type.in_(TRANSACTION_TYPES))
 
@@ -111,12 +116,91 @@ class JournalFilter:
 
 def journal(filters: JournalFilter, page: int = 1, per_page: int = 50) -> tuple[list, int]:
     """The journal, newest first, one page of it, and how many rows match in all."""
+    query = _journal_query(filters)
+    if page < 1 or not 1 <= per_page <= MAX_PAGE_SIZE:
+        raise LedgerError("bad_request", "分页参数不正确")
+    total = query.count()
+    rows = list(_newest_first(query).paginate(page, per_page))
+    return rows, total
+
+
+class JournalLine(NamedTuple):
+    """A journal row as a report shows it: plain values, no model objects (an export reads
+    100 000 of them)."""
+
+    trace_no: int | None
+    voucher_no: int | None
+    card_no: str
+    type: str
+    status: str
+    amount_fen: int
+    points: int
+    created_at: datetime  # UTC, as stored
+    terminal_id: str | None  # None for an import's opening entry
+    operator_no: str | None
+    operator_name: str | None
+
+
+_LINE_COLUMNS = (
+    Transaction.trace_no,
+    Transaction.voucher_no,
+    Card.card_no,
+    Transaction.type,
+    Transaction.status,
+    Transaction.amount_fen,
+    Transaction.points,
+    Transaction.created_at,
+    Terminal.terminal_id,
+    Transaction.operator_no,
+    Staff.name,
+)
+
+
+def journal_line(t: Transaction) -> JournalLine:
+    """A row of `journal` as a JournalLine."""
+    return JournalLine(
+        t.trace_no,
+        t.voucher_no,
+        t.card.card_no,
+        t.type,
+        t.status,
+        t.amount_fen,
+        t.points,
+        t.created_at,
+        t.terminal.terminal_id if t.terminal_id else None,
+        t.operator_no,
+        t.operator.name if t.operator_id else None,
+    )
+
+
+def journal_export(filters: JournalFilter, limit: int | None = None) -> tuple[Iterator, int]:
+    """Every row the filters select as JournalLines, newest first, and how many: for an
+    export. The rows come one at a time, not held in memory; more than `limit` rows
+    (EXPORT_LIMIT by default) are refused, so that a forgotten filter does not build a file
+    nobody can open."""
+    limit = EXPORT_LIMIT if limit is None else limit
+    query = _journal_query(filters)
+    total = query.count()
+    if total > limit:
+        raise LedgerError(
+            "bad_request",
+            "符合条件的流水太多，不能一次导出，请缩小查询范围",
+            total=total,
+            limit=limit,
+        )
+    rows = _newest_first(query.select(*_LINE_COLUMNS)).tuples().iterator()
+    return map(JournalLine._make, rows), total
+
+
+def _newest_first(query):
+    return query.order_by(Transaction.created_at.desc(), Transaction.id.desc())
+
+
+def _journal_query(filters: JournalFilter):
     if filters.status not in (None, "success", "voided"):
         raise LedgerError("bad_request", "交易状态不正确")
     if filters.type not in (None, *JOURNAL_TYPES):
         raise LedgerError("bad_request", "交易类型不正确")
-    if page < 1 or not 1 <= per_page <= MAX_PAGE_SIZE:
-        raise LedgerError("bad_request", "分页参数不正确")
     query = (
         # The joined rows' ids too: without them peewee would set terminal_id etc. to None.
         Transaction.select(
@@ -157,13 +241,74 @@ def journal(filters: JournalFilter, page: int = 1, per_page: int = 50) -> tuple[
         conditions.append(Transaction.batch_no == filters.batch_no)
     for condition in conditions:
         query = query.where(condition)
-    total = query.count()
-    rows = list(
-        query.order_by(Transaction.created_at.desc(), Transaction.id.desc()).paginate(
-            page, per_page
-        )
+    return query
+
+
+# ---------------------------------------------------------------- filters typed on a page
+
+_LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?", re.ASCII)
+_TRACE_NO = re.compile(r"[0-9]{1,6}", re.ASCII)
+
+
+def time_arg(value: object, field: str, *, end: bool = False) -> datetime | None:
+    """A time typed in the shop's zone, "YYYY-MM-DDTHH:MM[:SS]" (what <input
+    type=datetime-local> sends), naive. As the end of a range, a time without seconds means
+    the whole of that minute: "to 19:48" takes in 19:48:02."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or (match := _LOCAL_TIME.fullmatch(value)) is None:
+        raise LedgerError("invalid_date", field=field)
+    try:
+        moment = datetime.fromisoformat(value.replace(" ", "T"))
+    except ValueError:
+        raise LedgerError("invalid_date", field=field) from None
+    if end and match.group(1) is None:
+        moment = moment.replace(second=59, microsecond=999_999)
+    return moment
+
+
+def journal_filter(args: Mapping[str, str]) -> JournalFilter:
+    """The journal's filters as a page's form sends them (text, "" for none). A refusal names
+    its field (`field` in its details)."""
+
+    def text(name: str) -> str:
+        value = args.get(name) or ""
+        return value.strip() if isinstance(value, str) else value
+
+    card_no = text("card_no")
+    if card_no:
+        card_no = cards.card_no_arg(card_no)
+    time_from = time_arg(text("time_from"), "time_from")
+    time_to = time_arg(text("time_to"), "time_to", end=True)
+    if time_from and time_to and time_to < time_from:
+        raise LedgerError("bad_request", "结束时间早于开始时间", field="time_to")
+    date_from = cards.date_arg(text("date_from"), "date_from")
+    date_to = cards.date_arg(text("date_to"), "date_to")
+    if date_from and date_to and date_to < date_from:
+        raise LedgerError("bad_request", "结束日期早于开始日期", field="date_to")
+    status = text("status")
+    if status not in ("", "success", "voided"):
+        raise LedgerError("bad_request", "交易状态不正确", field="status")
+    kind = text("type")
+    if kind not in ("", *JOURNAL_TYPES):
+        raise LedgerError("bad_request", "交易类型不正确", field="type")
+    trace_no = text("trace_no")
+    if trace_no and _TRACE_NO.fullmatch(trace_no) is None:
+        raise LedgerError("bad_request", "流水号必须是 1 到 6 位数字", field="trace_no")
+    terminal_id = text("terminal_id")
+    if terminal_id and TERMINAL_ID.fullmatch(terminal_id) is None:
+        raise LedgerError("invalid_terminal_id", field="terminal_id")
+    return JournalFilter(
+        card_no=card_no or None,
+        time_from=time_from,
+        time_to=time_to,
+        date_from=date_from,
+        date_to=date_to,
+        status=status or None,
+        type=kind or None,
+        trace_no=int(trace_no) if trace_no else None,
+        terminal_id=terminal_id or None,
     )
-    return rows, total
 
 
 def batch_totals(terminal: Terminal, batch_no: int) -> dict:

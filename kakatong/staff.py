@@ -415,3 +415,13 @@ def check_own_password(actor: Actor, password: object) -> None:
 def create_defaults() -> None:
     for staff_no, role, name in DEFAULT_STAFF:
         Staff.get_or_create(staff_no=staff_no, defaults={"role": role, "name": name})
+
+
+def has_default_password(member: Staff) -> bool:
+    """Still on the POS manual's default password (初始密码), which must be changed first."""
+    return member.password_hash is None and member.role in DEFAULT_PASSWORDS
+
+
+def role_changeable(member: Staff) -> bool:
+    """Whether set_role may change this member's role: 00, 99 and the owner keep theirs."""
+    return member.role in ASSIGNABLE_ROLES and member.staff_no not in (SUPERVISOR_NO, "99")

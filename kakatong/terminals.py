@@ -126,3 +126,13 @@ def check_key(terminal: Terminal, key: object) -> None:
 
     if not guarded(f"{terminal.terminal_id}@terminal-key", matches):
         raise LedgerError("wrong_terminal_key")
+
+
+def list_terminals() -> list[Terminal]:
+    """Every terminal, by terminal ID (the back office's own among them)."""
+    return list(Terminal.select().order_by(Terminal.terminal_id))
+
+
+def next_trace_no(terminal: Terminal) -> int:
+    """The trace number (流水号) the terminal's next transaction gets: six digits, wrapping."""
+    return terminal.last_trace % 999_999 + 1

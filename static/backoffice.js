@@ -27,3 +27,19 @@ document.addEventListener("submit", (event) => {
     for (const button of form.querySelectorAll("button[type=submit]")) button.disabled = true;
   }
 });
+document.addEventListener("keydown", (event) => {
+  // A card reader types the card number and then Enter: on the card field that moves on to
+  // the next field instead of sending a form whose amount is still empty.
+  const field = event.target;
+  if (event.key !== "Enter" || !(field instanceof HTMLInputElement) || field.name !== "card_no") {
+    return;
+  }
+  const inputs = [...field.form.querySelectorAll("input:not([type=hidden]), select")].filter(
+    (el) => !el.disabled && el.offsetParent !== null,
+  );
+  const next = inputs[inputs.indexOf(field) + 1];
+  if (next) {
+    event.preventDefault();
+    next.focus();
+  }
+});

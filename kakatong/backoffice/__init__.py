@@ -11,4 +11,4 @@ from flask import Blueprint
 bp = Blueprint("backoffice", __name__)
 
 # Each module adds its views to bp, so they are imported after it exists.
-from . import auth, reports  # noqa: E402, F401, I001
+from . import auth, reports, admin, trade, members  # noqa: E402, F401, I001

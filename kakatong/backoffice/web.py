@@ -187,7 +187,8 @@ class Pager:
         return max(1, math.ceil(self.total / self.per_page))
 
     def url(self, page: int) -> str:
-        args = request.args.to_dict()
+        # url_for reads _external, _scheme… as its own options: never from the query string.
+        args = {k: v for k, v in request.args.items() if not k.startswith("_")}
         args["page"] = str(page)
         return url_for(request.endpoint, **(request.view_args or {}), **args)
 
