@@ -63,7 +63,8 @@ def create_app(overrides: dict | None = None) -> Flask:
         # Chinese unless the page asks for English (?lang=en, kept in the kiosk's URL), or
         # the back office's user chose English at sign-in.
         chosen = request.args.get("lang")
-        if chosen is None and not request.path.startswith(("/terminal", "/api/")):
+        terminal_page = request.path == "/terminal" or request.path.startswith("/terminal/")
+        if chosen is None and not terminal_page and not request.path.startswith("/api/"):
             chosen = session.get("lang")
         return chosen if chosen in i18n.LANGUAGES else "zh"
 

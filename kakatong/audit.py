@@ -32,6 +32,7 @@ ACTIONS: dict[str, str] = {
     "card.pin_reset": "重置卡密码",
     "card.pin_unlock": "解除卡密码锁定",
     "card.import": "导入会员",
+    "card.export": "导出会员",
     "level.create": "新建会员等级",
     "level.update": "修改会员等级",
     "settings.update": "修改系统设置",
@@ -74,6 +75,10 @@ def entries(filters: AuditFilter, page: int = 1, per_page: int = 50) -> tuple[li
         raise LedgerError("bad_request", "操作类型不正确")
     if page < 1 or not 1 <= per_page <= 200:
         raise LedgerError("bad_request", "分页参数不正确")
+    for name in ("date_from", "date_to"):
+        day = getattr(filters, name)
+        if day is not None and day.year not in runtime.YEARS:
+            raise LedgerError("invalid_date", field=name)
     query = AuditLog.select()
     if filters.staff_no:
         query = query.where(AuditLog.staff_no == filters.staff_no)

@@ -10,7 +10,7 @@ import hashlib
 import hmac
 import re
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -20,6 +20,7 @@ from . import audit, runtime
 from . import settings as shop_settings
 from .db import T, db, for_update, write
 from .errors import LedgerError
+from .exports import unguard
 from .models import CARD_STATUSES, GENDERS, Card, Level
 from .runtime import utcnow
 from .staff import Actor, authorise_supervisor
@@ -66,6 +67,23 @@ def card_no_arg(value: object) -> str:
     return value
 
 
+# A keyboard-wedge reader types the stripe where a card number is asked for: track 2
+# ";PAN=…?" or track 1 "%BPAN^NAME^…?". The card number is the PAN.
+_TRACK = re.compile(r"^(?:%B([0-9]{8,19})\^|;([0-9]{8,19})=)", re.ASCII)
+
+
+def typed_card_no(text: str) -> str:
+    """A card number as a page received it: a swiped stripe, or digits in groups of four as
+    printed on the card ("1680 8600 9715 7114"), become the number; anything else stays as
+    typed, for card_no_arg to judge."""
+    text = text.strip()
+    swiped = _TRACK.match(text)
+    if swiped:
+        return swiped.group(1) or swiped.group(2)
+    joined = text.replace(" ", "")
+    return joined if joined.isascii() and joined.isdigit() else text
+
+
 def pin_arg(value: object) -> str | None:
     """A PIN as sent: None or "" for none, else exactly 6 digits."""
     if value is None or value == "":
@@ -101,17 +119,26 @@ def date_arg(value: object, field: str) -> date | None:
         return None
     if isinstance(value, str) and re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", value, re.ASCII):
         try:
-            return date.fromisoformat(value)
+            day = date.fromisoformat(value)
         except ValueError:
             pass
+        else:
+            if day.year in runtime.YEARS:
+                return day
     raise LedgerError("invalid_date", field=field)
+
+
+_FIELD_LABELS = {"name": "姓名"}
 
 
 def _text_arg(value: object, field: str, max_len: int) -> str | None:
     if value is None or value == "":
         return None
     if not isinstance(value, str) or len(value) > max_len or not value.strip():
-        raise LedgerError("bad_request", f"{field} 格式不正确", field=field)
+        label = _FIELD_LABELS.get(field, field)
+        raise LedgerError(
+            "bad_request", f"{label}格式不正确（不能为空白，最多 {max_len} 个字符）", field=field
+        )
     return value.strip()
 
 
@@ -515,7 +542,7 @@ def parse_import(text: str) -> list[dict]:
         if len(cells) != len(IMPORT_COLUMNS):
             problems.append((line, f"应有 {len(IMPORT_COLUMNS)} 列，实有 {len(cells)} 列"))
             continue
-        raw = {k: v.strip() for k, v in zip(IMPORT_COLUMNS, cells, strict=True)}
+        raw = {k: unguard(v.strip()) for k, v in zip(IMPORT_COLUMNS, cells, strict=True)}
         try:
             values = parse_activation(
                 {k: raw[k] for k in ACTIVATION_FIELDS}, allow_past_expiry=True
@@ -594,35 +621,27 @@ def preview_import(text: str) -> ImportPreview:
         return ImportPreview(lines, refused.problems, [])
 
 
-def export_csv() -> str:
+def export_rows(actor: Actor | None = None) -> Iterator[list]:
     """Every activated card in the import format (IMPORT_COLUMNS), so that an export can be
     imported into another shop: the PIN column is empty (only its hash is kept), the balance
     is in yuan with two decimals. The format has no status: a frozen or lost card would be
-    imported as active."""
-    import csv
-    import io
-
+    imported as active. The export of members' personal data is audited (card.export)."""
     from .money import format_fen
 
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(IMPORT_COLUMNS)
     query = (
         Card.select(Card, Level)
         .join(Level, JOIN.LEFT_OUTER)
         .where(Card.status != "inactive")
         .order_by(Card.id)
     )
+    write(lambda: audit.record(actor, "card.export", None, cards=query.count()))
     for card in query.iterator():
-        writer.writerow(
-            [
-                card.card_no, card.external_no or "", card.phone or "", card.name or "",
-                card.gender or "", _iso(card.birthday), card.id_number or "",
-                card.level.name if card.level_id else "", _iso(card.expires_on), "",
-                format_fen(card.balance_fen), card.points,
-            ]
-        )  # fmt: skip
-    return out.getvalue()
+        yield [
+            card.card_no, card.external_no or "", card.phone or "", card.name or "",
+            card.gender or "", _iso(card.birthday), card.id_number or "",
+            card.level.name if card.level_id else "", _iso(card.expires_on), "",
+            format_fen(card.balance_fen), card.points,
+        ]  # fmt: skip
 
 
 def _iso(day: date | None) -> str:
@@ -772,8 +791,10 @@ def update_level(actor: Actor | None, level: int | str, **changes: object) -> Le
         if "name" in changed:
             _name_free(changed["name"], found.id)
         Level.update(**changed).where(Level.id == found.id).execute()
-        was = {k: getattr(found, k) for k in changed}
-        audit.record(actor, "level.update", found.name, **changed, was=was)
+        audit.record(
+            actor, "level.update", found.name,
+            **{k: {"from": getattr(found, k), "to": v} for k, v in changed.items()},
+        )  # fmt: skip
         return Level.get_by_id(found.id)
 
     return write(apply)

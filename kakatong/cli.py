@@ -59,8 +59,13 @@ def initialise(config: Config) -> list[str]:
             Terminal.create(terminal_id=DEFAULT_TERMINAL_ID, name="收银台 1")
             done.append(f"created terminal {DEFAULT_TERMINAL_ID}")
         if not Terminal.select().where(Terminal.kind == "backoffice").exists():
-            Terminal.create(terminal_id=BACKOFFICE_TERMINAL_ID, name="后台", kind="backoffice")
-            done.append(f"created the back office's terminal {BACKOFFICE_TERMINAL_ID}")
+            # A shop that already gave 99000001 to a counter keeps it: the next free ID.
+            taken = {t.terminal_id for t in Terminal.select(Terminal.terminal_id)}
+            number = int(BACKOFFICE_TERMINAL_ID)
+            while str(number) in taken:
+                number += 1
+            Terminal.create(terminal_id=str(number), name="后台", kind="backoffice")
+            done.append(f"created the back office's terminal {number}")
         if not Level.select().exists():
             Level.create(**DEFAULT_LEVEL)
         staff.create_defaults()

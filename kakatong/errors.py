@@ -59,6 +59,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "already_voided": (409, "原交易已撤销"),
     "batch_closed": (409, "原交易所在批次已结算，不能撤销"),
     "void_refused": (409, "撤销后余额或积分将为负数，不能撤销"),
+    "card_mismatch": (409, "此卡不是原交易的卡，请刷原交易的卡"),
+    "batch_settled": (409, "该批次已经结算过"),
     "request_id_reused": (409, "请求号已用于另一笔交易"),
     "not_found": (404, "页面不存在"),
     "method_not_allowed": (405, "不支持该请求方法"),

@@ -30,6 +30,14 @@ _SHEET_TITLE_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
 _WIDTH_SAMPLE = 200  # rows looked at to size the columns
 
 
+def unguard(text: str) -> str:
+    """A CSV cell as it was before `csv_bytes` kept a formula-like text as text: what an
+    import of our own export reads back."""
+    if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS):
+        return text[1:]
+    return text
+
+
 def _csv_text(value: object) -> object:
     if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
         return "'" + value

@@ -492,15 +492,18 @@ def void(
     supervisor_password: object,
     request_id: object,
     pin: object = None,
+    card_no: object = None,
     now: datetime | None = None,
 ) -> Posted:
     """交易撤销: reverse a transaction of a still-open batch, exactly once.
 
-    Checks: request format, supervisor password, original found, already voided, batch
+    Checks: request format, supervisor password, original found, the card presented (when
+    `card_no` is given: it must be the original's, `card_mismatch`), already voided, batch
     closed, card PIN, and that the reversal leaves nothing negative (`void_refused`).
     """
     _check_actor(actor)
     number, pin, request_id = voucher_arg(voucher_no), pin_arg(pin), request_id_arg(request_id)
+    presented = card_no_arg(card_no) if card_no is not None else None
     authorise_supervisor(actor, supervisor_password)  # slow hash: before taking the write lock
     now = now or utcnow()
     fingerprint = _fingerprint("void", actor.terminal_id, number, pin)
@@ -512,13 +515,15 @@ def void(
         original = Transaction.get_or_none(Transaction.voucher_no == number)
         if original is None:
             raise LedgerError("transaction_not_found")
+        card = Card.get_by_id(original.card_id)
+        if presented is not None and presented != card.card_no:
+            raise LedgerError("card_mismatch")
         if original.type not in TRANSACTION_TYPES:
             raise LedgerError("not_voidable")
         if original.status == "voided":
             raise LedgerError("already_voided")
         if Terminal.get_by_id(original.terminal_id).batch_no != original.batch_no:
             raise LedgerError("batch_closed")
-        card = Card.get_by_id(original.card_id)
         check_pin(card, pin, now)
         with db.atomic():
             marked = (
@@ -563,8 +568,11 @@ def query(actor: Actor, card_no: object, pin: object, now: datetime | None = Non
 # ---------------------------------------------------------------- settlement
 
 
-def settle(actor: Actor, now: datetime | None = None) -> dict:
-    """结算: close the terminal's current batch, keep its totals, open the next batch."""
+def settle(actor: Actor, now: datetime | None = None, batch_no: int | None = None) -> dict:
+    """结算: close the terminal's current batch, keep its totals, open the next batch.
+
+    With `batch_no` (the batch a screen showed), a batch that has moved on since is refused
+    (`batch_settled`) instead of closing the next one: two taps settle once."""
     from .reports import batch_totals
 
     if actor.role not in CAN_TRANSACT or actor.terminal_pk is None:
@@ -573,6 +581,8 @@ def settle(actor: Actor, now: datetime | None = None) -> dict:
 
     def apply() -> dict:
         terminal = Terminal.get_by_id(actor.terminal_pk)
+        if batch_no is not None and terminal.batch_no != batch_no:
+            raise LedgerError("batch_settled", batch_no=six(terminal.batch_no))
         totals = batch_totals(terminal, terminal.batch_no)
         totals["settled_at"] = runtime.local(now).isoformat(timespec="seconds")
         totals["settle_date"] = runtime.shop_date(now).isoformat()

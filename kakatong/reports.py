@@ -262,6 +262,8 @@ def time_arg(value: object, field: str, *, end: bool = False) -> datetime | None
         moment = datetime.fromisoformat(value.replace(" ", "T"))
     except ValueError:
         raise LedgerError("invalid_date", field=field) from None
+    if moment.year not in runtime.YEARS:
+        raise LedgerError("invalid_date", field=field)
     if end and match.group(1) is None:
         moment = moment.replace(second=59, microsecond=999_999)
     return moment
@@ -277,7 +279,7 @@ def journal_filter(args: Mapping[str, str]) -> JournalFilter:
 
     card_no = text("card_no")
     if card_no:
-        card_no = cards.card_no_arg(card_no)
+        card_no = cards.card_no_arg(cards.typed_card_no(card_no))
     time_from = time_arg(text("time_from"), "time_from")
     time_to = time_arg(text("time_to"), "time_to", end=True)
     if time_from and time_to and time_to < time_from:

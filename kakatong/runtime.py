@@ -17,6 +17,11 @@ def configure(shop_zone: ZoneInfo, pin_pepper: bytes) -> None:
     zone, pepper = shop_zone, pin_pepper
 
 
+# The years a date typed anywhere may fall in: a day past either end cannot be computed with
+# (date.max + 1 day) or moved between zones, and no card lives that long.
+YEARS = range(1900, 9999)
+
+
 def utcnow() -> datetime:
     """Now, as the database stores it: UTC without tzinfo."""
     return datetime.now(UTC).replace(tzinfo=None)

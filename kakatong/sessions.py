@@ -23,6 +23,15 @@ class Session:
     locked: bool = False  # 锁定: the operator stepped away; their password unlocks it
 
 
+def end_sessions_of(staff_no: str) -> None:
+    """A staff member removed or disabled, with a new password or role: every session they
+    hold ends now, at the terminals (API tokens) and in the back office."""
+    from flask import current_app
+
+    for store in ("kakatong.sessions", "kakatong.web_sessions"):
+        current_app.extensions[store].close_staff(staff_no)
+
+
 class SessionStore:
     def __init__(self, idle_seconds: int = 12 * 3600):
         self._sessions: dict[str, Session] = {}

@@ -191,10 +191,17 @@ def change_password(
     staff = find(staff_no)
     if staff is not None and staff.role == "owner" and staff.password_hash is None:
         raise LedgerError("password_not_set")
+    # The new password's format first: a refusal of it must not tell a guesser that the old
+    # one was right (the role's rule is the one for its staff number's kind).
+    validate_new_password(staff.role if staff is not None else _role_of(staff_no), new_password)
     if not _judge(f"{staff_no}@{door}", staff, old_password):
         raise LedgerError("wrong_password")
-    validate_new_password(staff.role, new_password)
     _store(staff, new_password, actor_of(staff, address), "staff.password_change")
+
+
+def _role_of(staff_no: object) -> str:
+    """The role an unknown staff number would have: its password rule, told alike."""
+    return "owner" if staff_no == OWNER_NO else "operator"
 
 
 def set_password(staff_no: str, new_password: str, actor: Actor | None = None) -> None:
@@ -232,12 +239,19 @@ def owner_password_set() -> bool:
     return owner is not None and owner.password_hash is not None
 
 
-def _store(staff: Staff, new_password: str, actor: Actor | None, action: str) -> None:
+def _store(
+    staff: Staff, new_password: str, actor: Actor | None, action: str, end_locks: bool = False
+) -> None:
+    """The new password and its audit row in one write; with `end_locks`, a sign-in lock
+    from the old password's guesses ends too (a new password is a fresh start)."""
     hashed = _hasher.hash(new_password)
 
     def apply() -> None:
         Staff.update(password_hash=hashed).where(Staff.id == staff.id).execute()
         audit.record(actor, action, staff.staff_no)
+        if end_locks:
+            keys = [f"{staff.staff_no}@{door}" for door in ("sign-in", "unlock", "web")]
+            PasswordGuard.delete().where(PasswordGuard.key.in_(keys)).execute()
 
     write(apply)
 
@@ -397,10 +411,7 @@ def reset_password(
     if member.role != "operator" and actor.role != "owner":
         raise LedgerError("not_permitted", "主管只能修改操作员的密码")
     validate_new_password(member.role, new_password)
-    _store(member, new_password, actor, "staff.password_reset")
-    # A new password is a fresh start: a sign-in lock from the old one's guesses ends too.
-    keys = [f"{member.staff_no}@{door}" for door in ("sign-in", "unlock", "web")]
-    write(PasswordGuard.delete().where(PasswordGuard.key.in_(keys)).execute)
+    _store(member, new_password, actor, "staff.password_reset", end_locks=True)
 
 
 def check_own_password(actor: Actor, password: object) -> None:

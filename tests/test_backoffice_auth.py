@@ -221,7 +221,8 @@ def test_english_is_chosen_at_sign_in(client, owner_ready):
     office = Office(client)
     office.post("/login", {"account": "owner", "password": PASSWORDS["owner"], "language": "en"})
     page = html(client.get("/"))
-    assert 'lang="en"' in page
+    assert 'lang="en"' in page and "Sign out" in page
+    assert "Terminals" in html(client.get("/terminals"))  # not taken for the terminal page
 
 
 # ---------------------------------------------------------------- own password

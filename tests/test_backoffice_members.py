@@ -10,7 +10,7 @@ from datetime import date, timedelta
 import pytest
 from conftest import GOLD, INACTIVE, PLAIN, SILVER, SUPERVISOR_PASSWORD, Office, html
 
-from kakatong import cards, create_app, ledger
+from kakatong import audit, cards, create_app, ledger
 from kakatong.db import db
 from kakatong.models import AuditLog, Card, Level, Transaction
 
@@ -150,7 +150,7 @@ def test_an_operator_activates_and_stays_on_the_form(operator):
         ({"expires_on": (TODAY - timedelta(days=2)).isoformat()}, "expires_on", "会员有效期已过"),
         ({"level": "钻石会员"}, "level", "会员等级不存在"),
         ({"gender": "other"}, "gender", "性别只能是"),
-        ({"name": "名" * 41}, "name", "name 格式不正确"),
+        ({"name": "名" * 41}, "name", "姓名格式不正确（不能为空白，最多 40 个字符）"),
         (
             {"activation_type": "phone", "card_no": "", "phone": ""},
             "phone",
@@ -762,7 +762,9 @@ def test_edit_a_level(office, api):
     assert (level.name, level.discount_pct, level.points_multiplier_pct) == ("白金会员", 75, 125)
     assert card(GOLD).level.name == "白金会员"
     entry = AuditLog.get(AuditLog.action == "level.update")
-    assert entry.target == "金卡会员" and '"was": {"discount_pct": 88' in entry.details
+    assert entry.target == "金卡会员"
+    assert audit.details_of(entry)["discount_pct"] == {"from": 88, "to": 75}
+    assert audit.details_of(entry)["name"] == {"from": "金卡会员", "to": "白金会员"}
     # The card's consume now gets the new discount: 100.00 at 75 % debits 75.00.
     r = api.transact("consume", GOLD, amount="100")
     assert r.json["amount"] == "-75.00"

@@ -1,52 +1,26 @@
 """The cashier's terminal page in real headless Chromium against the real server, driven the
 way a cashier drives it: by the keys on screen and on the keyboard."""
 
-import os
 from pathlib import Path
 
 import pytest
+from browser import chromium, expect, page_errors
 from conftest import GOLD, SILVER, Api, body, ensure_password
 
-playwright_api = pytest.importorskip("playwright.sync_api")
-expect = playwright_api.expect
-
-CHROMIUM = "/usr/bin/chromium"
 SHOTS = Path(__file__).resolve().parent / "screenshots"
-
-if not os.path.exists(CHROMIUM):
-    if os.environ.get("CI"):
-        raise RuntimeError(f"{CHROMIUM} is missing: .ci/run installs Debian's chromium")
-    pytest.skip(f"no {CHROMIUM} here (apt-get install chromium)", allow_module_level=True)
 
 
 @pytest.fixture(scope="module")
 def browser():
-    with playwright_api.sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--no-first-run"],
-        )  # fmt: skip
+    with chromium() as browser:
         yield browser
-        browser.close()
 
 
 @pytest.fixture
 def page(browser, live_server):
     context = browser.new_context(viewport={"width": 800, "height": 480}, locale="zh-CN")
     page = context.new_page()
-    errors = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    # A refusal is an answer the page shows, not an error of the page; the browser still logs
-    # "Failed to load resource" for its 4xx.
-    page.on(
-        "console",
-        lambda msg: (
-            msg.type == "error"
-            and "Failed to load resource" not in msg.text
-            and errors.append(msg.text)
-        ),
-    )
+    errors = page_errors(page)
     page.goto(live_server.url + "/terminal")
     yield page
     context.close()

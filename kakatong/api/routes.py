@@ -19,6 +19,7 @@ from ..errors import LedgerError
 from ..models import Card, Terminal
 from ..money import format_fen
 from ..runtime import shop_date, utcnow
+from ..sessions import end_sessions_of
 from ..staff import CAN_CHANGE_SETTINGS, CAN_MANAGE_STAFF, CAN_READ_JOURNAL, CAN_TRANSACT, Actor
 from . import records
 from .openapi import document
@@ -107,9 +108,12 @@ def _args_time(name: str) -> datetime | None:
     if _TIME.fullmatch(text) is None:
         raise LedgerError("invalid_date", field=name)
     try:
-        return datetime.fromisoformat(text)
+        moment = datetime.fromisoformat(text)
     except ValueError:
         raise LedgerError("invalid_date", field=name) from None
+    if moment.year not in runtime.YEARS:
+        raise LedgerError("invalid_date", field=name)
+    return moment
 
 
 def _args_int(name: str, default: int | None = None) -> int | None:
@@ -320,7 +324,7 @@ def add_operator():
 def remove_operator(operator_no: str):
     data = body("supervisor_password") if request.get_data() else {}
     staff.remove_operator(g.actor, operator_no, data.get("supervisor_password"))
-    _sessions().close_staff(operator_no)
+    end_sessions_of(operator_no)
     return "", 204
 
 
@@ -331,7 +335,7 @@ def reset_staff_password(operator_no: str):
     staff.reset_password(
         g.actor, operator_no, data.get("new_password"), data.get("supervisor_password")
     )
-    _sessions().close_staff(operator_no)
+    end_sessions_of(operator_no)
     return jsonify({"operator_no": operator_no, "changed": True})
 
 
@@ -341,7 +345,7 @@ def change_staff_password(operator_no: str):
     staff.change_password(
         operator_no, data.get("old_password"), data.get("new_password"), request.remote_addr
     )
-    _sessions().close_staff(operator_no)
+    end_sessions_of(operator_no)
     return jsonify({"operator_no": operator_no, "changed": True})
 
 

@@ -19,6 +19,7 @@ from wtforms import (
     StringField,
 )
 from wtforms.fields import DateField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import (
     AnyOf,
     EqualTo,
@@ -33,30 +34,25 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from .. import audit, runtime, staff, terminals
 from .. import settings as shop_settings
 from ..errors import LedgerError
-from ..models import CARD_STATUSES, TRANSACTION_TYPES, Staff, Terminal
+from ..models import TRANSACTION_TYPES, Staff, Terminal
 from ..money import AmountError, format_fen, parse_amount
+from ..sessions import end_sessions_of
 from ..staff import CAN_CHANGE_SETTINGS
 from . import bp
-from .web import OWNER_ONLY, Pager, actor, needs, page_arg, refused
-
-ROLE_LABELS = {
-    "operator": _l("操作员"),
-    "supervisor": _l("主管"),
-    "sysadmin": _l("系统操作员"),
-    "owner": _l("店主"),
-}
-TYPE_LABELS = {
-    "consume": _l("储值消费"),
-    "recharge": _l("储值充值"),
-    "points_earn": _l("积分累加"),
-    "points_redeem": _l("积分消费"),
-    "void": _l("交易撤销"),
-}
-KIND_LABELS = {"pos": _l("收银终端"), "backoffice": _l("后台")}
-STATUS_LABELS = dict(
-    zip(CARD_STATUSES, (_l("未激活"), _l("正常"), _l("冻结"), _l("挂失")), strict=True)
+from .web import (
+    CARD_STATUS_NAMES,
+    OWNER_ONLY,
+    ROLE_NAMES,
+    TYPE_NAMES,
+    Pager,
+    actor,
+    needs,
+    page_arg,
+    refused,
 )
-ASSIGNABLE = [(role, ROLE_LABELS[role]) for role in staff.ASSIGNABLE_ROLES]
+
+KIND_LABELS = {"pos": _l("收银终端"), "backoffice": _l("后台")}
+ASSIGNABLE = [SelectChoice(role, ROLE_NAMES[role]) for role in staff.ASSIGNABLE_ROLES]
 
 DIGITS = re.compile(r"[0-9]{1,7}\Z", re.ASCII)
 
@@ -173,7 +169,7 @@ class SettingsForm(FlaskForm):
     password_attempt_limit = _whole(_l("员工密码错误次数上限"))
     password_lock_minutes = _whole(_l("员工密码锁定时间（分钟）"))
     enabled_types = MultiCheckboxField(
-        _l("开通的交易类型"), choices=[(t, TYPE_LABELS[t]) for t in TRANSACTION_TYPES]
+        _l("开通的交易类型"), choices=[SelectChoice(t, TYPE_NAMES[t]) for t in TRANSACTION_TYPES]
     )
     web_idle_minutes = _whole(_l("后台无操作自动退出（分钟）"))
     captcha_always = BooleanField(_l("后台登录总是需要验证码"))
@@ -232,12 +228,6 @@ class AuditFilterForm(FlaskForm):
 # ---------------------------------------------------------------- staff (员工)
 
 
-def _end_sessions(staff_no: str) -> None:
-    """A disabled member, a new password or a new role: every session they hold ends now."""
-    current_app.extensions["kakatong.sessions"].close_staff(staff_no)
-    current_app.extensions["kakatong.web_sessions"].close_staff(staff_no)
-
-
 @bp.get("/staff")
 @needs(OWNER_ONLY)
 def staff_list():
@@ -249,7 +239,7 @@ def _staff_page(form: AddStaffForm):
         "backoffice/admin/staff_list.html",
         members=staff.list_staff(),
         form=form,
-        roles=ROLE_LABELS,
+        roles=ROLE_NAMES,
         default_password=staff.has_default_password,
     )
 
@@ -290,7 +280,7 @@ def _member_page(member: Staff, **forms):
     return render_template(
         "backoffice/admin/staff_member.html",
         member=member,
-        roles=ROLE_LABELS,
+        roles=ROLE_NAMES,
         default_password=staff.has_default_password(member),
         active_form=ActiveForm(formdata=None, active="1" if not member.active else "0"),
         role_fixed=not staff.role_changeable(member),
@@ -318,7 +308,7 @@ def staff_active(staff_no: str):
         flash(_(exc.message))
     else:
         if not active:
-            _end_sessions(member.staff_no)
+            end_sessions_of(member.staff_no)
         flash(
             _("已启用员工 %(no)s", no=member.staff_no)
             if active
@@ -342,7 +332,7 @@ def staff_password(staff_no: str):
             # The domain finds no *active* member by that number: say why.
             flash(_("该员工已停用，请先启用") if not member.active else _(exc.message))
         else:
-            _end_sessions(member.staff_no)
+            end_sessions_of(member.staff_no)
             flash(_("员工 %(no)s 的密码已重置", no=member.staff_no))
         return redirect(url_for("backoffice.staff_member", staff_no=member.staff_no))
     return _member_page(member, password_form=form)
@@ -364,12 +354,12 @@ def staff_role(staff_no: str):
         else:
             if changed.role != member.role:
                 # A session carries the role it was opened with: the new one needs a new sign-in.
-                _end_sessions(member.staff_no)
+                end_sessions_of(member.staff_no)
                 flash(
                     _(
                         "员工 %(no)s 的角色已改为%(role)s",
                         no=member.staff_no,
-                        role=ROLE_LABELS[changed.role],
+                        role=ROLE_NAMES[changed.role],
                     )
                 )
             else:
@@ -575,15 +565,24 @@ DETAIL_LABELS = {
     "next_trace_no": _l("流水号"),
     "language": _l("语言"),
     "clear_journal_view": _l("清流水"),
+    "discount_pct": _l("折扣（%）"),
+    "points_multiplier_pct": _l("积分倍数（%）"),
+    "activation_type": _l("激活类型"),
+    "offline": _l("离线"),
 }
 # detail key -> the names of its values
 VALUE_LABELS = {
-    "role": ROLE_LABELS,
-    "status": STATUS_LABELS,
-    "type": TYPE_LABELS,
-    "standby_type": TYPE_LABELS,
-    "enabled_types": TYPE_LABELS,
+    "role": ROLE_NAMES,
+    "status": CARD_STATUS_NAMES,
+    "type": TYPE_NAMES,
+    "standby_type": TYPE_NAMES,
+    "enabled_types": TYPE_NAMES,
     "language": {"zh": "简体中文", "en": "English"},
+    "activation_type": {
+        "card_no": _l("卡号"),
+        "external_no": _l("外卡号"),
+        "phone": _l("手机号码"),
+    },
 }
 
 
@@ -628,7 +627,10 @@ def describe(details: dict) -> list[str]:
 @needs(OWNER_ONLY)
 def audit_log():
     form = AuditFilterForm(formdata=request.args)
-    form.action.choices = [("", _("全部")), *((k, _(v)) for k, v in audit.ACTIONS.items())]
+    form.action.choices = [
+        SelectChoice("", _("全部")),
+        *(SelectChoice(k, _(v)) for k, v in audit.ACTIONS.items()),
+    ]
     rows, pager = [], None
     if form.validate():
         filters = audit.AuditFilter(
@@ -639,7 +641,11 @@ def audit_log():
             date_to=form.date_to.data,
         )
         page = page_arg()
-        found, total = audit.entries(filters, page, 50)
+        try:
+            found, total = audit.entries(filters, page, 50)
+        except LedgerError as exc:
+            refused(form, exc)
+            found, total = [], 0
         pager = Pager(page, 50, total)
         rows = [
             {

@@ -3,6 +3,9 @@ one's own password (员工账号密码修改)."""
 
 from __future__ import annotations
 
+import re
+from urllib.parse import urlsplit
+
 from flask import (
     Response,
     current_app,
@@ -18,6 +21,7 @@ from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_user, logout_user
 from flask_wtf import FlaskForm
 from wtforms import PasswordField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, InputRequired, Length
 
 from .. import audit, staff
@@ -25,6 +29,7 @@ from .. import settings as shop_settings
 from ..db import write
 from ..errors import LedgerError
 from ..i18n import LANGUAGES
+from ..sessions import end_sessions_of
 from ..staff import Actor
 from . import bp
 from .captcha import random_text
@@ -37,7 +42,11 @@ class LoginForm(FlaskForm):
     account = StringField(_l("管理员账户"), [InputRequired(_l("请输入账户")), Length(max=32)])
     password = PasswordField(_l("管理员密码"), [InputRequired(_l("请输入密码")), Length(max=128)])
     captcha = StringField(_l("输入验证码"), [Length(max=8)])
-    language = RadioField(_l("语言"), choices=[("zh", "简体中文"), ("en", "English")], default="zh")
+    language = RadioField(
+        _l("语言"),
+        choices=[SelectChoice("zh", "简体中文"), SelectChoice("en", "English")],
+        default="zh",
+    )
 
 
 class SetupForm(FlaskForm):
@@ -58,6 +67,7 @@ class PasswordForm(FlaskForm):
         _l("确认新密码"),
         [InputRequired(_l("请再输入一次")), EqualTo("new_password", _l("两次输入的密码不一致"))],
     )
+    captcha = StringField(_l("输入验证码"), [Length(max=8)])
 
 
 @bp.before_request
@@ -94,9 +104,12 @@ def _captcha_needed(account: str | None = None) -> bool:
 
 
 def _safe_next(target: str | None) -> str:
-    # Only a path of this site: "//evil.example" or "https://…" would send the owner away.
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+    """Only a path of this site: "//evil.example", "https://…" or "/\t/evil.example" (the
+    tab is dropped on the way out) would send the owner away."""
+    if target and target.isprintable() and target.isascii() and "\\" not in target:
+        parts = urlsplit(target)
+        if not parts.scheme and not parts.netloc and re.match(r"/(?![/\s])", target):
+            return target
     return url_for("backoffice.dashboard")
 
 
@@ -107,12 +120,7 @@ def login():
     form = LoginForm(language=session.get("lang", "zh"))
     if form.validate_on_submit():
         account = form.account.data.strip()
-        if _captcha_needed(account) and not current_app.extensions["kakatong.captcha"].solve(
-            session.pop("captcha", None), form.captcha.data
-        ):
-            session["login_failed"] = True
-            form.captcha.errors = [_("验证码不正确，请重新输入")]
-        else:
+        if _captcha_passed(form, account):
             try:
                 member = staff.authenticate(account, form.password.data, door=WEB_DOOR)
             except LedgerError as exc:
@@ -130,13 +138,25 @@ def login():
     )
 
 
+def _captcha_passed(form: LoginForm | PasswordForm, account: str) -> bool:
+    """Where a captcha is due, the one typed must be right (and is used up either way)."""
+    if not _captcha_needed(account):
+        return True
+    if current_app.extensions["kakatong.captcha"].solve(
+        session.pop("captcha", None), form.captcha.data
+    ):
+        return True
+    session["login_failed"] = True
+    form.captcha.errors = [_("验证码不正确，请重新输入")]
+    return False
+
+
 def _login_refused(form: LoginForm, exc: LedgerError) -> None:
     if exc.code == "wrong_password":
         # The same words for an unknown account: the page tells nothing about who exists.
         form.form_errors.append(_("账户或密码错误"))
     elif exc.code == "password_change_required":
         form.form_errors.append(_("初始密码必须先修改"))
-        flash(_("初始密码必须先修改"))
     else:
         form.form_errors.append(_(exc.message))
 
@@ -191,19 +211,31 @@ def own_password():
     signed_in = current_user.is_authenticated
     if form.validate_on_submit():
         account = current_user.actor.staff_no if signed_in else form.account.data.strip()
-        try:
-            staff.change_password(
-                account, form.old_password.data, form.new_password.data,
-                request.remote_addr, door=WEB_DOOR,
-            )  # fmt: skip
-        except LedgerError as exc:
-            refused(form, exc, {"wrong_password": "old_password", "staff_locked": "old_password"})
-        else:
-            # Every session of theirs ends, this one too: sign in again with the new password.
-            web_sessions().close_staff(account)
-            current_app.extensions["kakatong.sessions"].close_staff(account)
-            logout_user()
-            session.pop("_user_id", None)
-            flash(_("密码已修改，请用新密码登录"))
-            return redirect(url_for("backoffice.login"))
-    return render_template("backoffice/password.html", form=form, signed_in=signed_in)
+        # Signed out, the old password is a guess like any at the sign-in page: the same
+        # captcha rule applies.
+        if signed_in or _captcha_passed(form, account):
+            try:
+                staff.change_password(
+                    account, form.old_password.data, form.new_password.data,
+                    request.remote_addr, door=WEB_DOOR,
+                )  # fmt: skip
+            except LedgerError as exc:
+                if exc.code in ("wrong_password", "staff_locked"):
+                    session["login_failed"] = True
+                refused(
+                    form, exc, {"wrong_password": "old_password", "staff_locked": "old_password"}
+                )
+            else:
+                # Every session of theirs ends, this one too: sign in again with the new one.
+                end_sessions_of(account)
+                logout_user()
+                session.pop("_user_id", None)
+                flash(_("密码已修改，请用新密码登录"))
+                return redirect(url_for("backoffice.login"))
+    form.captcha.data = ""
+    return render_template(
+        "backoffice/password.html",
+        form=form,
+        signed_in=signed_in,
+        captcha=not signed_in and _captcha_needed(),
+    )

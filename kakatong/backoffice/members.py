@@ -29,32 +29,28 @@ from wtforms import Form, HiddenField, PasswordField, RadioField, SelectField, S
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, EqualTo, InputRequired, ValidationError
 
-from .. import cards, ledger, reports, runtime
+from .. import cards, exports, ledger, reports, runtime
 from ..errors import LedgerError
 from ..ledger import six
 from ..models import CARD_STATUSES
 from ..staff import CAN_READ_JOURNAL, CAN_TRANSACT
 from . import bp
-from .web import OWNER_ONLY, Pager, actor, needs, page_arg, refused
+from .web import (
+    CARD_STATUS_NAMES,
+    GENDER_NAMES,
+    JOURNAL_STATUS_NAMES,
+    OWNER_ONLY,
+    TYPE_NAMES,
+    Pager,
+    actor,
+    card_number,
+    needs,
+    page_arg,
+    refused,
+)
 
 PER_PAGE = 20
 
-STATUS_LABELS = {
-    "inactive": _l("未激活"),
-    "active": _l("正常"),
-    "frozen": _l("已冻结"),
-    "lost": _l("已挂失"),
-}
-GENDER_LABELS = {"male": _l("男"), "female": _l("女"), "secret": _l("保密")}
-TYPE_LABELS = {
-    "consume": _l("储值消费"),
-    "recharge": _l("储值充值"),
-    "points_earn": _l("积分累加"),
-    "points_redeem": _l("积分消费"),
-    "void": _l("交易撤销"),
-    "opening": _l("期初导入"),
-}
-JOURNAL_STATUS_LABELS = {"success": _l("成功"), "voided": _l("已撤销")}
 # The supervisor's authorisation refused (bad_request: no password typed), beside its field.
 SUPERVISOR_FIELDS = {
     code: "supervisor_password"
@@ -96,7 +92,7 @@ def _card_no_field() -> StringField:
     return StringField(
         _l("卡号"),
         [InputRequired(_l("请输入卡号"))],
-        filters=[_strip],
+        filters=[card_number],
         render_kw={"inputmode": "numeric", "autocomplete": "off"},
     )
 
@@ -125,14 +121,14 @@ class ActivateForm(FlaskForm):
         validate_choice=False,
     )
     card_no = StringField(
-        _l("卡号"), filters=[_strip], render_kw={"inputmode": "numeric", "autocomplete": "off"}
+        _l("卡号"), filters=[card_number], render_kw={"inputmode": "numeric", "autocomplete": "off"}
     )
     pin = _pin_field(_l("初始密码"))
     confirm = _confirm_field(_l("确认密码"), "pin")
     level = SelectField(_l("会员等级"), validate_choice=False)
     expires_on = StringField(_l("会员有效期"), filters=[_strip], render_kw={"type": "date"})
     name = StringField(_l("姓名"), filters=[_strip], render_kw={"maxlength": 40})
-    gender = RadioField(_l("性别"), choices=_choices(GENDER_LABELS), validate_choice=False)
+    gender = RadioField(_l("性别"), choices=_choices(GENDER_NAMES), validate_choice=False)
     birthday = StringField(_l("生日"), filters=[_strip], render_kw={"type": "date"})
     phone = StringField(
         _l("手机号码"), filters=[_strip], render_kw={"inputmode": "tel", "maxlength": 11}
@@ -304,7 +300,7 @@ def card_action(action: str):
 
 
 class MemberFilter(Form):
-    q = StringField(_l("卡号 / 手机号码 / 姓名"), filters=[_strip])
+    q = StringField(_l("卡号 / 手机号码 / 姓名"), filters=[_strip, card_number])
     level = SelectField(_l("会员等级"), validate_choice=False)
     status = SelectField(_l("状态"), validate_choice=False)
 
@@ -315,7 +311,7 @@ def members():
     form = MemberFilter(request.args)
     every = SelectChoice("", _("全部"))
     form.level.choices = [every, *(SelectChoice(level.name) for level in cards.levels())]
-    form.status.choices = [every, *_choices({s: STATUS_LABELS[s] for s in CARD_STATUSES})]
+    form.status.choices = [every, *_choices({s: CARD_STATUS_NAMES[s] for s in CARD_STATUSES})]
     page = page_arg()
     rows, total = [], 0
     try:
@@ -326,7 +322,7 @@ def members():
         refused(form, exc)
     return render_template(
         "backoffice/members/list.html",
-        form=form, rows=rows, paging=Pager(page, PER_PAGE, total), statuses=STATUS_LABELS,
+        form=form, rows=rows, paging=Pager(page, PER_PAGE, total), statuses=CARD_STATUS_NAMES,
     )  # fmt: skip
 
 
@@ -343,8 +339,8 @@ def member(card_no: str):
     return render_template(
         "backoffice/members/member.html",
         card=card, pin_locked=cards.pin_locked(card, runtime.utcnow()), rows=rows,
-        paging=Pager(page, PER_PAGE, total), statuses=STATUS_LABELS, genders=GENDER_LABELS,
-        types=TYPE_LABELS, journal_statuses=JOURNAL_STATUS_LABELS, local=runtime.local, six=six,
+        paging=Pager(page, PER_PAGE, total), statuses=CARD_STATUS_NAMES, genders=GENDER_NAMES,
+        types=TYPE_NAMES, journal_statuses=JOURNAL_STATUS_NAMES, local=runtime.local, six=six,
         receipt_url=_receipt_url,
     )  # fmt: skip
 
@@ -453,7 +449,7 @@ PREVIEW_LINES = 100  # a preview shows this many lines; the problems are listed 
 @needs(OWNER_ONLY)
 def export_members():
     # With a BOM, so that Excel reads the Chinese as UTF-8; the import takes it either way.
-    data = cards.export_csv().encode("utf-8-sig")
+    data = exports.csv_bytes(cards.IMPORT_COLUMNS, cards.export_rows(actor()))
     day = runtime.shop_date(runtime.utcnow())
     return Response(
         data,
@@ -506,7 +502,9 @@ def levels():
         try:
             if target:
                 level = cards.update_level(
-                    actor(), int(target) if target.isdigit() else target, **values
+                    actor(),
+                    int(target) if target.isascii() and target.isdigit() else target,
+                    **values,
                 )
                 flash(_("会员等级 %(name)s 已修改", name=level.name))
             else:

@@ -22,31 +22,28 @@ from wtforms import HiddenField, PasswordField, RadioField, SelectField, StringF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, ValidationError
 
-from .. import cards, ledger, receipts, reports, runtime
+from .. import ledger, receipts, reports, runtime
 from .. import settings as shop_settings
 from ..errors import LedgerError
 from ..models import Settlement, Terminal
-from ..receipts import PAYMENT_METHOD_NAMES, TYPE_NAMES
 from ..staff import CAN_READ_JOURNAL, CAN_TRANSACT
 from . import bp
-from .web import Pager, actor, backoffice_terminal, needs, page_arg, refused
+from .web import (
+    CARD_STATUS_NAMES,
+    PAYMENT_METHOD_NAMES,
+    TYPE_NAMES,
+    Pager,
+    actor,
+    backoffice_terminal,
+    card_number,
+    needs,
+    page_arg,
+    refused,
+)
 
 # ---------------------------------------------------------------- forms
 
-# A keyboard-wedge reader types the stripe into the card field: track 2 ";PAN=…?" or track 1
-# "%BPAN^NAME^…?". The card number is the PAN.
-_TRACK = re.compile(r"^(?:%B([0-9]{8,19})\^|;([0-9]{8,19})=)", re.ASCII)
 _REQUEST_ID = re.compile(r"[0-9a-f]{32}", re.ASCII)
-
-
-def _card_no(value: str | None) -> str | None:
-    if not value:
-        return value
-    text = value.strip()
-    swiped = _TRACK.match(text)
-    if swiped:
-        return swiped.group(1) or swiped.group(2)
-    return text.replace(" ", "")
 
 
 def _strip(value: str | None) -> str | None:
@@ -57,7 +54,7 @@ def _card_field():
     return StringField(
         _l("卡号码"),
         [InputRequired(_l("请刷卡或输入卡号"))],
-        filters=[_card_no],
+        filters=[card_number],
         render_kw={"inputmode": "numeric", "autocomplete": "off", "autofocus": True},
     )
 
@@ -110,7 +107,7 @@ class RechargeForm(PostingForm):
         _l("支付方式"),
         [InputRequired(_l("请选择支付方式"))],
         # The ledger judges the value: one message for a missing and an unknown method.
-        choices=[SelectChoice(method, _l(name)) for method, name in PAYMENT_METHOD_NAMES.items()],
+        choices=[SelectChoice(method, name) for method, name in PAYMENT_METHOD_NAMES.items()],
         validate_choice=False,
     )
     pin = _pin_field()
@@ -226,14 +223,6 @@ KIND_HINTS = {
 
 PER_PAGE = 50  # the settlement page's list of the open batch
 
-CARD_STATUS_NAMES = {
-    "inactive": _l("未激活"),
-    "active": _l("正常"),
-    "frozen": _l("已冻结"),
-    "lost": _l("已挂失"),
-}
-
-
 # ---------------------------------------------------------------- 会员交易
 
 
@@ -336,9 +325,8 @@ def _post(spec: Kind, form: PostingForm) -> ledger.Posted | None:
 
 
 def _void(form: VoidForm, request_id: str) -> ledger.Posted | None:
-    """交易撤销 by voucher or trace number. The card presented must be the original's: a
-    mismatch is refused before anything is posted (the PIN is not even tried)."""
-    card_no = cards.card_no_arg(form.card_no.data)
+    """交易撤销 by voucher or trace number. The card presented must be the original's (the
+    ledger refuses a mismatch before the PIN is even tried)."""
     try:
         if form.by.data == "trace":
             original = ledger.find_by_trace(form.terminal_id.data, form.original.data)
@@ -348,14 +336,11 @@ def _void(form: VoidForm, request_id: str) -> ledger.Posted | None:
         where = None if exc.details.get("field") else {"bad_request": "original"}
         refused(form, exc, where)
         return None
-    if original.card.card_no != card_no:
-        form.card_no.errors = [*form.card_no.errors, _("此卡不是原交易的卡，请刷原交易的卡")]
-        return None
     owner = current_user.role == "owner"
     return ledger.void(
         actor(), str(original.voucher_no), request_id=request_id,
         supervisor_password=None if owner else form.supervisor_password.data,
-        pin=_optional(form.pin.data),
+        pin=_optional(form.pin.data), card_no=form.card_no.data,
     )  # fmt: skip
 
 
@@ -407,10 +392,12 @@ def settlement():
     form = SettleForm()
     terminal = backoffice_terminal()
     if form.validate_on_submit():
-        if form.batch_no.data != ledger.six(terminal.batch_no):
+        shown = form.batch_no.data
+        try:
+            totals = ledger.settle(actor(), batch_no=int(shown) if shown.isdigit() else -1)
+        except LedgerError:  # batch_settled: a second tap, or another tab settled it
             flash(_("该批次已经结算过；请核对当前批次后再结算"))
             return redirect(url_for("backoffice.settlement"), 303)
-        totals = ledger.settle(actor())
         flash(
             _(
                 "批次 %(batch)s 已结算，共 %(count)s 笔",

@@ -20,9 +20,10 @@ from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user
 from wtforms import Form
 
+from .. import cards
 from .. import settings as shop_settings
 from ..errors import ERRORS, LedgerError
-from ..models import Terminal
+from ..models import Staff, Terminal
 from ..sessions import SessionStore
 from ..staff import CAN_CHANGE_SETTINGS, CAN_READ_JOURNAL, CAN_TRANSACT, Actor
 
@@ -62,6 +63,12 @@ def _load(token: str) -> WebUser | None:
     idle = shop_settings.load()["web_idle_minutes"] * 60
     session = web_sessions().get(token, idle_seconds=idle)
     if session is None:
+        return None
+    # Removed or disabled at a terminal, with a new role: the session ends even if whoever did
+    # it did not end it (a session keeps the role it was opened with).
+    member = Staff.get_or_none(Staff.id == session.actor.staff_id)
+    if member is None or not member.active or member.role != session.actor.role:
+        web_sessions().close(token)
         return None
     return WebUser(token, session.actor)
 
@@ -124,6 +131,39 @@ def navigation() -> list[tuple[str, str, bool]]:
     ]
 
 
+# ---------------------------------------------------------------- names shown for stored codes
+
+TYPE_NAMES = {
+    "consume": _l("储值消费"),
+    "recharge": _l("储值充值"),
+    "points_earn": _l("积分累加"),
+    "points_redeem": _l("积分消费"),
+    "void": _l("交易撤销"),
+    "opening": _l("期初导入"),
+}
+JOURNAL_STATUS_NAMES = {"success": _l("成功"), "voided": _l("已撤销")}
+CARD_STATUS_NAMES = {
+    "inactive": _l("未激活"),
+    "active": _l("正常"),
+    "frozen": _l("已冻结"),
+    "lost": _l("已挂失"),
+}
+ROLE_NAMES = {
+    "operator": _l("操作员"),
+    "supervisor": _l("主管"),
+    "sysadmin": _l("系统操作员"),
+    "owner": _l("店主"),
+}
+GENDER_NAMES = {"male": _l("男"), "female": _l("女"), "secret": _l("保密")}
+PAYMENT_METHOD_NAMES = {
+    "cash": _l("现金"),
+    "bank_card": _l("银行卡"),
+    "wechat": _l("微信支付"),
+    "alipay": _l("支付宝"),
+    "other": _l("其他"),
+}
+
+
 # ---------------------------------------------------------------- refusals beside their field
 
 # The field a refusal is about, where the domain does not say (`field` in its details).
@@ -156,6 +196,7 @@ ERROR_FIELDS = {
     "invalid_terminal_id": "terminal_id",
     "terminal_exists": "terminal_id",
     "transaction_not_found": "original",
+    "card_mismatch": "card_no",
 }
 
 
@@ -173,6 +214,11 @@ def refused(form: Form, exc: LedgerError, fields: dict[str, str] | None = None) 
         form.form_errors.append(message)
 
 
+def card_number(value: str | None) -> str | None:
+    """A form filter for card number fields: a swipe or a grouped number, as the card's."""
+    return cards.typed_card_no(value) if isinstance(value, str) and value else value
+
+
 # ---------------------------------------------------------------- paging
 
 
@@ -187,12 +233,27 @@ class Pager:
         return max(1, math.ceil(self.total / self.per_page))
 
     def url(self, page: int) -> str:
-        # url_for reads _external, _scheme… as its own options: never from the query string.
-        args = {k: v for k, v in request.args.items() if not k.startswith("_")}
-        args["page"] = str(page)
-        return url_for(request.endpoint, **(request.view_args or {}), **args)
+        return this_page(page=str(page))
+
+
+def this_page(**changes: str | None) -> str:
+    """This page's address with its query string, some arguments changed. Names url_for takes
+    for itself (endpoint, _external, _scheme…) or for the path never come from the query."""
+    path_args = request.view_args or {}
+    args = {
+        k: v
+        for k, v in request.args.items()
+        if k != "endpoint" and not k.startswith("_") and k not in path_args
+    }
+    chosen = {k: v for k, v in {**args, **changes}.items() if v is not None}
+    return url_for(request.endpoint, **path_args, **chosen)
+
+
+MAX_PAGE = 1_000_000
 
 
 def page_arg() -> int:
     text = request.args.get("page", "1")
-    return int(text) if text.isascii() and text.isdigit() and int(text) >= 1 else 1
+    if text.isascii() and text.isdigit() and 1 <= len(text) <= 7:
+        return min(max(int(text), 1), MAX_PAGE)
+    return 1
