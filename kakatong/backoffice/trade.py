@@ -28,6 +28,7 @@ from ..errors import LedgerError
 from ..models import Settlement, Terminal
 from ..staff import CAN_READ_JOURNAL, CAN_TRANSACT
 from . import bp
+from .reports import journal_columns, page_rows
 from .web import (
     CARD_STATUS_NAMES,
     PAYMENT_METHOD_NAMES,
@@ -427,7 +428,8 @@ def settlement():
         totals=totals,
         last=last,
         last_totals=json.loads(last.totals) if last else None,
-        rows=rows,
+        columns=journal_columns(),
+        rows=page_rows(rows),
         pager=Pager(page, PER_PAGE, total),
         type_names=TYPE_NAMES,
         six=ledger.six,
