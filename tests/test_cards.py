@@ -117,3 +117,19 @@ def test_any_staff_may_freeze_even_the_system_operator(api):
 def test_the_system_operator_cannot_move_money(api, role):
     r = api.transact("consume", PLAIN, amount="1", as_=role)
     assert (r.status_code, body(r)["error"]) == (403, "not_permitted")
+
+
+def test_the_api_activates_a_member_by_phone_with_a_card_number_the_shop_issues(api):
+    r = api.post(
+        "/api/v1/cards", {"activation_type": "phone", "phone": "13600136000", "name": "钱七"}
+    )
+    assert r.status_code == 201, r.json
+    issued = r.json["card_no"]
+    assert len(issued) == 16 and issued.startswith("8") and r.json["phone"] == "13600136000"
+    r = api.post("/api/v1/cards", {"activation_type": "phone", "card_no": "6200000000000055",
+                                   "phone": "13600136001"})  # fmt: skip
+    assert r.json["error"] == "bad_request"
+    r = api.post("/api/v1/cards", {"activation_type": "external_no"})
+    assert r.json["error"] == "bad_request"
+    r = api.post("/api/v1/cards", {"activation_type": "nfc", "card_no": "6200000000000055"})
+    assert r.json["error"] == "bad_request"

@@ -15,7 +15,7 @@ from __future__ import annotations
 import copy
 
 from .. import __version__
-from ..cards import CARD_NO, EXTERNAL_NO, ID_NUMBER, PHONE, PIN
+from ..cards import ACTIVATION_TYPES, CARD_NO, EXTERNAL_NO, ID_NUMBER, PHONE, PIN
 from ..errors import ERRORS
 from ..ledger import MAX_POINTS, REQUEST_ID, SERVICE_CODE
 from ..models import CARD_STATUSES, GENDERS, JOURNAL_TYPES, PAYMENT_METHODS, TRANSACTION_TYPES
@@ -285,6 +285,15 @@ _REQUEST_OF_TYPE = {
 
 _ACTIVATION = _object(
     {
+        "activation_type": _enum(
+            ACTIVATION_TYPES,
+            nullable=True,
+            description=(
+                "激活类型: what the member is known by (default card_no). external_no or phone:"
+                " a member without a card of ours; that field is required, card_no is left out"
+                " and the shop issues a 16-digit card number starting with 8"
+            ),
+        ),
         "card_no": _ref("CardNo"),
         "external_no": _string(
             _full(EXTERNAL_NO), nullable=True, description="外卡号, 1 to 32 letters or digits"
@@ -304,9 +313,10 @@ _ACTIVATION = _object(
         "expires_on": _date("会员有效期, YYYY-MM-DD, not before today", nullable=True),
         "pin": _ref("Pin"),
     },
-    ["card_no"],
+    [],
     description=(
         '会员激活. Unknown fields are refused; "" counts as absent for the optional ones.'
+        " card_no is required unless activation_type is external_no or phone."
     ),
 )
 

@@ -361,8 +361,9 @@ def _card_record(card, with_balance: bool | None = None):
 @bp.post("/v1/cards")
 @signed_in(CAN_TRANSACT)
 def activate_card():
-    card = cards.activate(body(*cards.ACTIVATION_FIELDS), g.actor)
-    return _card_record(card), 201
+    data = body(*cards.ACTIVATION_FIELDS, "activation_type")
+    kind = data.pop("activation_type", None) or "card_no"
+    return _card_record(cards.activate(data, g.actor, kind)), 201
 
 
 @bp.get("/v1/cards")
