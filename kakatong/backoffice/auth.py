@@ -157,8 +157,8 @@ def _login_refused(form: LoginForm, exc: LedgerError) -> None:
         form.form_errors.append(_("账户或密码错误"))
     elif exc.code == "password_change_required":
         form.form_errors.append(_("初始密码必须先修改"))
-    else:
-        form.form_errors.append(_(exc.message))
+    else:  # staff_locked (with its minutes), staff_disabled, password_not_set
+        refused(form, exc)
 
 
 def _start_session(member, language: str | None = None) -> None:

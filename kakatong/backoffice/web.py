@@ -30,7 +30,7 @@ from ..staff import CAN_CHANGE_SETTINGS, CAN_READ_JOURNAL, CAN_TRANSACT, Actor
 login_manager = LoginManager()
 login_manager.login_view = "backoffice.login"
 login_manager.login_message = _l("请先登录")
-login_manager.session_protection = None  # the token itself is the session; see below
+login_manager.session_protection = None  # the token is the session, held on the server
 
 OWNER_ONLY = frozenset({"owner"})
 EVERYONE = frozenset({"operator", "supervisor", "sysadmin", "owner"})
