@@ -1,0 +1,541 @@
+"""The receipt printer (小票打印机): the slip's text, its bytes, the device, and the print queue.
+
+- `receipt_lines` lays out one copy of a `receipts.Receipt` in the columns of 58 mm or 80 mm paper.
+- `encode` is the one function every printed character goes through. python-escpos's own text
+  path is not used for Chinese: it encodes a line as GB18030 only when the line holds a hanzi,
+  turns full-width punctuation in a line without one into "?", and sends "¥" as a 4-byte
+  GB18030 sequence that a GBK printer cannot print.
+- `escpos_bytes` wraps the encoded lines in the ESC/POS commands (init, Chinese mode, title
+  style, feed, cut); `receipt_bytes` is the whole job for every copy of a receipt.
+- `open_printer` turns the configured URL into a python-escpos printer object.
+- `PrintQueue` prints in a background thread, so a transaction never waits for or fails
+  because of the printer; each job's outcome is kept, and a failed job can be retried.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import threading
+import time
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, replace
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from . import receipts
+from .money import format_fen
+
+log = logging.getLogger(__name__)
+
+ENCODINGS = ("gb18030", "gbk", "utf-8")
+# Paper width -> columns of the standard 12×24 font (a hanzi takes two).
+PAPER_COLUMNS = {58: 32, 80: 48}
+COPY_CODES = {"商户存根": "MERCHANT COPY", "持卡人存根": "CARDHOLDER COPY"}
+DEFAULT_TITLE = "签购单"
+SIGNATURE_NOTE = "本人确认以上交易，同意将其记入本卡账户"
+
+# ---------------------------------------------------------------------------------------------
+# Encoding
+
+# Substitutions tried, in order, for a character the printer cannot take as it is:
+#   1. this table (typographic marks GBK lacks, and "¥", which GB18030 has only as 4 bytes);
+#   2. its NFKC form (compatibility characters: "½" -> "1⁄2" -> "1/2", "ﬁ" -> "fi");
+#   3. its NFKD form without combining marks (accented letters GB lacks: "ő" -> "o").
+# Only when all three fail does it become "?" — logged, never silent.
+# Control characters (C0, DEL, C1) are never sent: an ESC or GS inside a merchant name or an
+# operator name would be taken by the printer as a command. They become "?" too.
+_GB_SUBSTITUTES = {
+    "¥": "￥",  # U+FFE5: A3 A4 in GBK and GB18030, printable by every Chinese printer
+    "•": "·",
+    "€": "EUR",
+    "⁄": "/",
+}
+REPLACEMENT = "?"
+
+
+def _is_control(char: str) -> bool:
+    return unicodedata.category(char) == "Cc"
+
+
+def _is_hanzi(char: str) -> bool:
+    return "CJK UNIFIED IDEOGRAPH" in unicodedata.name(char, "")
+
+
+def _fits(text: str, encoding: str) -> bytes | None:
+    """The bytes of text if every character encodes as the printer can print it, else None.
+
+    GB printers print one- and two-byte GB codes; a four-byte GB18030 code is printable only
+    for a hanzi (the GB18030 font's extension A), not for a symbol such as "½" or "¥".
+    """
+    out = bytearray()
+    for char in text:
+        if _is_control(char):
+            return None
+        try:
+            encoded = char.encode(encoding)
+        except UnicodeEncodeError:
+            return None
+        if encoding != "utf-8" and len(encoded) > 2 and not _is_hanzi(char):
+            return None
+        out += encoded
+    return bytes(out)
+
+
+def _substitute(char: str, encoding: str) -> bytes:
+    table = _GB_SUBSTITUTES if encoding != "utf-8" else {}
+    candidates = [table[char]] if char in table else []
+    nfkc = unicodedata.normalize("NFKC", char)
+    candidates.append(nfkc)
+    candidates.append("".join(_GB_SUBSTITUTES.get(c, c) for c in nfkc))
+    stripped = "".join(
+        c for c in unicodedata.normalize("NFKD", char) if not unicodedata.combining(c)
+    )
+    candidates.append(stripped)
+    for candidate in candidates:
+        if candidate and candidate != char:
+            encoded = _fits(candidate, encoding)
+            if encoded is not None:
+                return encoded
+    log.warning("printer: U+%04X cannot be printed in %s, sent as ?", ord(char), encoding)
+    return REPLACEMENT.encode("ascii")
+
+
+def encode(text: str, encoding: str = "gb18030") -> bytes:
+    """One line of slip text as the bytes the printer prints: gb18030 (default), gbk or utf-8.
+
+    Every character is encoded on its own, strictly; one the printer cannot print goes through
+    the substitutions above. In gb18030 and gbk "¥" is sent as the full-width "￥" (A3 A4).
+    """
+    encoding = _codec(encoding)
+    out = bytearray()
+    for char in text:
+        encoded = _fits(char, encoding)
+        out += encoded if encoded is not None else _substitute(char, encoding)
+    return bytes(out)
+
+
+def _codec(encoding: str) -> str:
+    name = encoding.lower().replace("_", "-")
+    name = {"utf8": "utf-8", "gb-18030": "gb18030", "cp936": "gbk"}.get(name, name)
+    if name not in ENCODINGS:
+        raise ValueError(f"printer encoding {encoding!r}: use one of {', '.join(ENCODINGS)}")
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# Layout
+
+
+def columns(text: str) -> int:
+    """Columns the text takes on the printer: 2 for a wide, full-width or ambiguous character.
+
+    A GB printer draws every two-byte code full width, and the ambiguous ones ("·", "—", "×")
+    are two-byte codes there; "¥" is printed as "￥". Combining marks take none.
+    """
+    total = 0
+    for char in text:
+        char = "￥" if char == "¥" else char
+        if unicodedata.combining(char):
+            continue
+        total += 2 if unicodedata.east_asian_width(char) in ("W", "F", "A") else 1
+    return total
+
+
+def _wrap(text: str, width: int) -> list[str]:
+    lines, line, used = [], "", 0
+    for char in text:
+        w = columns(char)
+        if used + w > width:
+            lines.append(line.rstrip())
+            line, used = "", 0
+            if char == " ":
+                continue
+        line += char
+        used += w
+    lines.append(line.rstrip())
+    return lines
+
+
+def _centre(text: str, width: int) -> list[str]:
+    return [" " * ((width - columns(line)) // 2) + line for line in _wrap(text, width)]
+
+
+def _pair(label: str, value: str, width: int) -> list[str]:
+    """Label left, value right; the value on lines of its own when both do not fit."""
+    gap = width - columns(label) - columns(value)
+    if gap >= 1:
+        return [label + " " * gap + value]
+    lines = _wrap(label, width)
+    for part in _wrap(value, width):
+        lines.append(" " * (width - columns(part)) + part)
+    return lines
+
+
+def _yuan(fen: int) -> str:
+    return "¥" + format_fen(fen)
+
+
+def receipt_lines(
+    receipt: receipts.Receipt, *, width_chars: int, copy_label: str | None, reprint: bool
+) -> list[str]:
+    """One copy of the slip as text lines no wider than width_chars; the first is the title."""
+    width = width_chars
+    r = receipt
+    lines = _centre(r.receipt_title or DEFAULT_TITLE, width)
+    if copy_label:
+        code = COPY_CODES.get(copy_label)
+        lines += _centre(f"{copy_label} {code}" if code else copy_label, width)
+    if reprint:
+        lines += _centre("重印 REPRINT", width)
+    if r.voided:
+        lines += _centre("此交易已撤销 VOIDED", width)
+    rule = "-" * width
+    lines.append(rule)
+
+    def pair(label: str, value: object) -> None:
+        lines.extend(_pair(label, "-" if value in (None, "") else str(value), width))
+
+    pair("商户名称 MERCHANT NAME", r.merchant_name)
+    pair("商户编号 MERCHANT NO.", r.merchant_id)
+    pair("终端编号 TERMINAL ID", r.terminal_id)
+    operator = " ".join(part for part in (r.operator_no, r.operator_name) if part)
+    pair("操作员 OPERATOR", operator)
+    pair("卡号 CARD NO.", r.card_no)
+    pair("交易类型 TRANS TYPE", f"{r.type_name} {r.type_code}")
+    if r.original_voucher_no:
+        pair("原交易 ORIG. TRANS", r.original_type_name)
+        pair("原凭证号 ORIG. VOUCHER", r.original_voucher_no)
+    pair("批次号 BATCH NO.", r.batch_no)
+    pair("凭证号 VOUCHER NO.", r.voucher_no)
+    pair("参考号 REF. NO.", r.reference_no)
+    pair("流水号 TRACE NO.", r.trace_no)
+    pair("日期时间 DATE/TIME", f"{r.date} {r.time}")
+    if r.service_code:
+        pair("服务代码 SERVICE CODE", r.service_code)
+    if r.payment_method:
+        pair("支付方式 PAYMENT", r.payment_method)
+    if r.price_fen is not None:
+        pair("原价 PRICE", _yuan(r.price_fen))
+    if r.purchase_fen is not None:
+        pair("消费金额 PURCHASE", _yuan(r.purchase_fen))
+    if r.amount_fen is not None:
+        pair("金额 AMOUNT", _yuan(r.amount_fen))
+    pair("余额 BALANCE", _yuan(r.balance_after_fen))
+    if r.points is not None:
+        pair("积分 POINTS", f"{r.points:+d}")
+    pair("积分余额 POINTS BALANCE", r.points_after)
+    lines.append(rule)
+    if r.signature_required:
+        lines += _wrap("持卡人签名 CARDHOLDER SIGNATURE", width)
+        lines += ["", "", "_" * width]
+        lines += _wrap(SIGNATURE_NOTE, width)
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# ESC/POS
+
+ESC_INIT = b"\x1b\x40"  # ESC @
+FS_CHINESE_ON = b"\x1c\x26"  # FS &
+FS_CHINESE_OFF = b"\x1c\x2e"  # FS .
+TITLE_ON = b"\x1b\x45\x01\x1d\x21\x01"  # ESC E 1 (bold), GS ! 1 (double height, same width)
+TITLE_OFF = b"\x1d\x21\x00\x1b\x45\x00"
+FEED_BEFORE_CUT = b"\x1b\x64\x04"  # ESC d 4: the cutter sits a few lines above the head
+FEED_TO_TEAR = b"\x1b\x64\x06"  # no cutter: past the tear bar
+CUT_PARTIAL = b"\x1d\x56\x42\x00"  # GS V 66 0
+
+
+def escpos_bytes(
+    lines: Iterable[str],
+    *,
+    encoding: str = "gb18030",
+    chinese_mode: bool = True,
+    cut: bool = True,
+    title_lines: int = 1,
+) -> bytes:
+    """One slip as raw ESC/POS; the first title_lines lines in bold double height.
+
+    Chinese mode (FS &) makes a GB printer read a byte >= 0x80 with the next as one GB code; it
+    is switched on after ESC @ when chinese_mode says so (off: the printer's own default is
+    left alone). For utf-8 it is always switched off (FS .), because in Chinese mode the
+    printer would pair UTF-8 bytes into wrong hanzi; the printer's UTF-8 setting decodes them.
+    GS ! is used for the title rather than ESC !, which leaves hanzi unstyled on most printers.
+    """
+    encoding = _codec(encoding)
+    out = bytearray(ESC_INIT)
+    if encoding == "utf-8":
+        out += FS_CHINESE_OFF
+    elif chinese_mode:
+        out += FS_CHINESE_ON
+    for n, line in enumerate(lines):
+        if n < title_lines:
+            out += TITLE_ON + encode(line, encoding) + b"\n" + TITLE_OFF
+        else:
+            out += encode(line, encoding) + b"\n"
+    out += FEED_BEFORE_CUT + CUT_PARTIAL if cut else FEED_TO_TEAR
+    return bytes(out)
+
+
+def receipt_bytes(
+    receipt: receipts.Receipt,
+    *,
+    paper_mm: int = 58,
+    encoding: str = "gb18030",
+    chinese_mode: bool = True,
+    cut: bool = True,
+    reprint: bool = False,
+) -> bytes:
+    """Every copy of the receipt (one slip per label in receipt.copies), each cut on its own."""
+    if paper_mm not in PAPER_COLUMNS:
+        raise ValueError(f"paper width {paper_mm} mm: use 58 or 80")
+    out = bytearray()
+    for label in receipt.copies or (None,):
+        lines = receipt_lines(
+            receipt, width_chars=PAPER_COLUMNS[paper_mm], copy_label=label, reprint=reprint
+        )
+        out += escpos_bytes(lines, encoding=encoding, chinese_mode=chinese_mode, cut=cut)
+    return bytes(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Devices
+
+URL_KINDS = ("tcp://HOST:PORT", "usb://VID:PID", "serial:///dev/…?baudrate=…", "file:///…")
+URL_KINDS += ("cups://QUEUE", "none")
+
+
+def open_printer(url: str, *, timeout: float = 10.0) -> Any:
+    """The python-escpos printer a URL names, not yet connected; None for "none" (no printer).
+
+    timeout bounds a network printer's connect and send, and a serial printer's writes.
+    Raises ValueError for a URL that names no printer, RuntimeError when the driver a kind
+    needs (pyusb for usb://, pycups for cups://) is not installed.
+    """
+    from escpos import printer as escpos_printer
+
+    text = (url or "").strip()
+    if text.lower() in ("", "none"):
+        return None
+    parts = urlsplit(text)
+    scheme = parts.scheme.lower()
+
+    def bad(why: str) -> ValueError:
+        return ValueError(f"printer URL {url!r}: {why} (use one of: {', '.join(URL_KINDS)})")
+
+    if scheme == "tcp":
+        try:
+            host, port = parts.hostname, parts.port or 9100
+        except ValueError as e:
+            raise bad(str(e)) from None
+        if not host or parts.path not in ("", "/"):
+            raise bad("tcp:// needs a host and, optionally, a port")
+        return escpos_printer.Network(host=host, port=port, timeout=timeout)
+    if scheme == "usb":
+        ids = parts.netloc.split(":")
+        try:
+            vendor, product = (int(part, 16) for part in ids)
+        except ValueError:
+            raise bad("usb:// needs VID:PID in hex, such as usb://04b8:0202") from None
+        if not escpos_printer.Usb.is_usable():
+            raise RuntimeError("usb:// printers need pyusb: pip install 'python-escpos[usb]'")
+        return escpos_printer.Usb(vendor, product, timeout=int(timeout * 1000))
+    if scheme == "serial":
+        query = parse_qs(parts.query)
+        if parts.netloc or not parts.path:
+            raise bad("serial:// needs a device path, such as serial:///dev/ttyS0")
+        try:
+            baudrate = int(query.pop("baudrate", ["9600"])[-1])
+        except ValueError:
+            raise bad("baudrate must be a number") from None
+        if query:
+            raise bad(f"unknown serial setting {', '.join(query)}")
+        return escpos_printer.Serial(devfile=parts.path, baudrate=baudrate, timeout=timeout)
+    if scheme == "file":
+        if parts.netloc or not parts.path or parts.query:
+            raise bad("file:// needs an absolute path, such as file:///dev/usb/lp0")
+        return escpos_printer.File(devfile=parts.path)
+    if scheme == "cups":
+        if not parts.netloc or parts.path not in ("", "/"):
+            raise bad("cups:// needs a queue name, such as cups://POS58")
+        if not escpos_printer.CupsPrinter.is_usable():
+            raise RuntimeError("cups:// printers need pycups: pip install 'python-escpos[cups]'")
+        return escpos_printer.CupsPrinter(printer_name=parts.netloc)
+    raise bad("unknown kind")
+
+
+def send(url: str, data: bytes, *, timeout: float = 10.0) -> bool:
+    """Open the printer, send the bytes, close it. False when the URL is "none"; raises else."""
+    device = open_printer(url, timeout=timeout)
+    if device is None:
+        return False
+    device.open()
+    try:
+        serial_port = getattr(device, "_device", None)
+        if hasattr(serial_port, "write_timeout"):
+            serial_port.write_timeout = timeout  # a port held by flow control must not hang
+        device._raw(data)
+    finally:
+        device.close()
+    return True
+
+
+# ---------------------------------------------------------------------------------------------
+# The print queue
+
+
+@dataclass(frozen=True)
+class PrintJob:
+    id: int
+    description: str
+    data: bytes
+    state: str = "queued"  # queued, printing, printed, failed, skipped (no printer)
+    error: str | None = None
+    attempts: int = 0
+    url: str | None = None  # where it was last sent
+    finished_at: float | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.state in ("printed", "failed", "skipped")
+
+
+def _error_text(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text or type(error).__name__
+
+
+class PrintQueue:
+    """A worker thread printing jobs one at a time, in order, from a queue.
+
+    `url` is a printer URL or a callable giving the current one (read for each job, so a
+    settings change applies to the next print). submit() and retry() never block and never
+    raise; outcomes are kept for the last `keep` jobs.
+    """
+
+    def __init__(
+        self, url: str | Callable[[], str], *, timeout: float = 10.0, keep: int = 200
+    ) -> None:
+        self._url = url if callable(url) else (lambda: url)
+        self.timeout = timeout
+        self._keep = keep
+        self._jobs: OrderedDict[int, PrintJob] = OrderedDict()
+        self._ids = itertools.count(1)
+        self._changed = threading.Condition()
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._stopped = False
+        self.last_error: str | None = None
+        self._last_state: str | None = None
+        self._thread = threading.Thread(target=self._run, name="printer", daemon=True)
+        self._thread.start()
+
+    def submit(self, data: bytes, description: str = "") -> int:
+        """Queue a job; its id at once. After stop() the job is recorded as failed."""
+        with self._changed:
+            job = PrintJob(id=next(self._ids), description=description, data=bytes(data))
+            self._jobs[job.id] = job
+            while len(self._jobs) > self._keep:
+                self._jobs.popitem(last=False)
+            self._enqueue(job)
+            return job.id
+
+    def retry(self, job_id: int) -> bool:
+        """Queue a failed job again; False when there is no such failed job."""
+        with self._changed:
+            job = self._jobs.get(job_id)
+            if job is None or job.state != "failed":
+                return False
+            self._jobs[job_id] = replace(job, state="queued", error=None, finished_at=None)
+            self._enqueue(self._jobs[job_id])
+            return True
+
+    def _enqueue(self, job: PrintJob) -> None:
+        # Called with self._changed held.
+        if self._stopped:
+            self._finish(job.id, "failed", "print queue stopped", None)
+        else:
+            self._queue.put(job.id)
+
+    def job(self, job_id: int) -> PrintJob | None:
+        with self._changed:
+            return self._jobs.get(job_id)
+
+    def jobs(self) -> list[PrintJob]:
+        with self._changed:
+            return list(self._jobs.values())
+
+    def wait(self, job_id: int, timeout: float = 10.0) -> PrintJob | None:
+        """The job once it is done (or as it stands when timeout runs out)."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                job = self._jobs.get(job_id)
+                left = deadline - time.monotonic()
+                if job is None or job.done or left <= 0:
+                    return job
+                self._changed.wait(left)
+
+    def status(self) -> str:
+        """For the status bar: "none" (no printer set), "ok", "failed: <error>", or "unknown"
+        before anything was printed."""
+        try:
+            if (self._url() or "").strip().lower() in ("", "none"):
+                return "none"
+        except Exception as e:  # a broken settings callable is a printer problem, shown
+            return f"failed: {_error_text(e)}"
+        with self._changed:
+            if self._last_state == "failed":
+                return f"failed: {self.last_error}"
+            return "ok" if self._last_state == "printed" else "unknown"
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Finish the job in hand and end the thread; jobs still queued end failed."""
+        with self._changed:
+            self._stopped = True
+        self._queue.put(None)
+        self._thread.join(timeout)
+        while True:
+            try:
+                job_id = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if job_id is not None:
+                with self._changed:
+                    self._finish(job_id, "failed", "print queue stopped", None)
+
+    def _finish(self, job_id: int, state: str, error: str | None, url: str | None) -> None:
+        # Called with self._changed held.
+        job = self._jobs.get(job_id)
+        if job is not None:
+            self._jobs[job_id] = replace(
+                job, state=state, error=error, url=url, finished_at=time.time()
+            )
+        if state in ("printed", "failed"):
+            self._last_state = state
+            self.last_error = error if state == "failed" else None
+        self._changed.notify_all()
+
+    def _run(self) -> None:
+        while True:
+            job_id = self._queue.get()
+            if job_id is None:
+                return
+            with self._changed:
+                job = self._jobs.get(job_id)
+                if job is None or job.state != "queued":
+                    continue
+                job = replace(job, state="printing", attempts=job.attempts + 1)
+                self._jobs[job_id] = job
+            url = None
+            try:
+                url = self._url()
+                printed = send(url, job.data, timeout=self.timeout)
+                outcome, error = ("printed" if printed else "skipped"), None
+            except Exception as e:  # whatever the device does, the worker carries on
+                outcome, error = "failed", _error_text(e)
+                log.warning("printer: job %s (%s) failed: %s", job_id, job.description, error)
+            with self._changed:
+                self._finish(job_id, outcome, error, url)
