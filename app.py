@@ -3,7 +3,7 @@
 `flask --app app <command>` finds create_app here and runs the admin commands (kakatong/cli.py).
 """
 
-from kakatong import create_app
+from kakatong import create_app, start_reader
 
 __all__ = ["create_app"]
 
@@ -20,6 +20,8 @@ if __name__ == "__main__":
     app = create_app()
     config = app.config["KAKATONG"]
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    if config.msr:
+        start_reader(app)  # here, not in the factory: the admin commands must not take the port
     logging.getLogger("kakatong").info(
         "Kakatong serving on http://%s:%s/ (data in %s)", config.host, config.port, config.data_dir
     )

@@ -1,9 +1,14 @@
 """Kakatong: a self-hosted membership-card appliance (stored value and loyalty points).
 
-The application factory: configuration, the database, the blueprints, the CLI.
+The application factory: configuration, the database, the blueprints, the CLI, the card
+reader's thread.
 """
 
 from __future__ import annotations
+
+import atexit
+import logging
+import threading
 
 from flask import Flask, jsonify, render_template, request, session
 from flask_babel import get_locale
@@ -15,6 +20,7 @@ from .config import ROOT, Config
 from .db import connect, open_database
 from .errors import LedgerError
 from .sessions import SessionStore
+from .swipes import Hub
 
 __version__ = "0.1.0"
 
@@ -48,6 +54,12 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.extensions["kakatong.sessions"] = SessionStore()
     app.extensions["kakatong.web_sessions"] = SessionStore()
+    app.extensions["kakatong.swipes"] = Hub()
+    # A swipe stream holds a waitress thread while it is open: a quarter of them at most, so
+    # the terminals' streams can never starve the requests that move money.
+    app.extensions["kakatong.stream_slots"] = threading.BoundedSemaphore(
+        max(1, config.threads // 4)
+    )
 
     from . import i18n
     from .api import bp as api_bp
@@ -111,3 +123,51 @@ def create_app(overrides: dict | None = None) -> Flask:
         return render_template("error.html", error=error, status=error.status), error.status
 
     return app
+
+
+def start_reader(app: Flask):
+    """The card reader's thread for this app, started once (a second call returns it).
+
+    The server starts it (app.py); the factory does not, because the admin commands build the
+    same app and must not take the serial port from the running server."""
+    from .models import Terminal
+    from .reader import ReaderThread
+
+    running = app.extensions.get("kakatong.reader")
+    if running is not None and running.is_alive():
+        return running
+    config: Config = app.config["KAKATONG"]
+    terminal_id = config.msr_terminal
+    if not terminal_id:
+        first = (
+            Terminal.select(Terminal.terminal_id)
+            .where(Terminal.kind == "pos")
+            .order_by(Terminal.terminal_id)
+            .first()
+        )
+        terminal_id = first.terminal_id if first else ""
+    hub: Hub = app.extensions["kakatong.swipes"]
+    hub.set_status(terminal_id, "disconnected")  # until the port opens
+    reader = ReaderThread(
+        config.msr,
+        config.msr_baud,
+        # Only the card number and expiry travel on; the reader logs neither.
+        on_swipe=lambda swipe: hub.swipe(terminal_id, swipe.card_no, swipe.expires),
+        on_error=lambda _reason: hub.retry(terminal_id),
+        on_status=lambda status: hub.set_status(terminal_id, status),
+    )
+    reader.terminal_id = terminal_id
+    app.extensions["kakatong.reader"] = reader
+    reader.start()
+    atexit.register(reader.stop)
+    logging.getLogger("kakatong.reader").info(
+        "reader: %s for terminal %s", config.msr, terminal_id or "(none)"
+    )
+    return reader
+
+
+def stop_reader(app: Flask) -> None:
+    reader = app.extensions.pop("kakatong.reader", None)
+    if reader is not None:
+        reader.stop()
+        atexit.unregister(reader.stop)

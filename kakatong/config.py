@@ -28,6 +28,11 @@ class Config:
     tz: str = field(default="Asia/Shanghai", metadata={"env": "KAKATONG_TZ"})
     demo: bool = field(default=True, metadata={"env": "KAKATONG_DEMO"})
     threads: int = field(default=16, metadata={"env": "KAKATONG_THREADS"})
+    # The card reader (刷卡器): a device path or pyserial URL; empty: no reader.
+    msr: str = field(default="", metadata={"env": "KAKATONG_MSR"})
+    msr_baud: int = field(default=9600, metadata={"env": "KAKATONG_MSR_BAUD"})
+    # The terminal whose page gets the swipes; empty: the shop's one POS terminal.
+    msr_terminal: str = field(default="", metadata={"env": "KAKATONG_MSR_TERMINAL"})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:

@@ -65,6 +65,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "not_found": (404, "页面不存在"),
     "method_not_allowed": (405, "不支持该请求方法"),
     "payload_too_large": (413, "请求内容过大"),
+    "too_many_streams": (503, "刷卡推送连接已满，请稍后重试"),
     "internal_error": (500, "系统内部错误，请联系管理员"),
 }
 

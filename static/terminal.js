@@ -92,6 +92,12 @@
       $("st-operator").textContent = name || "";
     },
     // The shop's time (KAKATONG_TZ), whatever zone the browser's machine is set to.
+    // The serial card reader (KAKATONG_MSR): "connected", "disconnected", or "none".
+    reader(state) {
+      const text = { connected: t("刷卡器 已连接"), disconnected: t("刷卡器 未连接") }[state];
+      $("st-reader").textContent = text || `${t("刷卡器")} —`;
+      $("st-reader").dataset.ok = state === "connected" ? "1" : state === "none" ? "" : "0";
+    },
     clock() {
       const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
         timeZone: config.tz, year: "numeric", month: "2-digit", day: "2-digit",
@@ -238,6 +244,7 @@
 
   function logon() {
     api.signOut();
+    swipes.stop();
     status.operator("");
     if (!binding.get()) return bindTerminal();
     show({
@@ -317,6 +324,7 @@
       me = session;
       status.operator(`${session.operator_no} ${session.name}`);
       await loadTerminal();
+      swipes.start();
       message({
         name: "signed-in", title: t("签到"), code: "LOGON", lines: [t("签到成功")],
         onEnter: resume,
@@ -838,6 +846,7 @@
       onEnter: async (password) => {
         try {
           await processing(() => api.call("POST", "/session/unlock", { password }));
+          swipes.start();
           standby();
         } catch (err) {
           refusal(err, locked, locked);
@@ -979,6 +988,7 @@
           api.signedIn(session.token);
           me = session;
           status.operator(`${session.operator_no} ${session.name}`);
+          swipes.start();
           systemMenu();
         } catch (err) {
           refusal(err, () => menu(0), () => menu(0));
@@ -1187,6 +1197,143 @@
     });
   }
 
+  // ------------------------------------------------------------------ the serial card reader
+
+  // A reader on the server's serial port (KAKATONG_MSR) sends its swipes to this page, pushed
+  // as Server-Sent Events. They are read with fetch(): an EventSource cannot send the bearer
+  // token, and the token never goes into a URL. The server ends each stream after a while and
+  // the page reconnects; when it has no stream to spare (503) or streams keep failing, the
+  // page polls instead, and tries a stream again now and then. A swipe enters the current
+  // flow exactly as a keyboard-wedge swipe does.
+  const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  const swipes = {
+    token: null,  // the session the feed runs for; null: stopped
+    controller: null,
+    lastId: null,
+    start() {
+      if (!api.token || this.token === api.token) return;
+      this.stop();
+      this.token = api.token;
+      this.run(this.token);
+    },
+    stop() {
+      this.token = null;
+      if (this.controller) this.controller.abort();
+      this.controller = null;
+    },
+    async run(token) {
+      let failures = 0;
+      let polls = 0;
+      let polling = false;
+      while (this.token === token) {
+        const began = Date.now();
+        const outcome = polling ? await this.poll(token) : await this.stream(token);
+        if (this.token !== token) return;
+        if (outcome === "stop") {  // signed out or locked: started again on sign-in, unlock
+          this.token = null;
+          return;
+        }
+        if (outcome === "busy") {
+          polling = true;
+        } else if (outcome === "failed" || (!polling && Date.now() - began < 1000)) {
+          failures += 1;
+          if (failures >= 3) polling = true;
+          await sleep(Math.min(30000, 500 * 2 ** failures));
+        } else if (!polling) {
+          failures = 0;  // ended as streams do: reconnect at once
+        }
+        if (polling && ++polls >= 30) {
+          polling = false;
+          polls = 0;
+          failures = 0;
+        }
+      }
+    },
+    headers(token) {
+      const headers = { Authorization: "Bearer " + token };
+      return headers;
+    },
+    async stream(token) {
+      const headers = this.headers(token);
+      if (this.lastId !== null) headers["Last-Event-ID"] = String(this.lastId);
+      this.controller = new AbortController();
+      let response;
+      try {
+        response = await fetch("/api/v1/terminal/swipes/stream",
+          { headers, cache: "no-store", signal: this.controller.signal });
+      } catch (err) {
+        return "failed";
+      }
+      if (response.status === 503) return "busy";
+      if (response.status === 401 || response.status === 423) return "stop";
+      if (!response.ok || !response.body) return "failed";
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let text = "";
+      try {
+        for (;;) {
+          const { value, done } = await reader.read();
+          if (done) return "ended";
+          text = (text + decoder.decode(value, { stream: true })).replace(/\r\n/g, "\n");
+          let cut;
+          while ((cut = text.indexOf("\n\n")) !== -1) {
+            const block = text.slice(0, cut);
+            text = text.slice(cut + 2);
+            if (this.token === token) this.dispatch(block);
+          }
+        }
+      } catch (err) {
+        return "failed";
+      }
+    },
+    // One event of the stream: "field: value" lines; a line starting with ":" is a comment.
+    dispatch(block) {
+      let kind = "message";
+      let data = "";
+      for (const line of block.split("\n")) {
+        if (!line || line.startsWith(":")) continue;
+        const colon = line.indexOf(":");
+        const name = colon === -1 ? line : line.slice(0, colon);
+        let value = colon === -1 ? "" : line.slice(colon + 1);
+        if (value.startsWith(" ")) value = value.slice(1);
+        if (name === "event") kind = value;
+        else if (name === "data") data += (data ? "\n" : "") + value;
+        else if (name === "id" && /^[0-9]+$/.test(value)) this.lastId = Number(value);
+      }
+      if (data) this.handle(kind, JSON.parse(data));
+    },
+    handle(kind, data) {
+      if (kind === "status") return status.reader(data.reader);
+      if (kind === "retry") return misread();
+      if (kind === "swipe") {
+        // As parseStripe gives it: the expiry MM/YY from the stripe's YYMM.
+        const e = data.expires || "";
+        press("swipe", { card_no: data.card_no, expiry: e ? `${e.slice(2, 4)}/${e.slice(0, 2)}` : "" });
+      }
+    },
+    async poll(token) {
+      const began = Date.now();
+      const after = this.lastId === null ? "" : `?after=${this.lastId}`;
+      let response;
+      try {
+        this.controller = new AbortController();
+        response = await fetch("/api/v1/terminal/swipes" + after,
+          { headers: this.headers(token), cache: "no-store", signal: this.controller.signal });
+        if (response.status === 401 || response.status === 423) return "stop";
+        if (!response.ok) return "failed";
+        const data = await response.json();
+        if (this.token !== token) return "stop";
+        status.reader(data.reader);
+        for (const swipe of data.swipes) this.handle(swipe.event, swipe);
+        this.lastId = data.last_id;
+      } catch (err) {
+        return "failed";
+      }
+      await sleep(Math.max(0, 1000 - (Date.now() - began)));
+      return "ended";
+    },
+  };
+
   document.addEventListener("keydown", (event) => {
     if (wedge.feed(event)) {
       event.preventDefault();
@@ -1219,6 +1366,7 @@
     } catch (err) {
       return logon();
     }
+    swipes.start();
     resume();
   }
 

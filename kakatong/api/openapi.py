@@ -1161,6 +1161,90 @@ def _terminal_paths() -> dict:
                 ok=_json(_ref("OwnTerminal"), "the terminal"),
             )
         },
+        "/api/v1/terminal/swipes/stream": {
+            "get": _op(
+                "swipe_stream",
+                "terminals",
+                "The card reader's swipes, pushed (Server-Sent Events)",
+                "The swipes of the card reader (刷卡器, `KAKATONG_MSR`) bound to the caller's "
+                "terminal, as `text/event-stream`: first an `event: status` with "
+                '`{"reader": "connected"|"disconnected"|"none"}`, then `event: swipe` with '
+                '`{"id", "card_no", "expires"}` (expires: YYMM as on the stripe), `event: retry` '
+                "for a bad read (请重新刷卡) and `event: status` when the reader comes or goes; "
+                "each with an `id:`, and a comment line as a heartbeat every 10 s. The stream "
+                "ends after 25 s: reconnect, sending the last id seen as `Last-Event-ID` to get "
+                "what came in between. Read it with fetch() (an EventSource cannot send the "
+                "bearer token; never put the token in the URL). Open streams are capped at a "
+                "quarter of the server's threads: beyond that `too_many_streams`, and the page "
+                "polls GET /api/v1/terminal/swipes instead.",
+                roles="any signed-in role",
+                errors=("too_many_streams",),
+                params=[
+                    _param(
+                        "Last-Event-ID",
+                        "header",
+                        _string("^[0-9]+$"),
+                        "the last event id seen: events after it are sent first",
+                    )
+                ],
+                ok={
+                    "description": "the event stream",
+                    "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                },
+            )
+        },
+        "/api/v1/terminal/swipes": {
+            "get": _op(
+                "poll_swipes",
+                "terminals",
+                "The card reader's swipes, polled",
+                "The fallback of the stream: the swipes and bad reads (`retry`) of the "
+                "reader bound to the caller's terminal newer than `after`, waiting up to 5 s "
+                "for one (while a stream's slot is free, else answering at once), and the "
+                "reader's status. Without `after`, answers at once with no swipes and the "
+                "`last_id` to poll after.",
+                roles="any signed-in role",
+                errors=("bad_request",),
+                params=[
+                    _param(
+                        "after",
+                        "query",
+                        _integer(0),
+                        "the `last_id` of the previous answer",
+                    )
+                ],
+                ok=_json(
+                    _object(
+                        {
+                            "swipes": {
+                                "type": "array",
+                                "items": _object(
+                                    {
+                                        "id": _integer(1),
+                                        "event": _enum(["swipe", "retry"]),
+                                        "card_no": _string(
+                                            "^[0-9]{8,19}$",
+                                            nullable=True,
+                                            description="the card number (null for a retry)",
+                                        ),
+                                        "expires": _string(
+                                            "^[0-9]{4}$",
+                                            nullable=True,
+                                            description="YYMM as on the stripe",
+                                        ),
+                                    },
+                                    ["id", "event", "card_no", "expires"],
+                                ),
+                            },
+                            "reader": _enum(["connected", "disconnected", "none"]),
+                            "last_id": _integer(0),
+                        },
+                        ["swipes", "reader", "last_id"],
+                    ),
+                    "the swipes since `after`",
+                ),
+            )
+        },
         "/api/v1/terminals": {
             "get": _op(
                 "list_terminals",

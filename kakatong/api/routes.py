@@ -7,10 +7,12 @@ back from the domain as LedgerError and are turned into `{"error", "message"}` o
 from __future__ import annotations
 
 import functools
+import json
 import re
+import time
 from datetime import date, datetime
 
-from flask import Blueprint, current_app, g, jsonify, request
+from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .. import cards, ledger, reports, runtime, staff, terminals
@@ -255,6 +257,106 @@ def own_terminal():
             "merchant_id": shop["merchant_id"],
             "merchant_name": shop["merchant_name"],
             "receipt_title": shop["receipt_title"],
+        }
+    )
+
+
+# ---------------------------------------------------------------- the card reader's swipes
+
+# How long a stream stays open (the page reconnects), how often it says it is alive, how long
+# a poll waits for a swipe; the tests shorten them through app.config.
+STREAM_SECONDS = 25
+HEARTBEAT_SECONDS = 10
+POLL_SECONDS = 5
+
+
+def _timing(name: str, default: float) -> float:
+    return current_app.config.get(f"KAKATONG_{name}", default)
+
+
+def _swipe_event(event) -> dict:
+    if event.kind == "swipe":
+        return {"id": event.id, "event": "swipe", **event.data}
+    return {"id": event.id, "event": "retry", "card_no": None, "expires": None}
+
+
+def _cursor(text: str | None, hub) -> int:
+    """Where a page's events start: after the id it names, or after now. An id beyond the
+    hub's (the server restarted since) starts after now too."""
+    last = hub.last_id()
+    if text is None or not text.isascii() or not text.isdigit():
+        return last
+    return min(int(text), last)
+
+
+@bp.get("/v1/terminal/swipes/stream")
+@signed_in()
+def swipe_stream():
+    slots = current_app.extensions["kakatong.stream_slots"]
+    if not slots.acquire(blocking=False):
+        raise LedgerError("too_many_streams")
+    held = [slots]
+
+    def release():
+        if held:  # once, whether the stream ended or the server closed it first
+            held.pop().release()
+
+    hub = current_app.extensions["kakatong.swipes"]
+    terminal_id = g.actor.terminal_id
+    cursor = _cursor(request.headers.get("Last-Event-ID"), hub)
+    seconds = _timing("STREAM_SECONDS", STREAM_SECONDS)
+    heartbeat = _timing("HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
+
+    def sse(event_id: int, kind: str, data: dict) -> str:
+        return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
+
+    def events(cursor: int):
+        try:
+            yield "retry: 2000\n" + sse(cursor, "status", {"reader": hub.status(terminal_id)})
+            end = time.monotonic() + seconds
+            while (left := end - time.monotonic()) > 0:
+                new = hub.wait(terminal_id, cursor, min(heartbeat, left))
+                if not new:
+                    yield ": heartbeat\n\n"  # a closed connection shows up on this write
+                for event in new:
+                    cursor = event.id
+                    if event.kind == "swipe":
+                        yield sse(event.id, "swipe", {"id": event.id, **event.data})
+                    else:
+                        yield sse(event.id, event.kind, event.data)
+        finally:
+            release()
+
+    response = Response(events(cursor), mimetype="text/event-stream")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Accel-Buffering"] = "no"
+    response.call_on_close(release)
+    return response
+
+
+@bp.get("/v1/terminal/swipes")
+@signed_in()
+def poll_swipes():
+    hub = current_app.extensions["kakatong.swipes"]
+    terminal_id = g.actor.terminal_id
+    after = _args_int("after")
+    cursor = _cursor(None if after is None else str(after), hub)
+    new = []
+    slots = current_app.extensions["kakatong.stream_slots"]
+    # A long poll holds a thread like a stream: it waits only while a stream's slot is free,
+    # and otherwise answers at once.
+    if after is not None and slots.acquire(blocking=False):
+        try:
+            new = hub.wait(terminal_id, cursor, _timing("POLL_SECONDS", POLL_SECONDS))
+        finally:
+            slots.release()
+    elif after is not None:
+        new = hub.after(terminal_id, cursor)
+    return jsonify(
+        {
+            "swipes": [_swipe_event(e) for e in new if e.kind != "status"],
+            "reader": hub.status(terminal_id),
+            "last_id": max([cursor, *(e.id for e in new)]),
         }
     )
 
