@@ -49,6 +49,7 @@ from .web import (
     needs,
     page_arg,
     refused,
+    stripped,
 )
 
 KIND_LABELS = {"pos": _l("收银终端"), "backoffice": _l("后台")}
@@ -67,17 +68,13 @@ class MultiCheckboxField(SelectMultipleField):
 # ---------------------------------------------------------------- forms
 
 
-def _stripped(value):
-    return value.strip() if isinstance(value, str) else value
-
-
 class AddStaffForm(FlaskForm):
     staff_no = StringField(
         _l("员工号"),
         [InputRequired(_l("请输入员工号")), Length(max=8, message=_l("员工号是两位数字"))],
         render_kw={"inputmode": "numeric", "maxlength": 2, "autocomplete": "off"},
     )
-    name = StringField(_l("姓名"), [Optional()], filters=[_stripped])
+    name = StringField(_l("姓名"), [Optional()], filters=[stripped])
     role = RadioField(
         _l("角色"),
         [AnyOf(staff.ASSIGNABLE_ROLES, _l("请选择角色"))],
@@ -174,10 +171,10 @@ class SettingsForm(FlaskForm):
     web_idle_minutes = _whole(_l("后台无操作自动退出（分钟）"))
     captcha_always = BooleanField(_l("后台登录总是需要验证码"))
     merchant_id = StringField(
-        _l("商户号"), filters=[_stripped], render_kw={"inputmode": "numeric", "maxlength": 15}
+        _l("商户号"), filters=[stripped], render_kw={"inputmode": "numeric", "maxlength": 15}
     )
-    merchant_name = StringField(_l("商户名"), filters=[_stripped])
-    receipt_title = StringField(_l("签购单名"), filters=[_stripped])
+    merchant_name = StringField(_l("商户名"), filters=[stripped])
+    receipt_title = StringField(_l("签购单名"), filters=[stripped])
 
     def validate_points_unit(self, field) -> None:
         _amount(field)

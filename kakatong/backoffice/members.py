@@ -47,6 +47,7 @@ from .web import (
     needs,
     page_arg,
     refused,
+    stripped,
 )
 
 PER_PAGE = 20
@@ -60,10 +61,6 @@ SUPERVISOR_FIELDS = {
 
 def _choices(labels: dict) -> list[SelectChoice]:
     return [SelectChoice(value, label) for value, label in labels.items()]
-
-
-def _strip(value: object) -> object:
-    return value.strip() if isinstance(value, str) else value
 
 
 def _pin(form: FlaskForm, field) -> None:
@@ -126,15 +123,15 @@ class ActivateForm(FlaskForm):
     pin = _pin_field(_l("初始密码"))
     confirm = _confirm_field(_l("确认密码"), "pin")
     level = SelectField(_l("会员等级"), validate_choice=False)
-    expires_on = StringField(_l("会员有效期"), filters=[_strip], render_kw={"type": "date"})
-    name = StringField(_l("姓名"), filters=[_strip], render_kw={"maxlength": 40})
+    expires_on = StringField(_l("会员有效期"), filters=[stripped], render_kw={"type": "date"})
+    name = StringField(_l("姓名"), filters=[stripped], render_kw={"maxlength": 40})
     gender = RadioField(_l("性别"), choices=_choices(GENDER_NAMES), validate_choice=False)
-    birthday = StringField(_l("生日"), filters=[_strip], render_kw={"type": "date"})
+    birthday = StringField(_l("生日"), filters=[stripped], render_kw={"type": "date"})
     phone = StringField(
-        _l("手机号码"), filters=[_strip], render_kw={"inputmode": "tel", "maxlength": 11}
+        _l("手机号码"), filters=[stripped], render_kw={"inputmode": "tel", "maxlength": 11}
     )
-    external_no = StringField(_l("外卡号"), filters=[_strip], render_kw={"maxlength": 32})
-    id_number = StringField(_l("身份证"), filters=[_strip], render_kw={"maxlength": 18})
+    external_no = StringField(_l("外卡号"), filters=[stripped], render_kw={"maxlength": 32})
+    id_number = StringField(_l("身份证"), filters=[stripped], render_kw={"maxlength": 18})
 
 
 @bp.route("/members/activate", methods=["GET", "POST"])
@@ -161,7 +158,7 @@ class BindForm(FlaskForm):
     card_no = _card_no_field()
     pin = _pin_field(_l("密码"))
     phone = StringField(
-        _l("绑定手机号"), filters=[_strip], render_kw={"inputmode": "tel", "maxlength": 11}
+        _l("绑定手机号"), filters=[stripped], render_kw={"inputmode": "tel", "maxlength": 11}
     )
 
 
@@ -300,7 +297,7 @@ def card_action(action: str):
 
 
 class MemberFilter(Form):
-    q = StringField(_l("卡号 / 手机号码 / 姓名"), filters=[_strip, card_number])
+    q = StringField(_l("卡号 / 手机号码 / 姓名"), filters=[stripped, card_number])
     level = SelectField(_l("会员等级"), validate_choice=False)
     status = SelectField(_l("状态"), validate_choice=False)
 
@@ -466,14 +463,14 @@ class LevelForm(FlaskForm):
     name = StringField(
         _l("等级名称"),
         [InputRequired(_l("请输入等级名称"))],
-        filters=[_strip],
+        filters=[stripped],
         render_kw={"maxlength": cards.LEVEL_NAME_MAX},
     )
     discount_pct = StringField(
-        _l("折扣（%）"), filters=[_strip], default="100", render_kw={"inputmode": "numeric"}
+        _l("折扣（%）"), filters=[stripped], default="100", render_kw={"inputmode": "numeric"}
     )
     points_multiplier_pct = StringField(
-        _l("积分倍率（%）"), filters=[_strip], default="100", render_kw={"inputmode": "numeric"}
+        _l("积分倍率（%）"), filters=[stripped], default="100", render_kw={"inputmode": "numeric"}
     )
 
 

@@ -40,15 +40,12 @@ from .web import (
     needs,
     page_arg,
     refused,
+    stripped,
 )
 
 # ---------------------------------------------------------------- forms
 
 _REQUEST_ID = re.compile(r"[0-9a-f]{32}", re.ASCII)
-
-
-def _strip(value: str | None) -> str | None:
-    return value.strip() if isinstance(value, str) else value
 
 
 def _card_field():
@@ -69,19 +66,19 @@ def _pin_field():
 def _amount_field(label, required: bool = True):
     checks = [InputRequired(_l("请输入金额"))] if required else []
     return StringField(
-        label, checks, filters=[_strip], render_kw={"inputmode": "decimal", "autocomplete": "off"}
+        label, checks, filters=[stripped], render_kw={"inputmode": "decimal", "autocomplete": "off"}
     )
 
 
 def _points_field(label, required: bool = True):
     checks = [InputRequired(_l("请输入积分"))] if required else []
     return StringField(
-        label, checks, filters=[_strip], render_kw={"inputmode": "numeric", "autocomplete": "off"}
+        label, checks, filters=[stripped], render_kw={"inputmode": "numeric", "autocomplete": "off"}
     )
 
 
 def _code_field(label):
-    return StringField(label, filters=[_strip], render_kw={"autocomplete": "off"})
+    return StringField(label, filters=[stripped], render_kw={"autocomplete": "off"})
 
 
 class PostingForm(FlaskForm):
@@ -138,7 +135,7 @@ class VoidForm(PostingForm):
     original = StringField(
         _l("原凭证号 / 原流水号"),
         [InputRequired(_l("请输入原凭证号或原流水号"))],
-        filters=[_strip],
+        filters=[stripped],
         render_kw={"inputmode": "numeric", "autocomplete": "off"},
     )
     terminal_id = SelectField(_l("原交易终端"), validate_choice=False)

@@ -214,6 +214,11 @@ def refused(form: Form, exc: LedgerError, fields: dict[str, str] | None = None) 
         form.form_errors.append(message)
 
 
+def stripped(value: object) -> object:
+    """A form filter: text without the spaces around it."""
+    return value.strip() if isinstance(value, str) else value
+
+
 def card_number(value: str | None) -> str | None:
     """A form filter for card number fields: a swipe or a grouped number, as the card's."""
     return cards.typed_card_no(value) if isinstance(value, str) and value else value
