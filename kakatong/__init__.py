@@ -19,6 +19,7 @@ from . import runtime
 from .config import ROOT, Config
 from .db import connect, open_database
 from .errors import LedgerError
+from .printing import Printing
 from .sessions import SessionStore
 from .swipes import Hub
 
@@ -54,7 +55,8 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     app.extensions["kakatong.sessions"] = SessionStore()
     app.extensions["kakatong.web_sessions"] = SessionStore()
-    app.extensions["kakatong.swipes"] = Hub()
+    hub = app.extensions["kakatong.swipes"] = Hub()
+    app.extensions["kakatong.printing"] = Printing(on_status=hub.set_printer)
     # A swipe stream holds a waitress thread while it is open: a quarter of them at most, so
     # the terminals' streams can never starve the requests that move money.
     app.extensions["kakatong.stream_slots"] = threading.BoundedSemaphore(

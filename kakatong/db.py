@@ -130,7 +130,7 @@ def install_triggers() -> None:
 # The schema's version. A fresh database is created at the newest version from the models; an
 # older one is brought forward by MIGRATIONS[v] for each v above its version, with
 # playhouse.migrate (add a column, an index…), never by dropping data.
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 
 
 def _v2_terminal_parameters(migrator: SqliteMigrator) -> None:
@@ -159,9 +159,29 @@ def _v3_audit_log(migrator: SqliteMigrator) -> None:
     db.create_tables([AuditLog])
 
 
+def _v4_printer(migrator: SqliteMigrator) -> None:
+    """Each terminal's receipt printer: URL, encoding, Chinese mode, paper, image mode, cutter."""
+    from .models import Terminal
+
+    migrate(
+        *(
+            migrator.add_column("terminal", field.column_name, field)
+            for field in (
+                Terminal.printer_url,
+                Terminal.printer_encoding,
+                Terminal.printer_chinese_mode,
+                Terminal.paper_mm,
+                Terminal.printer_image,
+                Terminal.printer_cut,
+            )
+        )
+    )
+
+
 MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {
     2: _v2_terminal_parameters,
     3: _v3_audit_log,
+    4: _v4_printer,
 }
 
 

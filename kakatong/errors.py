@@ -66,6 +66,8 @@ ERRORS: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "不支持该请求方法"),
     "payload_too_large": (413, "请求内容过大"),
     "too_many_streams": (503, "刷卡推送连接已满，请稍后重试"),
+    "printer_not_configured": (409, "未配置打印机"),
+    "no_receipt": (404, "没有可重印的签购单"),
     "internal_error": (500, "系统内部错误，请联系管理员"),
 }
 

@@ -84,6 +84,15 @@ class Terminal(BaseModel):
     language = CharField(default="zh", constraints=[_in("language", ("zh", "en"))])
     # 清流水: the terminal's transaction query shows nothing older (the journal itself keeps all).
     journal_view_from = DateTimeField(null=True)
+    # The receipt printer (小票打印机): where it is, and what it can print (printer.Settings).
+    printer_url = CharField(default="none")
+    printer_encoding = CharField(
+        default="gb18030", constraints=[_in("printer_encoding", ("gb18030", "gbk", "utf-8"))]
+    )
+    printer_chinese_mode = BooleanField(default=True)
+    paper_mm = IntegerField(default=58, constraints=[Check("paper_mm IN (58, 80)")])
+    printer_image = BooleanField(default=False)
+    printer_cut = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)
 
 

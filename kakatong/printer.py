@@ -22,7 +22,7 @@ import time
 import unicodedata
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -280,6 +280,40 @@ def escpos_bytes(
     return bytes(out)
 
 
+@dataclass(frozen=True)
+class Settings:
+    """How a terminal's printer is reached and what it can print (its terminal parameters)."""
+
+    url: str = "none"
+    encoding: str = "gb18030"
+    chinese_mode: bool = True
+    paper_mm: int = 58
+    image: bool = False  # no Chinese font in the printer: each slip is sent as a picture
+    cut: bool = True  # the printer has a cutter
+
+    @property
+    def configured(self) -> bool:
+        return (self.url or "").strip().lower() not in ("", "none")
+
+    @property
+    def columns(self) -> int:
+        if self.paper_mm not in PAPER_COLUMNS:
+            raise ValueError(f"paper width {self.paper_mm} mm: use 58 or 80")
+        return PAPER_COLUMNS[self.paper_mm]
+
+    def slip(self, lines: list[str], title_lines: int = 1) -> bytes:
+        """One slip in this printer's terms: text in its encoding, or a picture."""
+        if self.image:
+            return image_bytes(lines, paper_mm=self.paper_mm, cut=self.cut, title_lines=title_lines)
+        return escpos_bytes(
+            lines,
+            encoding=self.encoding,
+            chinese_mode=self.chinese_mode,
+            cut=self.cut,
+            title_lines=title_lines,
+        )
+
+
 def receipt_bytes(
     receipt: receipts.Receipt,
     *,
@@ -288,17 +322,116 @@ def receipt_bytes(
     chinese_mode: bool = True,
     cut: bool = True,
     reprint: bool = False,
+    image: bool = False,
 ) -> bytes:
     """Every copy of the receipt (one slip per label in receipt.copies), each cut on its own."""
-    if paper_mm not in PAPER_COLUMNS:
-        raise ValueError(f"paper width {paper_mm} mm: use 58 or 80")
+    settings = Settings(
+        encoding=encoding, chinese_mode=chinese_mode, paper_mm=paper_mm, image=image, cut=cut
+    )
     out = bytearray()
     for label in receipt.copies or (None,):
         lines = receipt_lines(
-            receipt, width_chars=PAPER_COLUMNS[paper_mm], copy_label=label, reprint=reprint
+            receipt, width_chars=settings.columns, copy_label=label, reprint=reprint
         )
-        out += escpos_bytes(lines, encoding=encoding, chinese_mode=chinese_mode, cut=cut)
+        out += settings.slip(lines)
     return bytes(out)
+
+
+def document_lines(
+    title: str, header: Iterable[tuple[str, object]], body: Iterable[object], *, width_chars: int
+) -> list[str]:
+    """A slip that is not a receipt (settlement totals, the journal, a test page).
+
+    The title centred, the header's (label, value) pairs, a rule, then the body: a
+    (label, value) pair is laid out as on the receipt, "-" is a rule, text is wrapped.
+    """
+    width = width_chars
+    rule = "-" * width
+    lines = _centre(title, width)
+    for label, value in header:
+        lines += _pair(label, "-" if value in (None, "") else str(value), width)
+    lines.append(rule)
+    for item in body:
+        if isinstance(item, tuple):
+            label, value = item
+            lines += _pair(str(label), "-" if value in (None, "") else str(value), width)
+        elif item == "-":
+            lines.append(rule)
+        else:
+            lines += _wrap(str(item), width)
+    lines.append(rule)
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Image mode: for printers without Chinese fonts, each slip is drawn and sent as a raster image.
+
+# Dots across the printable width: 8 dots/mm, the 12-dot half-width cell of text mode.
+PAPER_DOTS = {58: 384, 80: 576}
+CELL = 12  # dots per column, as the printer's own 12×24 font
+LINE_DOTS = 30
+# Fonts with hanzi, tried in order; the index picks Simplified Chinese glyphs in a collection.
+FONT_CANDIDATES = (
+    ("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc", 2),
+    ("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc", 0),
+    ("/usr/share/fonts/truetype/wqy/wqy-zenhei.ttc", 0),
+    ("/usr/share/fonts/truetype/droid/DroidSansFallbackFull.ttf", 0),
+    ("/usr/share/fonts/truetype/arphic/uming.ttc", 0),
+)
+
+
+def find_font() -> tuple[str, int]:
+    """A font that has hanzi (path, index in its collection); RuntimeError when there is none."""
+    import os
+
+    for path, index in FONT_CANDIDATES:
+        if os.path.exists(path):
+            return path, index
+    raise RuntimeError(
+        "image mode needs a Chinese font: apt-get install fonts-noto-cjk (or fonts-wqy-microhei)"
+    )
+
+
+def render_image(lines: list[str], *, paper_mm: int = 58, title_lines: int = 1) -> Any:
+    """The slip's lines drawn in black on white, one bit a dot, in text mode's columns."""
+    from PIL import Image, ImageDraw, ImageFont
+
+    if paper_mm not in PAPER_DOTS:
+        raise ValueError(f"paper width {paper_mm} mm: use 58 or 80")
+    path, index = find_font()
+    font = ImageFont.truetype(path, 22, index=index)
+    image = Image.new("1", (PAPER_DOTS[paper_mm], LINE_DOTS * len(lines) + 8), 1)
+    draw = ImageDraw.Draw(image)
+    for row, line in enumerate(lines):
+        x, y = 0, 4 + row * LINE_DOTS
+        bold = 1 if row < title_lines else 0
+        for char in line:
+            if _is_control(char):
+                char = REPLACEMENT
+            wide = columns(char)
+            if char != " ":
+                draw.text(
+                    (x, y),
+                    "￥" if char == "¥" else char,
+                    font=font,
+                    fill=0,
+                    stroke_width=bold,
+                    stroke_fill=0,
+                )
+            x += wide * CELL
+    return image
+
+
+def image_bytes(
+    lines: list[str], *, paper_mm: int = 58, cut: bool = True, title_lines: int = 1
+) -> bytes:
+    """One slip as an ESC/POS raster image (GS v 0), made by python-escpos, then feed and cut."""
+    from escpos.printer import Dummy
+
+    device = Dummy()
+    device.profile.profile_data["media"] = {"dpi": 203, "width": {"pixels": PAPER_DOTS[paper_mm]}}
+    device.image(render_image(lines, paper_mm=paper_mm, title_lines=title_lines))
+    return ESC_INIT + device.output + (FEED_BEFORE_CUT + CUT_PARTIAL if cut else FEED_TO_TEAR)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -308,18 +441,17 @@ URL_KINDS = ("tcp://HOST:PORT", "usb://VID:PID", "serial:///dev/…?baudrate=…
 URL_KINDS += ("cups://QUEUE", "none")
 
 
-def open_printer(url: str, *, timeout: float = 10.0) -> Any:
-    """The python-escpos printer a URL names, not yet connected; None for "none" (no printer).
+def parse_url(url: str) -> tuple[str, dict[str, Any]]:
+    """The kind of printer a URL names and what opening it needs, without opening anything.
 
-    timeout bounds a network printer's connect and send, and a serial printer's writes.
-    Raises ValueError for a URL that names no printer, RuntimeError when the driver a kind
-    needs (pyusb for usb://, pycups for cups://) is not installed.
+    ("none", {}) for "none" or nothing. Raises ValueError (its text says what is wrong and what
+    would do) for a URL that names no printer. The terminal's settings check a URL with this.
     """
-    from escpos import printer as escpos_printer
-
-    text = (url or "").strip()
+    text = (url or "").strip() if isinstance(url, str) else None
+    if text is None:
+        raise ValueError("the printer URL must be text")
     if text.lower() in ("", "none"):
-        return None
+        return "none", {}
     parts = urlsplit(text)
     scheme = parts.scheme.lower()
 
@@ -331,18 +463,18 @@ def open_printer(url: str, *, timeout: float = 10.0) -> Any:
             host, port = parts.hostname, parts.port or 9100
         except ValueError as e:
             raise bad(str(e)) from None
-        if not host or parts.path not in ("", "/"):
+        if not host or parts.path not in ("", "/") or parts.query:
             raise bad("tcp:// needs a host and, optionally, a port")
-        return escpos_printer.Network(host=host, port=port, timeout=timeout)
+        return "tcp", {"host": host, "port": port}
     if scheme == "usb":
         ids = parts.netloc.split(":")
         try:
             vendor, product = (int(part, 16) for part in ids)
         except ValueError:
             raise bad("usb:// needs VID:PID in hex, such as usb://04b8:0202") from None
-        if not escpos_printer.Usb.is_usable():
-            raise RuntimeError("usb:// printers need pyusb: pip install 'python-escpos[usb]'")
-        return escpos_printer.Usb(vendor, product, timeout=int(timeout * 1000))
+        if not (0 <= vendor <= 0xFFFF and 0 <= product <= 0xFFFF) or parts.path not in ("", "/"):
+            raise bad("usb:// needs VID:PID in hex, such as usb://04b8:0202")
+        return "usb", {"vendor": vendor, "product": product}
     if scheme == "serial":
         query = parse_qs(parts.query)
         if parts.netloc or not parts.path:
@@ -353,18 +485,45 @@ def open_printer(url: str, *, timeout: float = 10.0) -> Any:
             raise bad("baudrate must be a number") from None
         if query:
             raise bad(f"unknown serial setting {', '.join(query)}")
-        return escpos_printer.Serial(devfile=parts.path, baudrate=baudrate, timeout=timeout)
+        if baudrate <= 0:
+            raise bad("baudrate must be a positive number")
+        return "serial", {"devfile": parts.path, "baudrate": baudrate}
     if scheme == "file":
         if parts.netloc or not parts.path or parts.query:
             raise bad("file:// needs an absolute path, such as file:///dev/usb/lp0")
-        return escpos_printer.File(devfile=parts.path)
+        return "file", {"devfile": parts.path}
     if scheme == "cups":
         if not parts.netloc or parts.path not in ("", "/"):
             raise bad("cups:// needs a queue name, such as cups://POS58")
-        if not escpos_printer.CupsPrinter.is_usable():
-            raise RuntimeError("cups:// printers need pycups: pip install 'python-escpos[cups]'")
-        return escpos_printer.CupsPrinter(printer_name=parts.netloc)
+        return "cups", {"printer_name": parts.netloc}
     raise bad("unknown kind")
+
+
+def open_printer(url: str, *, timeout: float = 10.0) -> Any:
+    """The python-escpos printer a URL names, not yet connected; None for "none" (no printer).
+
+    timeout bounds a network printer's connect and send, and a serial printer's writes.
+    Raises ValueError for a URL that names no printer, RuntimeError when the driver a kind
+    needs (pyusb for usb://, pycups for cups://) is not installed.
+    """
+    from escpos import printer as escpos_printer
+
+    kind, args = parse_url(url)
+    if kind == "none":
+        return None
+    if kind == "tcp":
+        return escpos_printer.Network(**args, timeout=timeout)
+    if kind == "usb":
+        if not escpos_printer.Usb.is_usable():
+            raise RuntimeError("usb:// printers need pyusb: pip install 'python-escpos[usb]'")
+        return escpos_printer.Usb(args["vendor"], args["product"], timeout=int(timeout * 1000))
+    if kind == "serial":
+        return escpos_printer.Serial(**args, timeout=timeout)
+    if kind == "file":
+        return escpos_printer.File(**args)
+    if not escpos_printer.CupsPrinter.is_usable():
+        raise RuntimeError("cups:// printers need pycups: pip install 'python-escpos[cups]'")
+    return escpos_printer.CupsPrinter(**args)
 
 
 def send(url: str, data: bytes, *, timeout: float = 10.0) -> bool:
@@ -391,12 +550,13 @@ def send(url: str, data: bytes, *, timeout: float = 10.0) -> bool:
 class PrintJob:
     id: int
     description: str
-    data: bytes
+    data: bytes | Callable[[], bytes]  # or what makes them, run by the worker
     state: str = "queued"  # queued, printing, printed, failed, skipped (no printer)
     error: str | None = None
     attempts: int = 0
     url: str | None = None  # where it was last sent
     finished_at: float | None = None
+    meta: dict = field(default_factory=dict)  # the caller's: what the job is about
 
     @property
     def done(self) -> bool:
@@ -413,11 +573,17 @@ class PrintQueue:
 
     `url` is a printer URL or a callable giving the current one (read for each job, so a
     settings change applies to the next print). submit() and retry() never block and never
-    raise; outcomes are kept for the last `keep` jobs.
+    raise; outcomes are kept for the last `keep` jobs. `on_change` is called with a job each
+    time its state changes (printing, printed, failed, skipped), on the worker's thread.
     """
 
     def __init__(
-        self, url: str | Callable[[], str], *, timeout: float = 10.0, keep: int = 200
+        self,
+        url: str | Callable[[], str],
+        *,
+        timeout: float = 10.0,
+        keep: int = 200,
+        on_change: Callable[[PrintJob], None] | None = None,
     ) -> None:
         self._url = url if callable(url) else (lambda: url)
         self.timeout = timeout
@@ -429,13 +595,25 @@ class PrintQueue:
         self._stopped = False
         self.last_error: str | None = None
         self._last_state: str | None = None
+        self._on_change = on_change
         self._thread = threading.Thread(target=self._run, name="printer", daemon=True)
         self._thread.start()
 
-    def submit(self, data: bytes, description: str = "") -> int:
-        """Queue a job; its id at once. After stop() the job is recorded as failed."""
+    def submit(
+        self, data: bytes | Callable[[], bytes], description: str = "", meta: dict | None = None
+    ) -> int:
+        """Queue a job; its id at once. After stop() the job is recorded as failed.
+
+        data is the bytes to send, or a function making them, called by the worker (so that
+        drawing a slip as an image never holds up the caller); if it raises, the job fails.
+        """
         with self._changed:
-            job = PrintJob(id=next(self._ids), description=description, data=bytes(data))
+            job = PrintJob(
+                id=next(self._ids),
+                description=description,
+                data=data if callable(data) else bytes(data),
+                meta=dict(meta or {}),
+            )
             self._jobs[job.id] = job
             while len(self._jobs) > self._keep:
                 self._jobs.popitem(last=False)
@@ -529,13 +707,25 @@ class PrintQueue:
                     continue
                 job = replace(job, state="printing", attempts=job.attempts + 1)
                 self._jobs[job_id] = job
+            self._notify(job)
             url = None
             try:
                 url = self._url()
-                printed = send(url, job.data, timeout=self.timeout)
+                data = job.data() if callable(job.data) else job.data
+                printed = send(url, data, timeout=self.timeout)
                 outcome, error = ("printed" if printed else "skipped"), None
             except Exception as e:  # whatever the device does, the worker carries on
                 outcome, error = "failed", _error_text(e)
                 log.warning("printer: job %s (%s) failed: %s", job_id, job.description, error)
             with self._changed:
                 self._finish(job_id, outcome, error, url)
+                finished = self._jobs.get(job_id)
+            self._notify(finished)
+
+    def _notify(self, job: PrintJob | None) -> None:
+        if self._on_change is None or job is None:
+            return
+        try:
+            self._on_change(job)
+        except Exception:  # a listener's failure is not the printer's
+            log.exception("printer: on_change failed for job %s", job.id)

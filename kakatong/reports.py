@@ -347,6 +347,23 @@ def batch_totals(terminal: Terminal, batch_no: int) -> dict:
     }
 
 
+def batch_view(terminal: Terminal) -> tuple[dict, list[Transaction]]:
+    """What the terminal's transaction query (交易查询) shows of its current batch: the totals
+    of the whole batch, and its transactions since the terminal's 清流水, if any."""
+    totals = batch_totals(terminal, terminal.batch_no)
+    since = terminal.journal_view_from
+    rows, _ = journal(
+        JournalFilter(
+            terminal_id=terminal.terminal_id,
+            batch_no=terminal.batch_no,
+            time_from=runtime.local(since) if since else None,
+        ),
+        1,
+        MAX_PAGE_SIZE,
+    )
+    return totals, rows
+
+
 @dataclass(frozen=True)
 class Overview:
     """The back office's home page: today, this month, and what the shop owes its members."""

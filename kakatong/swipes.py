@@ -5,8 +5,9 @@ kept in memory only, a few per terminal with increasing ids: a swipe is for the 
 the counter now, never a record (the ledger keeps what a card did). A page that reconnects
 names the last id it saw and gets what it missed, if it is still recent.
 
-Three kinds of event: "swipe" (card number and expiry), "retry" (a bad read: 请重新刷卡) and
-"status" (the reader "connected" or "disconnected"; a terminal without a reader is "none").
+Four kinds of event: "swipe" (card number and expiry), "retry" (a bad read: 请重新刷卡),
+"status" (the reader "connected" or "disconnected"; a terminal without a reader is "none"),
+and "printer" (the receipt printer's state and its last job, from printing.Printing).
 
 No Flask here.
 """
@@ -53,6 +54,12 @@ class Hub:
                 return
             self._status[terminal_id] = status
         self._publish(terminal_id, "status", {"reader": status})
+
+    # -------------------------------------------------------------- the printer's side
+
+    def set_printer(self, terminal_id: str, status: dict) -> Event:
+        """The terminal's printer: its state and its last job (printing.Printing.status)."""
+        return self._publish(terminal_id, "printer", status)
 
     def _publish(self, terminal_id: str, kind: str, data: dict) -> Event:
         with self._changed:

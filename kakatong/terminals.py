@@ -7,7 +7,7 @@ import hmac
 import re
 import secrets
 
-from . import audit, runtime
+from . import audit, printer, runtime
 from .db import write
 from .errors import LedgerError
 from .models import Terminal
@@ -26,7 +26,36 @@ PARAMETERS = {
     ),
     "language": (lambda v: v in ("zh", "en"), "语言只能是 zh 或 en"),
     "clear_journal_view": (lambda v: v is True, "清流水只能是 true"),
+    # The receipt printer (小票打印机), see printer.Settings.
+    "printer_url": (
+        lambda v: _printer_url_ok(v),
+        "打印机地址不正确，可用 tcp://地址:9100、usb://VID:PID、serial:///dev/ttyS0?baudrate=9600、"
+        "file:///dev/usb/lp0、cups://队列名 或 none",
+    ),
+    "printer_encoding": (lambda v: v in printer.ENCODINGS, "打印编码只能是 gb18030、gbk 或 utf-8"),
+    "printer_chinese_mode": (lambda v: type(v) is bool, "中文模式只能开或关"),
+    "paper_mm": (lambda v: type(v) is int and v in printer.PAPER_COLUMNS, "纸宽只能是 58 或 80"),
+    "printer_image": (lambda v: type(v) is bool, "图片打印只能开或关"),
+    "printer_cut": (lambda v: type(v) is bool, "切纸只能开或关"),
 }
+PRINTER_PARAMETERS = (
+    "printer_url",
+    "printer_encoding",
+    "printer_chinese_mode",
+    "paper_mm",
+    "printer_image",
+    "printer_cut",
+)
+
+
+def _printer_url_ok(value: object) -> bool:
+    if not isinstance(value, str) or len(value) > 200:
+        return False
+    try:
+        printer.parse_url(value)
+    except ValueError:
+        return False
+    return True
 
 
 def find(terminal_id: object) -> Terminal:
@@ -59,6 +88,10 @@ def update(terminal_id: object, changes: object, actor: Actor | None = None) -> 
         values["journal_view_from"] = runtime.utcnow()
     if "name" in values:
         values["name"] = values["name"].strip()
+    if "printer_url" in values:
+        values["printer_url"] = values["printer_url"].strip() or "none"
+        if values["printer_url"].lower() == "none":
+            values["printer_url"] = "none"
     if "next_trace_no" in changes:
         values["last_trace"] = changes["next_trace_no"] - 1
 

@@ -4,7 +4,9 @@ server (waitress) on a loopback port."""
 from __future__ import annotations
 
 import re
+import socket
 import threading
+import time
 import uuid
 from dataclasses import dataclass, field
 
@@ -221,3 +223,52 @@ def office(client):
 def office_as(app):
     """office_as("01"): a new browser signed in as that staff member."""
     return lambda staff_no: Office(app.test_client()).sign_in(staff_no)
+
+
+# ---------------------------------------------------------------- a receipt printer
+
+
+class Listener:
+    """A TCP 'printer' on 127.0.0.1: collects each connection's bytes until the client closes."""
+
+    def __init__(self, port: int = 0):
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", port))
+        self.sock.listen()
+        self.sock.settimeout(0.1)
+        self.port = self.sock.getsockname()[1]
+        self.received: list[bytes] = []
+        self._stop = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while not self._stop.is_set():
+            try:
+                conn, _ = self.sock.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                chunks = []
+                while chunk := conn.recv(4096):
+                    chunks.append(chunk)
+                self.received.append(b"".join(chunks))
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[bytes]:
+        deadline = time.monotonic() + timeout
+        while len(self.received) < count and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self.received
+
+    def close(self):
+        self._stop.set()
+        self.thread.join(5)
+        self.sock.close()
+
+
+@pytest.fixture
+def listener():
+    server = Listener()
+    yield server
+    server.close()

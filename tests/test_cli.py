@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import peewee
 import pytest
 from conftest import body
 
@@ -176,6 +177,10 @@ def test_health_is_cheap_and_open(client):
     assert body(client.get("/api/v1/health")) == {"status": "ok"}
 
 
+PRINTER_COLUMNS = ("printer_url", "printer_encoding", "printer_chinese_mode", "paper_mm",
+                   "printer_image", "printer_cut")  # fmt: skip
+
+
 def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
     """Schema 2 added the POS manual's terminal parameters; a shop's version-1 database gets
     them with their defaults and keeps everything else."""
@@ -186,6 +191,8 @@ def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
                    "language", "journal_view_from"):  # fmt: skip
         raw.execute(f"ALTER TABLE terminal DROP COLUMN {column}")
     raw.execute("DROP TABLE audit_log")  # schema 3
+    for column in PRINTER_COLUMNS:  # schema 4
+        raw.execute(f"ALTER TABLE terminal DROP COLUMN {column}")
     raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     raw.commit()
     raw.close()
@@ -197,3 +204,25 @@ def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
     )  # fmt: skip
     assert Card.select().count() == 4
     assert AuditLog.select().count() == 0  # schema 3: the audit log, empty and append-only
+
+
+def test_a_version_3_database_gains_the_printer_settings(tmp_path):
+    """Schema 4 added each terminal's receipt printer: no printer, GB18030, Chinese mode on,
+    58 mm paper, text mode, a cutter."""
+    create_app({"data_dir": tmp_path, "demo": True})
+    db.db.close()
+    raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
+    for column in PRINTER_COLUMNS:
+        raw.execute(f"ALTER TABLE terminal DROP COLUMN {column}")
+    raw.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
+    raw.commit()
+    raw.close()
+    create_app({"data_dir": tmp_path, "demo": True})
+    assert Meta.get_by_id("schema_version").value == str(db.SCHEMA_VERSION)
+    t = Terminal.get()
+    assert (
+        t.printer_url, t.printer_encoding, t.printer_chinese_mode, t.paper_mm, t.printer_image,
+        t.printer_cut,
+    ) == ("none", "gb18030", True, 58, False, True)  # fmt: skip
+    with pytest.raises(peewee.IntegrityError):  # the constraints came with the columns
+        Terminal.update(paper_mm=57).execute()

@@ -13,9 +13,12 @@ def test_the_terminal_parameters_of_the_manual(api):
         "next_trace_no": "000001", "receipt_copies": 2, "standby_type": "consume",
         "manual_entry": True, "service_code_prompt": True, "language": "zh",
         "journal_view_from": None,
+        "printer_url": "none", "printer_encoding": "gb18030", "printer_chinese_mode": True,
+        "paper_mm": 58, "printer_image": False, "printer_cut": True,
         "enabled_types": ["consume", "recharge", "points_earn", "points_redeem"],
         "merchant_id": "898100000000001", "merchant_name": "卡卡通示范商户",
         "receipt_title": "卡卡通会员签购单",
+        "printer": {"printer": "none", "error": None, "job": None},
     }  # fmt: skip
     r = api.put(
         "/api/v1/terminals/10000001",
@@ -25,8 +28,8 @@ def test_the_terminal_parameters_of_the_manual(api):
     )  # fmt: skip
     assert r.status_code == 200, body(r)
     changed = body(api.get("/api/v1/terminal"))
-    shop = ("enabled_types", "merchant_id", "merchant_name", "receipt_title")
-    assert {k: changed[k] for k in t if k not in shop} == {
+    shop = ("enabled_types", "merchant_id", "merchant_name", "receipt_title", "printer")
+    assert {k: changed[k] for k in t if k not in shop and not k.startswith(("printer", "paper"))} == {
         "terminal_id": "10000001", "name": "前台", "kind": "pos", "batch_no": "000001",
         "next_trace_no": "000500", "receipt_copies": 1, "standby_type": "points_earn",
         "manual_entry": False, "service_code_prompt": False, "language": "zh",
@@ -47,6 +50,21 @@ def test_the_terminal_parameters_of_the_manual(api):
         {"name": " "},
         {"receipt_copies": 1, "colour": "red"},
         {},
+        {"printer_url": "lpt1"},
+        {"printer_url": "tcp://"},
+        {"printer_url": "tcp://10.0.0.5:99999"},
+        {"printer_url": "usb://04b8"},
+        {"printer_url": "serial:///dev/ttyS0?baudrate=fast"},
+        {"printer_url": "file://relative"},
+        {"printer_url": 9100},
+        {"printer_url": "tcp://" + "a" * 200},
+        {"printer_encoding": "big5"},
+        {"printer_chinese_mode": "yes"},
+        {"paper_mm": 76},
+        {"paper_mm": 58.0},
+        {"printer_image": 0},
+        {"printer_cut": None},
+        {"paper_mm": 80, "printer_url": "http://printer"},  # all or nothing
     ],
 )
 def test_bad_terminal_parameters_change_nothing(api, change):

@@ -374,7 +374,39 @@ _TERMINAL_PARAMETERS = {
         "description": "清流水: the terminal's transaction query (GET /api/v1/batch) lists nothing "
         "older than now; the batch's totals and the journal keep everything",
     },
+    "printer_url": _string(
+        None,
+        maxLength=200,
+        description="the receipt printer (小票打印机): `tcp://HOST:9100`, `usb://VID:PID`, "
+        "`serial:///dev/ttyS0?baudrate=9600`, `file:///dev/usb/lp0`, `cups://QUEUE`, or `none`",
+        example="tcp://192.168.1.50:9100",
+    ),
+    "printer_encoding": _enum(
+        ["gb18030", "gbk", "utf-8"], description="the encoding the printer reads Chinese in"
+    ),
+    "printer_chinese_mode": {
+        "type": "boolean",
+        "description": "switch the printer's Chinese mode on (FS &) before each slip",
+    },
+    "paper_mm": {
+        "type": "integer",
+        "enum": [58, 80],
+        "description": "paper width in mm: 32 or 48 columns",
+    },
+    "printer_image": {
+        "type": "boolean",
+        "description": "for printers without Chinese fonts: each slip is sent as a picture",
+    },
+    "printer_cut": {"type": "boolean", "description": "the printer has a cutter"},
 }
+_PRINTER_PARAMETERS = (
+    "printer_url",
+    "printer_encoding",
+    "printer_chinese_mode",
+    "paper_mm",
+    "printer_image",
+    "printer_cut",
+)
 
 _TERMINAL = {
     "terminal_id": _string(None, description="终端号"),
@@ -391,7 +423,24 @@ _TERMINAL = {
         **_datetime("清流水: when the transaction query's list was last cleared (null: never)"),
         "nullable": True,
     },
+    **{key: _TERMINAL_PARAMETERS[key] for key in _PRINTER_PARAMETERS},
 }
+
+PRINT_KINDS = ("probe", "receipt", "reprint", "feed", "settlement", "journal", "totals", "test")
+_PRINT_JOB = _object(
+    {
+        "id": _integer(1),
+        "kind": _enum(PRINT_KINDS, description="what the job prints (probe: a connection test)"),
+        "name": _string(None, description="its name on the terminal's screen"),
+        "voucher_no": _six("the receipt's voucher (receipt and reprint only)"),
+        "state": _enum(["queued", "printing", "printed", "failed", "skipped"]),
+        "error": _string(None, nullable=True, description="why it failed"),
+        "attempts": _integer(0),
+    },
+    ["id", "kind", "name", "voucher_no", "state", "error", "attempts"],
+    nullable=True,
+    description="A print job of the terminal's print queue (null: none yet).",
+)
 
 _RECORDS = {
     "Error": _object(
@@ -676,6 +725,20 @@ _RECORDS = {
         ["terminal_id", "name"],
         description="The terminal whose key was right (or which has no key).",
     ),
+    "PrintJob": _PRINT_JOB,
+    "PrinterStatus": _object(
+        {
+            "printer": _enum(
+                ["none", "unknown", "printing", "ok", "failed"],
+                description="none: no printer set; unknown: not tried yet; ok: the last job "
+                "(or connection test) got through; failed: it did not (see `error`)",
+            ),
+            "error": _string(None, nullable=True, description="the last failure"),
+            "job": _ref("PrintJob"),
+        },
+        ["printer", "error", "job"],
+        description="The terminal's receipt printer and its last job.",
+    ),
     "OwnTerminal": _object(
         {
             **_TERMINAL,
@@ -683,8 +746,9 @@ _RECORDS = {
             "merchant_id": _SETTING_PROPERTIES["merchant_id"],
             "merchant_name": _SETTING_PROPERTIES["merchant_name"],
             "receipt_title": _SETTING_PROPERTIES["receipt_title"],
+            "printer": _ref("PrinterStatus"),
         },
-        [*_TERMINAL, "enabled_types", "merchant_id", "merchant_name", "receipt_title"],
+        [*_TERMINAL, "enabled_types", "merchant_id", "merchant_name", "receipt_title", "printer"],
         description=(
             "The caller's terminal, with what its screens need of the shop's settings: a type "
             "not in `enabled_types` is not on the menu."
@@ -1161,6 +1225,41 @@ def _terminal_paths() -> dict:
                 ok=_json(_ref("OwnTerminal"), "the terminal"),
             )
         },
+        "/api/v1/terminal/printer": {
+            "get": _op(
+                "printer_status",
+                "terminals",
+                "The terminal's receipt printer",
+                "Whether the caller's terminal's printer answered, and its last job. Asked "
+                "about a printer not yet tried, the server tests the connection (the answer "
+                "comes as an `event: printer` on the stream).",
+                roles="any signed-in role",
+                ok=_json(_ref("PrinterStatus"), "the printer"),
+            )
+        },
+        "/api/v1/terminal/printer/jobs": {
+            "post": _op(
+                "print_job",
+                "terminals",
+                "Print on the terminal's printer",
+                "`reprint` (重印: the terminal's last receipt again, marked 重印 REPRINT), "
+                "`feed` (送纸), `journal` or `totals` (管理 → 打印: the open batch's "
+                "transactions, or its totals by type) or `test` (a test page). Queued and "
+                "answered at once; the outcome comes as an `event: printer` on the stream and "
+                "in GET /api/v1/terminal/printer. Receipts of transactions and the settlement "
+                "slip are printed without asking, on terminals that have a printer.",
+                roles="CAN_TRANSACT",
+                errors=("bad_request", "printer_not_configured", "no_receipt"),
+                body=_body(
+                    _object(
+                        {"kind": _enum(["reprint", "feed", "journal", "totals", "test"])}, ["kind"]
+                    ),  # fmt: skip
+                    {"kind": "reprint"},
+                ),
+                ok=_json(_ref("PrintJob"), "the job, queued"),
+                status=202,
+            )
+        },
         "/api/v1/terminal/swipes/stream": {
             "get": _op(
                 "swipe_stream",
@@ -1171,6 +1270,7 @@ def _terminal_paths() -> dict:
                 '`{"reader": "connected"|"disconnected"|"none"}`, then `event: swipe` with '
                 '`{"id", "card_no", "expires"}` (expires: YYMM as on the stripe), `event: retry` '
                 "for a bad read (请重新刷卡) and `event: status` when the reader comes or goes; "
+                "an `event: printer` (a PrinterStatus) first and whenever a print job moves; "
                 "each with an `id:`, and a comment line as a heartbeat every 10 s. The stream "
                 "ends after 25 s: reconnect, sending the last id seen as `Last-Event-ID` to get "
                 "what came in between. Read it with fetch() (an EventSource cannot send the "
@@ -1237,9 +1337,10 @@ def _terminal_paths() -> dict:
                                 ),
                             },
                             "reader": _enum(["connected", "disconnected", "none"]),
+                            "printer": _ref("PrinterStatus"),
                             "last_id": _integer(0),
                         },
-                        ["swipes", "reader", "last_id"],
+                        ["swipes", "reader", "printer", "last_id"],
                     ),
                     "the swipes since `after`",
                 ),

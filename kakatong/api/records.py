@@ -122,6 +122,12 @@ def terminal(t: Terminal) -> dict:
             if t.journal_view_from
             else None
         ),
+        "printer_url": t.printer_url,
+        "printer_encoding": t.printer_encoding,
+        "printer_chinese_mode": t.printer_chinese_mode,
+        "paper_mm": t.paper_mm,
+        "printer_image": t.printer_image,
+        "printer_cut": t.printer_cut,
     }
 
 

@@ -127,7 +127,12 @@ def _args_int(name: str, default: int | None = None) -> int | None:
     return int(text)
 
 
+def _printing():
+    return current_app.extensions["kakatong.printing"]
+
+
 def _posted(result: ledger.Posted):
+    _printing().after_transaction(result.record, result.replayed)
     response = jsonify(records.transaction(result.record))
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
@@ -250,15 +255,36 @@ def own_terminal():
     # With what the terminal's screens need of the shop's settings (a type switched off is
     # not on the menu).
     shop = shop_settings.load()
+    terminal = Terminal.get_by_id(g.actor.terminal_pk)
     return jsonify(
         {
-            **records.terminal(Terminal.get_by_id(g.actor.terminal_pk)),
+            **records.terminal(terminal),
             "enabled_types": shop["enabled_types"],
             "merchant_id": shop["merchant_id"],
             "merchant_name": shop["merchant_name"],
             "receipt_title": shop["receipt_title"],
+            "printer": _printing().status(terminal),
         }
     )
+
+
+# ---------------------------------------------------------------- the receipt printer
+
+
+@bp.get("/v1/terminal/printer")
+@signed_in()
+def printer_status():
+    return jsonify(_printing().status(Terminal.get_by_id(g.actor.terminal_pk)))
+
+
+@bp.post("/v1/terminal/printer/jobs")
+@signed_in(CAN_TRANSACT)
+def print_job():
+    """重印, 送纸, 打印 (the batch's journal or totals), or a test page, on this terminal's
+    printer. Answered at once (202) with the queued job; its outcome comes as a printer event."""
+    kind = body("kind").get("kind")
+    terminal = Terminal.get_by_id(g.actor.terminal_pk)
+    return jsonify(_printing().request(terminal, kind, g.actor.staff_no)), 202
 
 
 # ---------------------------------------------------------------- the card reader's swipes
@@ -307,12 +333,15 @@ def swipe_stream():
     seconds = _timing("STREAM_SECONDS", STREAM_SECONDS)
     heartbeat = _timing("HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
 
+    printer = _printing().status(Terminal.get_by_id(g.actor.terminal_pk))
+
     def sse(event_id: int, kind: str, data: dict) -> str:
         return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
 
     def events(cursor: int):
         try:
             yield "retry: 2000\n" + sse(cursor, "status", {"reader": hub.status(terminal_id)})
+            yield sse(cursor, "printer", printer)
             end = time.monotonic() + seconds
             while (left := end - time.monotonic()) > 0:
                 new = hub.wait(terminal_id, cursor, min(heartbeat, left))
@@ -354,8 +383,9 @@ def poll_swipes():
         new = hub.after(terminal_id, cursor)
     return jsonify(
         {
-            "swipes": [_swipe_event(e) for e in new if e.kind != "status"],
+            "swipes": [_swipe_event(e) for e in new if e.kind in ("swipe", "retry")],
             "reader": hub.status(terminal_id),
+            "printer": _printing().status(Terminal.get_by_id(g.actor.terminal_pk)),
             "last_id": max([cursor, *(e.id for e in new)]),
         }
     )
@@ -394,7 +424,10 @@ def bind_terminal(terminal_id: str):
 @bp.put("/v1/terminals/<terminal_id>")
 @signed_in(CAN_CHANGE_SETTINGS)
 def update_terminal(terminal_id: str):
-    changed = terminals.update(terminal_id, body(*terminals.PARAMETERS), g.actor)
+    changes = body(*terminals.PARAMETERS)
+    changed = terminals.update(terminal_id, changes, g.actor)
+    if any(key in changes for key in terminals.PRINTER_PARAMETERS):
+        _printing().settings_changed(changed)
     return jsonify(records.terminal(changed))
 
 
@@ -627,19 +660,8 @@ def list_transactions():
 @bp.get("/v1/batch")
 @signed_in(CAN_TRANSACT)
 def current_batch():
-    terminal = Terminal.get_by_id(g.actor.terminal_pk)
-    totals = reports.batch_totals(terminal, terminal.batch_no)
     # The list starts at the terminal's 清流水, if any; the totals are the whole batch's.
-    since = terminal.journal_view_from
-    rows, _ = reports.journal(
-        reports.JournalFilter(
-            terminal_id=terminal.terminal_id,
-            batch_no=terminal.batch_no,
-            time_from=runtime.local(since) if since else None,
-        ),
-        1,
-        reports.MAX_PAGE_SIZE,
-    )
+    totals, rows = reports.batch_view(Terminal.get_by_id(g.actor.terminal_pk))
     return jsonify(
         {**records.batch(totals), "transactions": [records.transaction(t) for t in rows]}
     )
@@ -648,7 +670,10 @@ def current_batch():
 @bp.post("/v1/settlements")
 @signed_in(CAN_TRANSACT)
 def settle():
-    return jsonify(records.batch(ledger.settle(g.actor))), 201
+    totals = ledger.settle(g.actor)
+    terminal = Terminal.get_by_id(g.actor.terminal_pk)
+    _printing().settlement(terminal, totals, g.actor.staff_no)
+    return jsonify(records.batch(totals)), 201
 
 
 @bp.get("/v1/stats/daily")

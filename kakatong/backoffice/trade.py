@@ -13,7 +13,7 @@ import re
 import uuid
 from dataclasses import dataclass
 
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
@@ -361,6 +361,8 @@ def _request_id_refused(form: FlaskForm) -> None:
 
 def _done(posted: ledger.Posted):
     record = posted.record
+    # The back office's own terminal prints too, if the owner gave it a printer.
+    current_app.extensions["kakatong.printing"].after_transaction(record, posted.replayed)
     if posted.replayed:
         flash(_("这笔交易已经提交过，只记一次账"))
     else:
@@ -396,6 +398,8 @@ def settlement():
         except LedgerError:  # batch_settled: a second tap, or another tab settled it
             flash(_("该批次已经结算过；请核对当前批次后再结算"))
             return redirect(url_for("backoffice.settlement"), 303)
+        printing = current_app.extensions["kakatong.printing"]
+        printing.settlement(terminal, totals, actor().staff_no)
         flash(
             _(
                 "批次 %(batch)s 已结算，共 %(count)s 笔",
