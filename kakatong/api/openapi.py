@@ -1247,9 +1247,11 @@ def _terminal_paths() -> dict:
                 "transactions, or its totals by type) or `test` (a test page). Queued and "
                 "answered at once; the outcome comes as an `event: printer` on the stream and "
                 "in GET /api/v1/terminal/printer. Receipts of transactions and the settlement "
-                "slip are printed without asking, on terminals that have a printer.",
-                roles="CAN_TRANSACT",
-                errors=("bad_request", "printer_not_configured", "no_receipt"),
+                "slip are printed without asking, on terminals that have a printer. Any "
+                "signed-in role may feed paper or print a test page; `reprint`, `journal` and "
+                "`totals` are for `staff.CAN_TRANSACT` (else `not_permitted`).",
+                roles="any signed-in role",
+                errors=("bad_request", "not_permitted", "printer_not_configured", "no_receipt"),
                 body=_body(
                     _object(
                         {"kind": _enum(["reprint", "feed", "journal", "totals", "test"])}, ["kind"]
