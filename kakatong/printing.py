@@ -361,9 +361,10 @@ def test_lines(terminal: Terminal, settings: printer.Settings) -> list[str]:
         ("图片模式 IMAGE", "开 ON" if settings.image else "关 OFF"),
         "-",
         ruler,
-        "中文：卡卡通会员卡，储值消费（测试）。",
-        "金额 ¥1,234.56  ABCxyz 0123456789",
-        "若以上文字完整无乱码，打印机设置正确。",
-        "PRINTER OK IF ALL TEXT ABOVE IS CLEAR.",
+        # Each fits 32 columns: a line that wraps would hide a wrong width.
+        "中文：会员卡，储值（测试）。",
+        "金额 ¥1,234.56 ABCxyz 0189",
+        "文字完整无乱码即设置正确。",
+        "OK IF THE TEXT ABOVE IS CLEAR.",
     ]
     return printer.document_lines("打印测试 TEST PAGE", header, body, width_chars=width)

@@ -38,6 +38,7 @@ def app(tmp_path):
     app = create_app({"data_dir": tmp_path, "demo": True})
     app.config["TESTING"] = True
     yield app
+    app.extensions["kakatong.printing"].stop()  # the print queues' threads, if any
     if not db.is_closed():
         db.close()
 
@@ -272,3 +273,10 @@ def listener():
     server = Listener()
     yield server
     server.close()
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on (a printer that refuses the connection)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

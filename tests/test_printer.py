@@ -8,16 +8,10 @@ import socket
 import time
 
 import pytest
-from conftest import GOLD, Listener, body
+from conftest import GOLD, Listener, body, free_port
 
 from kakatong import printer, receipts
 from kakatong.models import Transaction
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from .. import audit, runtime, staff, terminals
+from .. import audit, printer, runtime, staff, terminals
 from .. import settings as shop_settings
 from ..errors import LedgerError
 from ..models import TRANSACTION_TYPES, Staff, Terminal
@@ -135,6 +135,82 @@ class RenameTerminalForm(FlaskForm):
 
 class RotateKeyForm(FlaskForm):
     """Only the CSRF token: the button is the whole form."""
+
+
+class PrinterForm(FlaskForm):
+    """The terminal's receipt printer (小票打印机): its six terminal parameters. The choices
+    are not checked here: the domain refuses a wrong value with its own message."""
+
+    printer_url = StringField(
+        _l("打印机地址"),
+        filters=[stripped],
+        render_kw={"autocomplete": "off", "spellcheck": "false", "autocapitalize": "off"},
+    )
+    printer_encoding = SelectField(
+        _l("打印编码"),
+        choices=[SelectChoice(name, name) for name in printer.ENCODINGS],
+        validate_choice=False,
+    )
+    paper_mm = SelectField(
+        _l("纸宽"),
+        choices=[
+            SelectChoice("58", _l("58 毫米（每行 32 字符）")),
+            SelectChoice("80", _l("80 毫米（每行 48 字符）")),
+        ],
+        validate_choice=False,
+    )
+    printer_chinese_mode = BooleanField(_l("中文模式"))
+    printer_image = BooleanField(_l("图片打印"))
+    printer_cut = BooleanField(_l("自动切纸"))
+
+    @classmethod
+    def of(cls, terminal: Terminal) -> PrinterForm:
+        return cls(
+            formdata=None,
+            printer_url=terminal.printer_url,
+            printer_encoding=terminal.printer_encoding,
+            paper_mm=str(terminal.paper_mm),
+            printer_chinese_mode=terminal.printer_chinese_mode,
+            printer_image=terminal.printer_image,
+            printer_cut=terminal.printer_cut,
+        )
+
+    def values(self) -> dict:
+        """The settings as the terminal's parameters name them (the domain checks them)."""
+        url = self.printer_url.data or "none"
+        paper = self.paper_mm.data or ""
+        return {
+            "printer_url": "none" if url.lower() == "none" else url,
+            "printer_encoding": self.printer_encoding.data or "",
+            "printer_chinese_mode": bool(self.printer_chinese_mode.data),
+            "paper_mm": int(paper) if DIGITS.match(paper) else paper,
+            "printer_image": bool(self.printer_image.data),
+            "printer_cut": bool(self.printer_cut.data),
+        }
+
+
+class PrintTestForm(FlaskForm):
+    """Only the CSRF token: the button is the whole form."""
+
+
+# printing.status()'s word for the printer, and a job's state
+PRINTER_STATES = {
+    "none": _l("未配置"),
+    "unknown": _l("未知"),
+    "printing": _l("正在打印"),
+    "ok": _l("工作正常"),
+    "failed": _l("故障"),
+}
+JOB_STATES = {
+    "queued": _l("排队中"),
+    "printing": _l("正在打印"),
+    "printed": _l("已打印"),
+    "failed": _l("失败"),
+    "skipped": _l("未打印（未配置打印机）"),
+}
+# How long the test page's button waits for the outcome at most (the printer's own timeout
+# may be shorter).
+TEST_PAGE_WAIT = 5.0
 
 
 def _whole(label) -> StringField:
@@ -422,7 +498,15 @@ def _terminal(terminal_id: str) -> Terminal:
         abort(404)
 
 
-def _terminal_page(terminal: Terminal, form: RenameTerminalForm | None = None):
+def _printing():
+    return current_app.extensions["kakatong.printing"]
+
+
+def _terminal_page(
+    terminal: Terminal,
+    form: RenameTerminalForm | None = None,
+    printer_form: PrinterForm | None = None,
+):
     return render_template(
         "backoffice/admin/terminal.html",
         terminal=terminal,
@@ -430,6 +514,11 @@ def _terminal_page(terminal: Terminal, form: RenameTerminalForm | None = None):
         next_trace_no=terminals.next_trace_no(terminal),
         form=form or RenameTerminalForm(formdata=None, name=terminal.name),
         rotate_form=RotateKeyForm(formdata=None),
+        printer_form=printer_form or PrinterForm.of(terminal),
+        test_form=PrintTestForm(formdata=None),
+        printer=_printing().status(terminal),
+        printer_states=PRINTER_STATES,
+        job_states=JOB_STATES,
     )
 
 
@@ -468,6 +557,57 @@ def terminal_key(terminal_id: str):
         abort(400)
     key = terminals.rotate_key(terminal.terminal_id, actor())
     return _key_page(terminal, key, registered=False)
+
+
+@bp.post("/terminals/<terminal_id>/printer")
+@needs(CAN_CHANGE_SETTINGS)
+def terminal_printer(terminal_id: str):
+    """The receipt printer's settings: all or none saved, then the connection tested again."""
+    terminal = _terminal(terminal_id)
+    form = PrinterForm()
+    if form.validate_on_submit():
+        changes = {
+            key: value for key, value in form.values().items() if getattr(terminal, key) != value
+        }
+        here = url_for("backoffice.terminal", terminal_id=terminal.terminal_id) + "#printer"
+        if not changes:
+            flash(_("无变更"))
+            return redirect(here)
+        try:
+            changed = terminals.update(terminal.terminal_id, changes, actor())
+        except LedgerError as exc:
+            refused(form, exc, {"invalid_setting": exc.details.get("setting", "")})
+        else:
+            _printing().settings_changed(changed)
+            flash(_("终端 %(id)s 的打印机设置已保存", id=terminal.terminal_id))
+            return redirect(here)
+    return _terminal_page(terminal, printer_form=form)
+
+
+@bp.post("/terminals/<terminal_id>/printer/test")
+@needs(CAN_CHANGE_SETTINGS)
+def terminal_printer_test(terminal_id: str):
+    """A test page (打印测试页): queued, then its outcome waited for a few seconds at most."""
+    terminal = _terminal(terminal_id)
+    if not PrintTestForm().validate_on_submit():
+        abort(400)
+    printing = _printing()
+    try:
+        job = printing.request(terminal, "test", actor().staff_no)
+    except LedgerError as exc:
+        flash(_(exc.message))
+    else:
+        wait = min(TEST_PAGE_WAIT, printing.timeout)
+        done = printing.wait(terminal.terminal_id, job["id"], timeout=wait) or job
+        if done["state"] == "printed":
+            flash(_("测试页已打印"))
+        elif done["state"] == "failed":
+            flash(_("打印失败：%(error)s", error=done["error"] or ""))
+        elif done["state"] == "skipped":
+            flash(_("未配置打印机"))
+        else:
+            flash(_("测试页已送往打印机，还没有打完：稍后刷新本页看结果"))
+    return redirect(url_for("backoffice.terminal", terminal_id=terminal.terminal_id) + "#printer")
 
 
 # ---------------------------------------------------------------- settings (设置)
@@ -562,6 +702,12 @@ DETAIL_LABELS = {
     "next_trace_no": _l("流水号"),
     "language": _l("语言"),
     "clear_journal_view": _l("清流水"),
+    "printer_url": _l("打印机地址"),
+    "printer_encoding": _l("打印编码"),
+    "printer_chinese_mode": _l("中文模式"),
+    "paper_mm": _l("纸宽（毫米）"),
+    "printer_image": _l("图片打印"),
+    "printer_cut": _l("自动切纸"),
     "discount_pct": _l("折扣（%）"),
     "points_multiplier_pct": _l("积分倍数（%）"),
     "activation_type": _l("激活类型"),
