@@ -1,5 +1,5 @@
 """Admin commands (`flask --app app <command>`) and the first-run initialisation they share
-with the server: init, import-cards, set-password, verify."""
+with the server: init, import-cards, set-password, verify, print-test."""
 
 from __future__ import annotations
 
@@ -83,7 +83,13 @@ def initialise(config: Config) -> list[str]:
 
 
 def register(app: Flask) -> None:
-    for command in (init_command, import_cards_command, set_password_command, verify_command):
+    for command in (
+        init_command,
+        import_cards_command,
+        set_password_command,
+        verify_command,
+        print_test_command,
+    ):
         app.cli.add_command(command)
 
 
@@ -147,3 +153,44 @@ def verify_command() -> None:
         click.echo(f"verify: {len(problems)} problem(s) found")
         sys.exit(1)
     click.echo(f"verify: ok ({cards_count} cards, journal and balances agree, integrity ok)")
+
+
+@click.command("print-test")
+@with_appcontext
+@click.argument("terminal_id", required=False)
+@click.option("--url", help="try this printer URL instead of the terminal's (nothing is saved)")
+def print_test_command(terminal_id: str | None, url: str | None) -> None:
+    """Print a test page on a terminal's receipt printer, now, and say what happened."""
+    from . import printer, printing, terminals
+
+    if terminal_id is None:
+        first = Terminal.select().where(Terminal.kind == "pos").order_by(Terminal.terminal_id)
+        terminal = first.first()
+        if terminal is None:
+            raise click.ClickException("no terminal")
+    else:
+        try:
+            terminal = terminals.find(terminal_id)
+        except LedgerError as exc:
+            raise click.ClickException(f"{terminal_id}: {exc.message}") from None
+    settings = printing.settings_of(terminal)
+    if url is not None:
+        try:
+            printer.parse_url(url)
+        except ValueError as exc:
+            raise click.ClickException(str(exc)) from None
+        settings = printer.Settings(**{**settings.__dict__, "url": url})
+    if not settings.configured:
+        raise click.ClickException(
+            f"terminal {terminal.terminal_id} has no printer: set one in the back office "
+            "(终端 → 打印机), or try one with --url tcp://HOST:9100"
+        )
+    data = settings.slip(printing.test_lines(terminal, settings))
+    try:
+        printer.send(settings.url, data)
+    except Exception as exc:  # whatever the device said, said plainly
+        raise click.ClickException(f"{settings.url}: {type(exc).__name__}: {exc}") from None
+    click.echo(
+        f"printed the test page for terminal {terminal.terminal_id} on {settings.url} "
+        f"({settings.encoding}, {settings.paper_mm} mm, {'image' if settings.image else 'text'})"
+    )

@@ -531,7 +531,14 @@ def send(url: str, data: bytes, *, timeout: float = 10.0) -> bool:
     device = open_printer(url, timeout=timeout)
     if device is None:
         return False
-    device.open()
+    try:
+        device.open()
+    except Exception as e:
+        if type(e).__name__ == "NoBackendError":  # pyusb without the libusb library
+            raise RuntimeError(
+                "usb:// printers need the libusb library (Debian: apt-get install libusb-1.0-0)"
+            ) from e
+        raise
     try:
         serial_port = getattr(device, "_device", None)
         if hasattr(serial_port, "write_timeout"):

@@ -226,3 +226,29 @@ def test_a_version_3_database_gains_the_printer_settings(tmp_path):
     ) == ("none", "gb18030", True, 58, False, True)  # fmt: skip
     with pytest.raises(peewee.IntegrityError):  # the constraints came with the columns
         Terminal.update(paper_mm=57).execute()
+
+
+def test_print_test_prints_on_the_terminals_printer_or_says_why_not(runner, app):
+    from conftest import Listener, free_port
+
+    result = runner.invoke(args=["print-test"])
+    assert result.exit_code != 0 and "has no printer" in result.output
+    server = Listener()
+    try:
+        result = runner.invoke(args=["print-test", "--url", f"tcp://127.0.0.1:{server.port}"])
+        assert result.exit_code == 0, result.output
+        assert "printed the test page for terminal 10000001" in result.output
+        (page,) = server.wait_for(1)
+        assert "打印测试 TEST PAGE" in page.decode("gb18030")
+        assert Terminal.get(Terminal.terminal_id == "10000001").printer_url == "none"  # not saved
+        Terminal.update(printer_url=f"tcp://127.0.0.1:{server.port}", paper_mm=80).execute()
+        result = runner.invoke(args=["print-test", "10000001"])
+        assert result.exit_code == 0 and "80 mm" in result.output
+        assert "1234567890" * 4 + "12345678" in server.wait_for(2)[1].decode("gb18030")
+    finally:
+        server.close()
+    result = runner.invoke(args=["print-test", "--url", f"tcp://127.0.0.1:{free_port()}"])
+    assert result.exit_code != 0 and "Connection refused" in result.output
+    for bad in (["print-test", "--url", "lpt1"], ["print-test", "12345678"]):
+        result = runner.invoke(args=bad)
+        assert result.exit_code != 0, bad
