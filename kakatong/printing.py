@@ -143,7 +143,8 @@ class Printing:
             return {"printer": "none", "error": None, "job": None}
         listed = jobs.jobs()
         last = current or (listed[-1] if listed else None)
-        busy = any(not job.done for job in listed)
+        # A connection test under way is not printing: the state stays what was last known.
+        busy = any(not job.done and job.meta.get("kind") != "probe" for job in listed)
         state = jobs.status()
         if busy:
             word = "printing"

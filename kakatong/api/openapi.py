@@ -1273,7 +1273,7 @@ def _terminal_paths() -> dict:
                 '`{"id", "card_no", "expires"}` (expires: YYMM as on the stripe), `event: retry` '
                 "for a bad read (请重新刷卡) and `event: status` when the reader comes or goes; "
                 "an `event: printer` (a PrinterStatus) first and whenever a print job moves; "
-                "each with an `id:`, and a comment line as a heartbeat every 10 s. The stream "
+                "each with an `id:`, and a comment line as a heartbeat every 5 s. The stream "
                 "ends after 25 s: reconnect, sending the last id seen as `Last-Event-ID` to get "
                 "what came in between. Read it with fetch() (an EventSource cannot send the "
                 "bearer token; never put the token in the URL). Open streams are capped at a "

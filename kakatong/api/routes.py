@@ -296,7 +296,7 @@ def print_job():
 # How long a stream stays open (the page reconnects), how often it says it is alive, how long
 # a poll waits for a swipe; the tests shorten them through app.config.
 STREAM_SECONDS = 25
-HEARTBEAT_SECONDS = 10
+HEARTBEAT_SECONDS = 5
 POLL_SECONDS = 5
 
 
