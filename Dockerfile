@@ -13,9 +13,11 @@ FROM debian:bookworm-slim
 # Debian 12's python3 is 3.11, the version the project targets. tzdata: KAKATONG_TZ
 # (Asia/Shanghai by default) is resolved with zoneinfo against the system's zone files.
 # sqlite3: the command-line shell, for `.backup` of the live database (docs/deploy.md).
+# libusb-1.0-0: usb:// receipt printers (pyusb). fonts-wqy-microhei: a Chinese font for the
+# printer's image mode (printers without Chinese fonts get each slip as a picture).
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
-        python3 python3-venv tzdata sqlite3 \
+        python3 python3-venv tzdata sqlite3 libusb-1.0-0 fonts-wqy-microhei \
     && rm -rf /var/lib/apt/lists/*
 
 ENV PYTHONUNBUFFERED=1 \
@@ -38,9 +40,12 @@ RUN grep -q '^# Tests' /tmp/requirements.txt \
     && rm /tmp/requirements.txt /tmp/requirements-runtime.txt
 
 # A fixed uid/gid, so a bind-mounted data directory can be chowned to it on the host.
+# dialout and lp: a serial card reader or printer (/dev/ttyUSB0) and a USB printer
+# (/dev/usb/lp0) passed in with --device keep the host's groups, which on Debian and Ubuntu
+# have these numbers (20, 7); elsewhere add the host's group with --group-add.
 RUN groupadd --system --gid 10001 kakatong \
-    && useradd --system --uid 10001 --gid kakatong --home-dir /app --no-create-home \
-        --shell /usr/sbin/nologin kakatong
+    && useradd --system --uid 10001 --gid kakatong --groups dialout,lp --home-dir /app \
+        --no-create-home --shell /usr/sbin/nologin kakatong
 
 WORKDIR /app
 # The code belongs to root and is read-only for the service; only /app/data is writable.
