@@ -98,6 +98,19 @@
       $("st-reader").textContent = text || `${t("刷卡器")} —`;
       $("st-reader").dataset.ok = state === "connected" ? "1" : state === "none" ? "" : "0";
     },
+    // The receipt printer (小票打印机): none, unknown, printing, ok or failed (why in the title).
+    printer(s) {
+      const el = $("st-printer");
+      let word = s.printer;
+      // A connection test in hand is not a print: the printer is only not known yet.
+      if (word === "printing" && s.job && s.job.kind === "probe") word = "unknown";
+      el.textContent = {
+        unknown: `${t("打印机")} …`, printing: t("正在打印"), ok: t("打印机 正常"),
+        failed: t("打印机 故障"),
+      }[word] || `${t("打印机")} —`;
+      el.dataset.ok = word === "ok" ? "1" : word === "failed" ? "0" : "";
+      el.title = word === "failed" ? s.error || "" : "";
+    },
     clock() {
       const parts = Object.fromEntries(new Intl.DateTimeFormat("en-GB", {
         timeZone: config.tz, year: "numeric", month: "2-digit", day: "2-digit",
@@ -123,14 +136,23 @@
     $("title").textContent = next.title || "";
     $("code").textContent = next.code || "";
     const lines = $("lines");
+    // A line is its text, or { text, tone: "error", small } for a line that stands out.
     lines.replaceChildren(...(next.lines || []).map((line) => {
       const div = document.createElement("div");
-      div.textContent = line;
+      if (typeof line !== "object") {
+        div.textContent = line;
+        return div;
+      }
+      div.textContent = line.text;
+      if (line.tone) div.dataset.tone = line.tone;
+      if (line.small) div.className = "small";
       return div;
     }));
     $("field").textContent = next.field === undefined ? "" : next.field;
     $("field").hidden = next.field === undefined;
     $("hint").textContent = next.hint || "";
+    $("hint").dataset.tone = next.hintTone || "";
+    $("slip").hidden = !next.slip;
     root.dataset.screen = next.name;
     root.dataset.tone = next.tone || "";
   }
@@ -143,13 +165,19 @@
   }
 
   // Keys the manual gives on every screen, where a screen has nothing else for them.
+  // With a receipt printer 重印 prints the terminal's last receipt again and 送纸 feeds paper;
+  // without one 重印 shows the last receipt on screen.
   const everywhere = {
-    reprint: () => (lastRecord ? receipt(lastRecord)
-      : message({ name: "no-receipt", title: t("重印"), lines: [t("没有可重印的签购单")] })),
-    feed: () => message({ name: "no-printer", title: t("送纸"), lines: [t("未配置打印机")] }),
+    reprint: () => {
+      if (printer.configured()) return printJob("reprint");
+      return lastRecord ? receipt(lastRecord)
+        : message({ name: "no-receipt", title: t("重印"), lines: [t("没有可重印的签购单")] });
+    },
+    feed: () => (printer.configured() ? printJob("feed")
+      : message({ name: "no-printer", title: t("送纸"), lines: [t("未配置打印机")] })),
   };
 
-  // The last receipt of this terminal's page: 重印 shows it (no printer is configured yet).
+  // The last receipt of this terminal's page: 重印 shows it where there is no printer.
   let lastRecord = JSON.parse(store.getItem("kkt.last") || "null");
 
   function remember(record) {
@@ -172,6 +200,179 @@
         `REF.NO ${r.reference_no} ${t("流水号")} ${r.trace_no}`,
         `${r.created_at.slice(0, 16).replace("T", " ")}  ${t("操作员")} ${r.operator_no}`, money],
       onEnter: standby,
+    });
+  }
+
+  // ------------------------------------------------------------------ the receipt printer
+
+  // The terminal's printer as the server reports it (GET /terminal, the stream's printer
+  // events, the poll's answers): its state, and the print jobs seen, by id. The server prints
+  // each transaction's receipt and each settlement's slip by itself; the page shows how that
+  // went, and asks for the prints of its keys (重印, 送纸, 管理 → 打印, the test page).
+  const RANK = { queued: 0, printing: 1, printed: 2, failed: 2, skipped: 2 };
+  const printer = {
+    state: { printer: "none", error: null, job: null },
+    jobs: new Map(),
+    configured() {
+      return this.state.printer !== "none";
+    },
+    update(s) {
+      if (!s || JSON.stringify(s) === JSON.stringify(this.state)) return;
+      this.state = s;
+      if (s.job) this.seen(s.job);
+      status.printer(s);
+      // A screen waiting for a print (or showing the printer's trouble) draws itself again.
+      if (screen && screen.onPrinter) screen.onPrinter();
+    },
+    // A job's news, never older news over newer (the 202 may come after its printed event).
+    seen(job) {
+      const known = this.jobs.get(job.id);
+      if (known && (known.attempts > job.attempts ||
+        (known.attempts === job.attempts && RANK[known.state] > RANK[job.state]))) return;
+      this.jobs.delete(job.id);
+      this.jobs.set(job.id, job);
+      if (this.jobs.size > 50) this.jobs.delete(this.jobs.keys().next().value);
+    },
+    find(test) {
+      return [...this.jobs.values()].reverse().find(test) || null;
+    },
+    lastId() {
+      return Math.max(0, ...this.jobs.keys());
+    },
+  };
+
+  // A failed print as a screen shows it: 打印失败, then the device's words, smaller.
+  const failedLines = (job) => [{ text: t("打印失败"), tone: "error" },
+    { text: job.error || "", tone: "error", small: true }];
+
+  // What a screen says of a print: printing, printed (hints), or failed and why (lines).
+  function printed(job, { waiting, done }) {
+    if (job && job.state === "printed") return { hint: done };
+    if (job && job.state === "failed") return { failed: failedLines(job), error: job.error || "" };
+    return { hint: waiting };
+  }
+
+  const PRINTS = {
+    reprint: { title: "重印", code: "REPRINT" },
+    feed: { title: "送纸", code: "FEED" },
+    journal: { title: "打印流水", code: "JOURNAL" },
+    totals: { title: "打印汇总", code: "TOTALS" },
+    test: { title: "测试打印", code: "TEST" },
+  };
+
+  // A print asked for at the terminal: sent, then followed until it is out (or failed).
+  async function printJob(kind, back = standby) {
+    const what = PRINTS[kind];
+    let job;
+    try {
+      job = await processing(() => api.call("POST", "/terminal/printer/jobs", { kind }));
+    } catch (err) {
+      if (err.error === "printer_not_configured") {
+        printer.update({ printer: "none", error: null, job: null });
+      }
+      return refusal(err, back, back);
+    }
+    printer.seen(job);
+    const draw = () => {
+      const now = printer.jobs.get(job.id) || job;
+      const lines = [kind === "reprint" ? t("已发送重印") : t(now.name)];
+      let hint = t("按输入键继续…");
+      let tone = "";
+      if (now.state === "printed") {
+        lines.push(t("打印完成"));
+        tone = "ok";
+      } else if (now.state === "failed") {
+        lines.push(...failedLines(now));
+        tone = "error";
+        if (kind === "reprint") hint = t("按[重印]键重新打印");
+      } else if (now.state === "skipped") {
+        lines.push(t("未配置打印机"));
+      } else {
+        lines.push(t("打印中…"));
+      }
+      show({
+        name: "print-job", title: t(what.title), code: what.code, lines, hint, tone,
+        keys: { enter: back, cancel: back }, onPrinter: draw,
+      });
+    };
+    draw();
+  }
+
+  // The printer's trouble, for the standby screen: what failed and how to try again. It does
+  // not interrupt a cashier: other screens show it in the status bar only.
+  function printerTrouble() {
+    const s = printer.state;
+    if (s.printer !== "failed") return { lines: [], hint: "" };
+    const job = s.job;
+    const what = !job || job.kind === "probe" ? t("打印机 故障") : `${t("打印失败")}：${t(job.name)}`;
+    const again = job && (job.kind === "receipt" || job.kind === "reprint");
+    return {
+      lines: [{ text: what, tone: "error" }, { text: s.error || "", tone: "error", small: true }],
+      hint: again ? t("按[重印]键重新打印") : "",
+    };
+  }
+
+  // ------------------------------------------------------------------ the receipt as a page
+
+  // One transaction of the journal as its printed slip, inside the page, for the browser to
+  // print (window.print(); the print stylesheet prints the slip alone). The card number shows
+  // its first 6 and last 4 digits, as on the printed slip.
+  const SLIP_TYPES = {
+    consume: ["储值消费", "SALE"], recharge: ["储值充值", "RECHARGE"],
+    points_earn: ["积分累加", "POINTS EARN"], points_redeem: ["积分消费", "POINTS REDEEM"],
+    void: ["交易撤销", "VOID"],
+  };
+
+  function maskCard(cardNo) {
+    const shown = Math.max(0, Math.min(6, cardNo.length - 8));
+    const hidden = cardNo.length - shown - 4;
+    if (hidden <= 0) return "*".repeat(cardNo.length);
+    return cardNo.slice(0, shown) + "*".repeat(hidden) + cardNo.slice(-4);
+  }
+
+  function slipView(r, back) {
+    const [typeName, typeCode] = SLIP_TYPES[r.type] || [r.type, ""];
+    const paper = $("slip-paper");
+    const el = (tag, text, className) => {
+      const node = document.createElement(tag);
+      if (text !== undefined) node.textContent = text;
+      if (className) node.className = className;
+      return node;
+    };
+    const rows = [
+      [t("商户名称"), terminal.merchant_name],
+      [`${t("商户编号")} MER`, terminal.merchant_id],
+      [`${t("终端编号")} TID`, r.terminal_id || "—"],
+      [`${t("操作员")} OPER`, [r.operator_no, r.operator_name].filter(Boolean).join(" ") || "—"],
+      [`${t("卡号")} CARD NO`, maskCard(r.card_no), "card-no"],
+      [`${t("交易类型")} TRANS`, `${t(typeName)} ${typeCode}`],
+      ...(r.original_voucher_no ? [[`${t("原凭证号")} ORIG`, r.original_voucher_no]] : []),
+      [`${t("批次号")} BATCH NO`, r.batch_no],
+      [`${t("凭证号")} VOUCHER NO`, r.voucher_no],
+      [`${t("参考号")} REF.NO`, r.reference_no],
+      [`${t("流水号")} TRACE NO`, r.trace_no],
+      [`${t("日期/时间")} DATE/TIME`, r.created_at.slice(0, 19).replace("T", " ")],
+      ...(r.amount !== "0.00" ? [[`${t("金额")} AMOUNT`, `RMB ${r.amount.replace("-", "")}`, "amount"]] : []),
+      [`${t("余额")} BALANCE`, r.balance],
+      ...(r.points ? [[`${t("积分")} POINTS`, `${r.points > 0 ? "+" : ""}${r.points}`]] : []),
+      [t("积分余额"), String(r.points_balance)],
+    ];
+    const list = el("dl");
+    for (const [label, value, className] of rows) {
+      list.append(el("dt", label), el("dd", value || "—", className));
+    }
+    paper.replaceChildren(
+      el("h2", terminal.receipt_title || t("签购单")),
+      el("p", `${t("重印")} REPRINT`, "copy"),
+      ...(r.status === "voided" ? [el("p", t("此交易已撤销"), "voided")] : []),
+      list,
+      ...(r.type === "consume" ? [el("p", `${t("持卡人签名")} CARDHOLDER SIGNATURE`, "sign"),
+        el("p", t("本人确认以上交易，同意将其记入本卡账户"), "small")] : []),
+    );
+    show({
+      name: "slip", title: t("签购单"), code: r.voucher_no, slip: true,
+      lines: [`${t("凭证号")} ${r.voucher_no}`], hint: t("按输入键继续…"),
+      keys: { enter: back, cancel: back, reprint: () => window.print() },
     });
   }
 
@@ -373,6 +574,7 @@
 
   async function loadTerminal() {
     terminal = await api.call("GET", "/terminal");
+    printer.update(terminal.printer);
     shop.enabled_types = terminal.enabled_types;
     $("st-terminal").textContent = terminal.terminal_id;
     // The terminal's language (a terminal parameter): the page reloads in it if need be.
@@ -389,8 +591,10 @@
     if (!api.token) return logon();
     if (me && me.role === "supervisor") return supervisorMenu();
     if (me && me.role === "sysadmin") return systemMenu();
+    const trouble = printerTrouble();
     show({
-      name: "standby", lines: [t("卡  卡  通"), t("请刷卡"), status.clock()],
+      name: "standby", lines: [t("卡  卡  通"), t("请刷卡"), status.clock(), ...trouble.lines],
+      hint: trouble.hint, onPrinter: standby,
       keys: {
         enter: () => menu(0),
         trade: () => startTransaction("consume"),
@@ -562,15 +766,26 @@
     }
   }
 
+  // 交易成功; with a printer the server prints the receipt by itself, and the hint follows it
+  // (printing, printed, or failed with 重印 to try again).
   function success(record, flow) {
     remember(record);
-    show({
-      name: "success", title: flow.title, code: flow.code, tone: "ok",
-      lines: [t("交易成功"), `${t("凭证号")} ${record.voucher_no}`,
-        record.amount !== "0.00" ? `${t("余额")} ${record.balance}` : `${t("积分")} ${record.points_balance}`],
-      hint: t("未配置打印机：按[重印]键在屏幕上看签购单"),
-      keys: { enter: standby, cancel: standby },
-    });
+    const draw = () => {
+      const lines = [t("交易成功"), `${t("凭证号")} ${record.voucher_no}`,
+        record.amount !== "0.00" ? `${t("余额")} ${record.balance}` : `${t("积分")} ${record.points_balance}`];
+      let hint = t("未配置打印机：按[重印]键在屏幕上看签购单");
+      if (printer.configured()) {
+        const job = printer.find((j) => j.kind === "receipt" && j.voucher_no === record.voucher_no);
+        const outcome = printed(job, { waiting: t("正在打印签购单…"), done: t("签购单已打印") });
+        if (outcome.failed) lines.push(...outcome.failed);
+        hint = outcome.failed ? t("按[重印]键重新打印") : outcome.hint;
+      }
+      show({
+        name: "success", title: flow.title, code: flow.code, tone: "ok", lines, hint,
+        keys: { enter: standby, cancel: standby }, onPrinter: draw,
+      });
+    };
+    draw();
   }
 
   // ------------------------------------------------------------------ queries (BALANCE)
@@ -654,6 +869,8 @@
       name: "settle-confirm", title: t("结算"), code: "SETTLE",
       lines: [`${t("批次号")} ${terminal.batch_no}`, t("按输入键结算本批次")],
       onEnter: async () => {
+        // The settlement slip the server prints is the first one queued after this.
+        const before = printer.lastId();
         try {
           const totals = await processing(() => api.call("POST", "/settlements", {}));
           terminal = await api.call("GET", "/terminal");
@@ -661,12 +878,25 @@
             const x = totals.types[type];
             return `${t(label)} ${x.count}${t("笔")} ${type.startsWith("points") ? x.points : x.amount}`;
           };
-          message({
-            name: "settled", title: t("结算成功"), code: "SETTLE", tone: "ok",
-            lines: [`${t("批次号")} ${totals.batch_no}`, line("consume", "储值消费"),
-              line("recharge", "储值充值"), line("points_earn", "积分累加"),
-              line("points_redeem", "积分消费"), `${t("撤销")} ${totals.void_count}${t("笔")}`],
-          });
+          const lines = [`${t("批次号")} ${totals.batch_no}`, line("consume", "储值消费"),
+            line("recharge", "储值充值"), line("points_earn", "积分累加"),
+            line("points_redeem", "积分消费"), `${t("撤销")} ${totals.void_count}${t("笔")}`];
+          const draw = () => {
+            let hint = t("按输入键继续…");
+            let hintTone = "";
+            if (printer.configured()) {
+              const job = printer.find((j) => j.kind === "settlement" && j.id > before);
+              const outcome = printed(job, { waiting: t("正在打印结算单…"), done: t("结算单已打印") });
+              hint = outcome.failed ? `${t("打印失败")}：${outcome.error}` : outcome.hint;
+              hintTone = outcome.failed ? "error" : "";
+            }
+            show({
+              name: "settled", title: t("结算成功"), code: "SETTLE", tone: "ok", lines, hint,
+              hintTone, keys: { enter: standby, cancel: standby }, onPrinter: draw,
+            });
+          };
+          printer.update(terminal.printer);
+          draw();
         } catch (err) {
           refusal(err);
         }
@@ -685,8 +915,13 @@
       options: {
         1: bindCard, 2: logon, 3: cardManagement, 4: lock, 5: staffPasswords, 6: versionScreen,
         7: transactionQuery,
-        8: () => message({ name: "no-printer", title: t("打印"), lines: [t("未配置打印机")],
-          onEnter: management }),
+        // 打印: the batch's journal or its totals, on the terminal's printer.
+        8: () => (printer.configured() ? choose({
+          name: "print-menu", title: t("打印"), lines: [`1.${t("打印流水")}`, `2.${t("打印汇总")}`],
+          options: { 1: () => printJob("journal", management), 2: () => printJob("totals", management) },
+          onCancel: management,
+        }) : message({ name: "no-printer", title: t("打印"), lines: [t("未配置打印机")],
+          onEnter: management })),
       },
       onCancel: () => menu(0),
     });
@@ -820,11 +1055,35 @@
       });
     }
     const label = (r) => (TYPES[r.type] ? t(TYPES[r.type].title) : t("撤销"));
-    const shown = rows.slice(page * 3, page * 3 + 3).map((r) =>
-      `${r.voucher_no} ${label(r)} ${r.amount !== "0.00" ? r.amount : r.points}${r.status === "voided" ? " " + t("已撤销") : ""}`);
-    message({
+    const on = rows.slice(page * 3, page * 3 + 3);
+    const shown = on.map((r, i) =>
+      `${i + 1}.${r.voucher_no} ${label(r)} ${r.amount !== "0.00" ? r.amount : r.points}${r.status === "voided" ? " " + t("已撤销") : ""}`);
+    // 输入 pages down (as the manual says), a digit opens that transaction.
+    show({
       name: "batch-list", title: `${t("交易明细")} ${page + 1}/${pages}`, lines: shown,
-      onEnter: () => transactionQuery(page + 1), onCancel: management,
+      hint: t("按数字键查看一笔，按输入键翻页"),
+      keys: {
+        enter: () => transactionQuery(page + 1), cancel: management,
+        digit: (d) => on[Number(d) - 1] && oneTransaction(on[Number(d) - 1], page),
+      },
+    });
+  }
+
+  // One transaction of the batch; 重印 opens its receipt as a page to print.
+  function oneTransaction(r, page) {
+    const [typeName, typeCode] = SLIP_TYPES[r.type] || [r.type, ""];
+    const back = () => transactionQuery(page);
+    const figure = r.amount !== "0.00" ? `${t("金额")} ${r.amount}` : `${t("积分")} ${r.points}`;
+    show({
+      name: "transaction", title: `${t(typeName)}${r.status === "voided" ? " " + t("已撤销") : ""}`,
+      code: typeCode,
+      lines: [`${t("卡号")} ${maskCard(r.card_no)}`, `${t("凭证号")} ${r.voucher_no}  ${t("流水号")} ${r.trace_no}`,
+        figure, r.created_at.slice(0, 16).replace("T", " ")],
+      hint: t("按[重印]键打印签购单"),
+      keys: {
+        enter: back, cancel: back,
+        reprint: () => slipView(r, () => oneTransaction(r, page)),
+      },
     });
   }
 
@@ -1046,23 +1305,26 @@
 
   const onOff = (v) => (v ? t("开") : t("关"));
 
-  // 终端参数设置, over two pages (输入 turns the page).
+  // 终端参数设置, over three pages (输入 turns the page; the third is the receipt printer's).
   async function terminalParameters(page = 0) {
     const p = await api.call("GET", "/terminal");
+    printer.update(p.printer);
     const again = () => terminalParameters(page);
     const save = async (work) => {
       try {
         await processing(work);
         terminal = await api.call("GET", "/terminal");
+        printer.update(terminal.printer);
         again();
       } catch (err) {
         refusal(err, again, again);
       }
     };
     const set = (change) => save(() => api.call("PUT", `/terminals/${p.terminal_id}`, change));
+    if (page === 2) return printerParameters(p, set, again);
     if (page === 1) {
       return choose({
-        name: "terminal-parameters-2", title: `${t("终端参数设置")} 2/2`,
+        name: "terminal-parameters-2", title: `${t("终端参数设置")} 2/3`,
         lines: [`${t("终端号")} ${p.terminal_id}`, `6.${t("语言")} ${p.language === "en" ? "English" : "中文"}`,
           `7.${t("商户号")} ${p.merchant_id}`, `${t("商户名")} ${p.merchant_name}`,
           `${t("签购单名")} ${p.receipt_title}`],
@@ -1076,11 +1338,11 @@
               : undefined),
           }),
         },
-        onEnter: () => terminalParameters(0), onCancel: systemMenu,
+        onEnter: () => terminalParameters(2), onCancel: systemMenu,
       });
     }
     choose({
-      name: "terminal-parameters", title: `${t("终端参数设置")} 1/2`, hint: t("确认-翻页    X-返回"),
+      name: "terminal-parameters", title: `${t("终端参数设置")} 1/3`, hint: t("确认-翻页    X-返回"),
       onEnter: () => terminalParameters(1),
       lines: [`1.${t("签购单联数")} ${p.receipt_copies}`,
         `2.${t("待机交易")} ${p.standby_type === "consume" ? t("储值消费") : t("积分累加")}`,
@@ -1099,6 +1361,56 @@
         }),
       },
       onCancel: systemMenu,
+    });
+  }
+
+  // 终端参数设置 3/3, 打印机设置: the receipt printer's address and how it prints. The
+  // network printer's IP is typed with the digits and 功能 for "."; empty means no printer.
+  const ENCODINGS = ["gb18030", "gbk", "utf-8"];
+  const IPV4 = /^((25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])\.){3}(25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])$/;
+
+  function printerParameters(p, set, again) {
+    // The address on a line of its own, then the options in two columns (terminal.css).
+    choose({
+      name: "terminal-parameters-3", title: `${t("终端参数设置")} 3/3`, code: t("打印机设置"),
+      hint: t("确认-翻页    X-返回"),
+      lines: [`${t("地址")} ${p.printer_url}`,
+        `1.${t("纸宽")} ${p.paper_mm}mm`, `2.${t("编码")} ${p.printer_encoding}`,
+        `3.${t("中文模式")} ${onOff(p.printer_chinese_mode)}`,
+        `4.${t("图片打印")} ${onOff(p.printer_image)}`,
+        `5.${t("切纸")} ${onOff(p.printer_cut)}`, `6.${t("打印机 IP")}`, `7.${t("测试打印")}`],
+      options: {
+        1: () => set({ paper_mm: p.paper_mm === 58 ? 80 : 58 }),
+        2: () => set({ printer_encoding:
+          ENCODINGS[(ENCODINGS.indexOf(p.printer_encoding) + 1) % ENCODINGS.length] }),
+        3: () => set({ printer_chinese_mode: !p.printer_chinese_mode }),
+        4: () => set({ printer_image: !p.printer_image }),
+        5: () => set({ printer_cut: !p.printer_cut }),
+        6: () => printerAddress(p, set, again),
+        7: () => printJob("test", again),
+      },
+      onEnter: () => terminalParameters(0), onCancel: systemMenu,
+    });
+  }
+
+  function printerAddress(p, set, again) {
+    const current = /^tcp:\/\/([0-9.]+)(:9100)?$/.exec(p.printer_url);
+    ask({
+      name: "printer-ip", title: t("打印机 IP"), code: "TCP 9100",
+      lines: [t("请输入打印机 IP 地址"), `${t("地址")} ${current ? current[1] : p.printer_url}`],
+      hint: t("按[功能]键输入“.”，为空则不用打印机"), max: 15, funcTypes: ".",
+      onCancel: again,
+      onEnter: (ip) => {
+        if (!ip) return set({ printer_url: "none" });
+        if (!IPV4.test(ip)) {
+          return message({
+            name: "bad-ip", title: t("打印机 IP"), tone: "error",
+            lines: [t("IP 地址不正确"), ip, t("例如 192.168.1.50")],
+            onEnter: () => printerAddress(p, set, again), onCancel: again,
+          });
+        }
+        set({ printer_url: `tcp://${ip}:9100` });
+      },
     });
   }
 
@@ -1304,6 +1616,7 @@
     },
     handle(kind, data) {
       if (kind === "status") return status.reader(data.reader);
+      if (kind === "printer") return printer.update(data);
       if (kind === "retry") return misread();
       if (kind === "swipe") {
         // As parseStripe gives it: the expiry MM/YY from the stripe's YYMM.
@@ -1324,6 +1637,7 @@
         const data = await response.json();
         if (this.token !== token) return "stop";
         status.reader(data.reader);
+        printer.update(data.printer);
         for (const swipe of data.swipes) this.handle(swipe.event, swipe);
         this.lastId = data.last_id;
       } catch (err) {
@@ -1348,6 +1662,9 @@
   for (const button of document.querySelectorAll("[data-key]")) {
     button.addEventListener("click", () => press(button.dataset.key));
   }
+  // The receipt page's own buttons: 打印 (the browser's print dialog) and 返回.
+  $("slip-print").addEventListener("click", () => window.print());
+  $("slip-close").addEventListener("click", () => press("cancel"));
 
   // ------------------------------------------------------------------ start
 
