@@ -68,6 +68,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "too_many_streams": (503, "刷卡推送连接已满，请稍后重试"),
     "printer_not_configured": (409, "未配置打印机"),
     "no_receipt": (404, "没有可重印的签购单"),
+    "no_settlement": (404, "没有可重印的结算单"),
     "internal_error": (500, "系统内部错误，请联系管理员"),
 }
 

@@ -338,16 +338,23 @@ def receipt_bytes(
 
 
 def document_lines(
-    title: str, header: Iterable[tuple[str, object]], body: Iterable[object], *, width_chars: int
+    title: str,
+    header: Iterable[tuple[str, object]],
+    body: Iterable[object],
+    *,
+    width_chars: int,
+    subtitle: str | None = None,
 ) -> list[str]:
     """A slip that is not a receipt (settlement totals, the journal, a test page).
 
-    The title centred, the header's (label, value) pairs, a rule, then the body: a
-    (label, value) pair is laid out as on the receipt, "-" is a rule, text is wrapped.
+    The title (and subtitle) centred, the header's (label, value) pairs, a rule, then the
+    body: a (label, value) pair is laid out as on the receipt, "-" is a rule, text is wrapped.
     """
     width = width_chars
     rule = "-" * width
     lines = _centre(title, width)
+    if subtitle:
+        lines += _centre(subtitle, width)
     for label, value in header:
         lines += _pair(label, "-" if value in (None, "") else str(value), width)
     lines.append(rule)

@@ -18,16 +18,17 @@ No Flask here.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from collections.abc import Callable
 
-from . import printer, receipts, reports, runtime
+from . import ledger, printer, receipts, reports, runtime
 from . import settings as shop_settings
 from .db import connect
 from .errors import LedgerError
 from .ledger import six
-from .models import Staff, Terminal, Transaction
+from .models import Settlement, Staff, Terminal, Transaction
 from .money import format_fen
 
 log = logging.getLogger(__name__)
@@ -43,8 +44,9 @@ KINDS = {
     "totals": "交易汇总",
     "test": "测试页",
 }
-# What the page may ask for (the others follow a transaction, a settlement, a settings change).
-REQUESTED = ("reprint", "feed", "journal", "totals", "test")
+# What the page may ask for (the others follow a transaction, a settlement, a settings change);
+# "settlement" asked for is the terminal's last settlement slip again.
+REQUESTED = ("reprint", "feed", "journal", "totals", "test", "settlement")
 FEED = printer.ESC_INIT + b"\x1b\x64\x05"  # ESC d 5: five blank lines
 PROBE_TIMEOUT = 3.0
 
@@ -227,22 +229,51 @@ class Printing:
             log.exception("printer: the receipt of %s could not be queued", record.voucher_no)
             return None
 
-    def request(self, terminal: Terminal, kind: object, operator_no: str | None) -> dict:
-        """What the terminal's page asks for: reprint, feed, journal, totals or test."""
+    def request(
+        self,
+        terminal: Terminal,
+        kind: object,
+        operator_no: str | None,
+        voucher_no: object = None,
+    ) -> dict:
+        """What the terminal's page asks for: reprint (the last receipt, or the one of
+        `voucher_no` made at this terminal), feed, journal, totals, test, or settlement (the
+        last settlement slip again)."""
         if kind not in REQUESTED:
             raise LedgerError("bad_request", "打印内容只能是 " + "、".join(REQUESTED), field="kind")
+        if voucher_no is not None and kind != "reprint":
+            raise LedgerError("bad_request", "只有重印可以指定凭证号", field="voucher_no")
         if not settings_of(terminal).configured:
             raise LedgerError("printer_not_configured")
         if kind == "reprint":
-            last = last_receipt(terminal)
-            if last is None:
-                raise LedgerError("no_receipt")
-            job = self.receipt(last, reprint=True)
+            if voucher_no is None:
+                record = last_receipt(terminal)
+                if record is None:
+                    raise LedgerError("no_receipt")
+            else:
+                record = ledger.find_voucher(voucher_no)
+                if record.terminal_id != terminal.id:  # another terminal's slip is not ours
+                    raise LedgerError("transaction_not_found")
+            job = self.receipt(record, reprint=True)
         elif kind == "feed":
             job = self._submit(terminal, "feed", FEED)
         elif kind == "test":
             lines = test_lines(terminal, settings_of(terminal))
             job = self._submit(terminal, "test", lambda _settings: [lines])
+        elif kind == "settlement":
+            last = (
+                Settlement.select()
+                .where(Settlement.terminal == terminal.id)
+                .order_by(Settlement.id.desc())
+                .first()
+            )
+            if last is None:
+                raise LedgerError("no_settlement")
+            operator = last.operator.staff_no if last.operator_id else None
+            slip = totals_lines(
+                terminal, json.loads(last.totals), operator, title=SETTLEMENT, reprint=True
+            )
+            job = self._submit(terminal, "settlement", lambda s: [slip(s.columns)])
         else:
             totals, rows = reports.batch_view(terminal)
             lines = (
@@ -257,7 +288,7 @@ class Printing:
     def settlement(self, terminal: Terminal, totals: dict, operator_no: str | None) -> None:
         """The settlement slip (结算单) of a batch just closed; never raises."""
         try:
-            lines = totals_lines(terminal, totals, operator_no, title="结算单 SETTLEMENT")
+            lines = totals_lines(terminal, totals, operator_no, title=SETTLEMENT)
             self._submit(terminal, "settlement", lambda s: [lines(s.columns)])
         except Exception:
             log.exception("printer: the settlement of %s could not be queued", terminal.terminal_id)
@@ -315,15 +346,26 @@ def _totals_body(totals: dict) -> list[object]:
     return body
 
 
+SETTLEMENT = "结算单 SETTLEMENT"
+
+
 def totals_lines(
-    terminal: Terminal, totals: dict, operator_no: str | None, *, title: str
+    terminal: Terminal,
+    totals: dict,
+    operator_no: str | None,
+    *,
+    title: str,
+    reprint: bool = False,
 ) -> Callable[[int], list[str]]:
     """The totals of a batch by type (结算单, or 交易汇总 before settling)."""
     header = _header(terminal, operator_no, totals["batch_no"])
     if "settled_at" in totals:
         header.append(("结算时间 SETTLED", totals["settled_at"].replace("T", " ")[:19]))
     body = _totals_body(totals)
-    return lambda width: printer.document_lines(title, header, body, width_chars=width)
+    subtitle = "重印 REPRINT" if reprint else None
+    return lambda width: printer.document_lines(
+        title, header, body, width_chars=width, subtitle=subtitle
+    )
 
 
 def journal_lines(

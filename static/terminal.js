@@ -153,6 +153,7 @@
     $("hint").textContent = next.hint || "";
     $("hint").dataset.tone = next.hintTone || "";
     $("slip").hidden = !next.slip;
+    $("slip-printer").hidden = !(next.slip && printer.configured());
     root.dataset.screen = next.name;
     root.dataset.tone = next.tone || "";
   }
@@ -165,10 +166,13 @@
   }
 
   // Keys the manual gives on every screen, where a screen has nothing else for them.
-  // With a receipt printer 重印 prints the terminal's last receipt again and 送纸 feeds paper;
-  // without one 重印 shows the last receipt on screen.
+  // With a receipt printer 重印 prints the terminal's last receipt again (or the settlement
+  // slip, when that is what failed to print) and 送纸 feeds paper; without one 重印 shows the
+  // last receipt on screen.
   const everywhere = {
     reprint: () => {
+      const failed = printer.state.printer === "failed" && printer.state.job;
+      if (failed && failed.kind === "settlement") return printJob("settlement");
       if (printer.configured()) return printJob("reprint");
       return lastRecord ? receipt(lastRecord)
         : message({ name: "no-receipt", title: t("重印"), lines: [t("没有可重印的签购单")] });
@@ -258,14 +262,16 @@
     journal: { title: "打印流水", code: "JOURNAL" },
     totals: { title: "打印汇总", code: "TOTALS" },
     test: { title: "测试打印", code: "TEST" },
+    settlement: { title: "结算单", code: "SETTLE" },
   };
 
   // A print asked for at the terminal: sent, then followed until it is out (or failed).
-  async function printJob(kind, back = standby) {
+  async function printJob(kind, back = standby, voucherNo = null) {
     const what = PRINTS[kind];
     let job;
     try {
-      job = await processing(() => api.call("POST", "/terminal/printer/jobs", { kind }));
+      const request = voucherNo ? { kind, voucher_no: voucherNo } : { kind };
+      job = await processing(() => api.call("POST", "/terminal/printer/jobs", request));
     } catch (err) {
       if (err.error === "printer_not_configured") {
         printer.update({ printer: "none", error: null, job: null });
@@ -284,7 +290,7 @@
       } else if (now.state === "failed") {
         lines.push(...failedLines(now));
         tone = "error";
-        if (kind === "reprint") hint = t("按[重印]键重新打印");
+        if (kind === "reprint" || kind === "settlement") hint = t("按[重印]键重新打印");
       } else if (now.state === "skipped") {
         lines.push(t("未配置打印机"));
       } else {
@@ -305,7 +311,7 @@
     if (s.printer !== "failed") return { lines: [], hint: "" };
     const job = s.job;
     const what = !job || job.kind === "probe" ? t("打印机 故障") : `${t("打印失败")}：${t(job.name)}`;
-    const again = job && (job.kind === "receipt" || job.kind === "reprint");
+    const again = job && ["receipt", "reprint", "settlement"].includes(job.kind);
     return {
       lines: [{ text: what, tone: "error" }, { text: s.error || "", tone: "error", small: true }],
       hint: again ? t("按[重印]键重新打印") : "",
@@ -371,8 +377,15 @@
     );
     show({
       name: "slip", title: t("签购单"), code: r.voucher_no, slip: true,
-      lines: [`${t("凭证号")} ${r.voucher_no}`], hint: t("按输入键继续…"),
-      keys: { enter: back, cancel: back, reprint: () => window.print() },
+      // 重印 (or the slip's own button) prints it on the terminal's printer; without one,
+      // the browser prints it.
+      lines: [`${t("凭证号")} ${r.voucher_no}`],
+      hint: printer.configured() ? t("按[重印]键在打印机上打印") : t("按输入键继续…"),
+      keys: {
+        enter: back, cancel: back,
+        reprint: () => (printer.configured() ? printJob("reprint", back, r.voucher_no)
+          : window.print()),
+      },
     });
   }
 
@@ -887,12 +900,18 @@
             if (printer.configured()) {
               const job = printer.find((j) => j.kind === "settlement" && j.id > before);
               const outcome = printed(job, { waiting: t("正在打印结算单…"), done: t("结算单已打印") });
-              hint = outcome.failed ? `${t("打印失败")}：${outcome.error}` : outcome.hint;
+              hint = outcome.failed
+                ? `${t("打印失败")}：${outcome.error} ${t("按[重印]键重新打印")}` : outcome.hint;
               hintTone = outcome.failed ? "error" : "";
             }
             show({
               name: "settled", title: t("结算成功"), code: "SETTLE", tone: "ok", lines, hint,
-              hintTone, keys: { enter: standby, cancel: standby }, onPrinter: draw,
+              hintTone, onPrinter: draw,
+              keys: {
+                enter: standby, cancel: standby,
+                // With a printer 重印 prints this slip again; without one, the last receipt.
+                ...(printer.configured() ? { reprint: () => printJob("settlement") } : {}),
+              },
             });
           };
           printer.update(terminal.printer);
@@ -1665,6 +1684,7 @@
   // The receipt page's own buttons: 打印 (the browser's print dialog) and 返回.
   $("slip-print").addEventListener("click", () => window.print());
   $("slip-close").addEventListener("click", () => press("cancel"));
+  $("slip-printer").addEventListener("click", () => press("reprint"));
 
   // ------------------------------------------------------------------ start
 

@@ -260,18 +260,56 @@ def test_feed_and_the_test_page(live_api, printed):
     assert "\n金额 ￥1,234.56 ABCxyz 0189\n" in test_page and "?" not in test_page
 
 
+def test_any_receipt_of_the_terminal_and_its_last_settlement_print_again(live_api, printed):
+    first = body(live_api.transact("consume", PLAIN, amount="6"))
+    assert live_api.transact("recharge", SILVER, amount="9", payment_method="cash").ok
+    r = live_api.post(
+        "/api/v1/terminal/printer/jobs", {"kind": "reprint", "voucher_no": first["voucher_no"]}
+    )
+    assert r.status_code == 202 and body(r)["voucher_no"] == first["voucher_no"]
+    again = slips(printed, 3)[2]
+    assert "重印 REPRINT" in again and "储值消费 SALE" in again and "￥6.00" in again
+    assert live_api.post("/api/v1/settlements", {}).status_code == 201
+    r = live_api.post("/api/v1/terminal/printer/jobs", {"kind": "settlement"})
+    assert r.status_code == 202 and body(r)["kind"] == "settlement"
+    settled, reprinted = slips(printed, 5)[3:]
+    assert "重印 REPRINT" in reprinted and "重印" not in settled
+    totals = re.compile(r"储值消费 SALE +1笔 ￥6\.00\n(.|\n)*合计 TOTAL +2笔")
+    assert totals.search(settled) and totals.search(reprinted)
+
+
+def test_another_terminals_receipt_is_not_reprinted_here(live_api, printed, office):
+    page = office.get("/trade/recharge").get_data(as_text=True)
+    request_id = re.search(r'name="request_id" type="hidden" value="([^"]+)"', page).group(1)
+    office.post(
+        "/trade/recharge",
+        {"card_no": PLAIN, "amount": "1", "payment_method": "cash", "request_id": request_id},
+        page="/trade/recharge",
+    )
+    voucher = body(live_api.get("/api/v1/transactions?terminal_id=99000001", as_="00"))
+    voucher = voucher["transactions"][0]["voucher_no"]
+    r = live_api.post("/api/v1/terminal/printer/jobs", {"kind": "reprint", "voucher_no": voucher})
+    assert (r.status_code, body(r)["error"]) == (404, "transaction_not_found")
+
+
 @pytest.mark.parametrize(
-    "kind, as_, status, error",
+    "request_body, as_, status, error",
     [
-        ("print", "01", 400, "bad_request"),
-        (None, "01", 400, "bad_request"),
-        ("reprint", "99", 403, "not_permitted"),
-        ("journal", "99", 403, "not_permitted"),
-        ("reprint", "01", 404, "no_receipt"),
+        ({"kind": "print"}, "01", 400, "bad_request"),
+        ({"kind": None}, "01", 400, "bad_request"),
+        ({"kind": "feed", "voucher_no": "000001"}, "01", 400, "bad_request"),
+        ({"kind": "reprint", "voucher_no": "12a"}, "01", 400, "bad_request"),
+        ({"kind": "reprint", "copies": 3}, "01", 400, "bad_request"),
+        ({"kind": "reprint"}, "99", 403, "not_permitted"),
+        ({"kind": "journal"}, "99", 403, "not_permitted"),
+        ({"kind": "settlement"}, "99", 403, "not_permitted"),
+        ({"kind": "reprint"}, "01", 404, "no_receipt"),
+        ({"kind": "reprint", "voucher_no": "999"}, "01", 404, "transaction_not_found"),
+        ({"kind": "settlement"}, "01", 404, "no_settlement"),
     ],
 )
-def test_what_cannot_be_printed(live_api, printed, kind, as_, status, error):
-    r = live_api.post("/api/v1/terminal/printer/jobs", {"kind": kind}, as_=as_)
+def test_what_cannot_be_printed(live_api, printed, request_body, as_, status, error):
+    r = live_api.post("/api/v1/terminal/printer/jobs", request_body, as_=as_)
     assert (r.status_code, body(r)["error"]) == (status, error)
     assert not [d for d in printed.received if d]
 

@@ -7,14 +7,13 @@ and the printer's settings (终端参数设置 3/3)."""
 from __future__ import annotations
 
 import re
-import socket
 import time
 from pathlib import Path
 
 import pytest
 import requests
 from browser import chromium, expect, page_errors
-from conftest import GOLD, Api, Listener, body, ensure_password
+from conftest import GOLD, PLAIN, Api, Listener, body, ensure_password, free_port
 
 from kakatong import create_app
 from kakatong.db import db
@@ -59,12 +58,6 @@ def owner(live_server):
     session = requests.Session()
     yield Api(session, base=live_server.url)
     session.close()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def slips(listener: Listener, count: int = 1, timeout: float = 8.0) -> list[str]:
@@ -371,3 +364,50 @@ def test_without_a_printer_reprint_shows_the_receipt_and_feed_says_so(page):
     to_management(page)
     key(page, "8")
     screen(page, "no-printer")
+
+
+def test_a_past_receipt_and_a_failed_settlement_slip_print_again(page, owner):
+    port = free_port()  # nothing listens there yet
+    owner.put(TERMINAL, {"printer_url": f"tcp://127.0.0.1:{port}"}, as_="99")
+    owner.transact("consume", GOLD, amount="100.00")  # voucher 000001
+    owner.transact("consume", PLAIN, amount="5.00")  # the terminal's last receipt
+    sign_in(page)
+    printer = Listener(port)
+    try:
+        # 交易查询 → the older transaction → its slip → 重印: that slip, not the last one.
+        to_management(page)
+        key(page, "7")
+        expect(page.locator("#lines")).to_contain_text("2.000001 储值消费 -88.00")
+        key(page, "2")
+        screen(page, "transaction")
+        key(page, "reprint")
+        screen(page, "slip")
+        expect(page.locator("#hint")).to_have_text("按[重印]键在打印机上打印")
+        page.locator("#slip-printer").click()  # the keypad is under the slip: its own button
+        screen(page, "print-job")
+        expect(page.locator("#lines")).to_contain_text("打印完成")
+        text = slips(printer)[0]
+        assert "重印 REPRINT" in text and "168086******7114" in text and "￥88.00" in text
+        key(page, "enter")
+        screen(page, "transaction")
+    finally:
+        printer.close()
+    for name in ("batch-list", "management", "menu", "standby"):
+        key(page, "cancel")
+        screen(page, name)
+    # The printer goes away as the batch settles: the slip fails, 重印 prints it again.
+    key(page, "settle")
+    key(page, "enter")
+    screen(page, "settled")
+    expect(page.locator("#hint")).to_contain_text("打印失败")
+    expect(page.locator("#hint")).to_contain_text("按[重印]键重新打印")
+    printer = Listener(port)
+    try:
+        key(page, "reprint")
+        screen(page, "print-job")
+        expect(page.locator("#lines")).to_contain_text("打印完成")
+        text = slips(printer)[0]
+        assert "结算单 SETTLEMENT" in text and "重印 REPRINT" in text
+        assert re.search(r"合计 TOTAL +2笔", text)
+    finally:
+        printer.close()

@@ -1242,20 +1242,39 @@ def _terminal_paths() -> dict:
                 "print_job",
                 "terminals",
                 "Print on the terminal's printer",
-                "`reprint` (重印: the terminal's last receipt again, marked 重印 REPRINT), "
-                "`feed` (送纸), `journal` or `totals` (管理 → 打印: the open batch's "
-                "transactions, or its totals by type) or `test` (a test page). Queued and "
+                "`reprint` (重印: the terminal's last receipt again, marked 重印 REPRINT, or "
+                "with `voucher_no` the receipt of that transaction of this terminal), "
+                "`settlement` (the terminal's last settlement slip again), `feed` (送纸), "
+                "`journal` or `totals` (管理 → 打印: the open batch's transactions, or its "
+                "totals by type) or `test` (a test page). Queued and "
                 "answered at once; the outcome comes as an `event: printer` on the stream and "
                 "in GET /api/v1/terminal/printer. Receipts of transactions and the settlement "
                 "slip are printed without asking, on terminals that have a printer. Any "
-                "signed-in role may feed paper or print a test page; `reprint`, `journal` and "
-                "`totals` are for `staff.CAN_TRANSACT` (else `not_permitted`).",
+                "signed-in role may feed paper or print a test page; the others are for "
+                "`staff.CAN_TRANSACT` (else `not_permitted`).",
                 roles="any signed-in role",
-                errors=("bad_request", "not_permitted", "printer_not_configured", "no_receipt"),
+                errors=(
+                    "bad_request",
+                    "not_permitted",
+                    "printer_not_configured",
+                    "no_receipt",
+                    "transaction_not_found",
+                    "no_settlement",
+                ),
                 body=_body(
                     _object(
-                        {"kind": _enum(["reprint", "feed", "journal", "totals", "test"])}, ["kind"]
-                    ),  # fmt: skip
+                        {
+                            "kind": _enum(
+                                ["reprint", "settlement", "feed", "journal", "totals", "test"]
+                            ),
+                            "voucher_no": _string(
+                                "^[0-9]{1,9}$",
+                                description="reprint only: the voucher (凭证号) of a "
+                                "transaction of this terminal",
+                            ),
+                        },
+                        ["kind"],
+                    ),
                     {"kind": "reprint"},
                 ),
                 ok=_json(_ref("PrintJob"), "the job, queued"),

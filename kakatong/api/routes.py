@@ -284,11 +284,13 @@ def print_job():
     printer. Answered at once (202) with the queued job; its outcome comes as a printer event.
     Anyone at the terminal may feed paper or print a test page (the system operator sets the
     printer up); what shows transactions is for those who make them."""
-    kind = body("kind").get("kind")
-    if kind in ("reprint", "journal", "totals") and g.actor.role not in CAN_TRANSACT:
+    data = body("kind", "voucher_no")
+    kind = data.get("kind")
+    if kind in ("reprint", "journal", "totals", "settlement") and g.actor.role not in CAN_TRANSACT:
         raise LedgerError("not_permitted")
     terminal = Terminal.get_by_id(g.actor.terminal_pk)
-    return jsonify(_printing().request(terminal, kind, g.actor.staff_no)), 202
+    job = _printing().request(terminal, kind, g.actor.staff_no, data.get("voucher_no"))
+    return jsonify(job), 202
 
 
 # ---------------------------------------------------------------- the card reader's swipes
