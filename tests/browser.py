@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -47,3 +48,43 @@ def page_errors(page) -> list[str]:
         ),
     )
     return errors
+
+
+# ---------------------------------------------------------------- driving the terminal page
+
+SHOTS = Path(__file__).resolve().parent / "screenshots"  # git-ignored
+
+
+def shoot(page, name: str) -> None:
+    """A screenshot to look at, named by the viewport: tests/screenshots/NAME-WxH.png."""
+    SHOTS.mkdir(exist_ok=True)
+    size = page.viewport_size
+    page.screenshot(path=str(SHOTS / f"{name}-{size['width']}x{size['height']}.png"))
+
+
+def key(page, name: str) -> None:
+    """Tap a key of the terminal's keypad (digits, enter, cancel, reprint…)."""
+    page.locator(f'[data-key="{name}"]').click()
+
+
+def type_keys(page, digits: str) -> None:
+    for d in digits:
+        key(page, d)
+
+
+def screen(page, name: str) -> None:
+    """Wait until the terminal shows the screen of that name."""
+    expect(page.locator("#terminal")).to_have_attribute("data-screen", name)
+
+
+def sign_in(page, operator: str = "01", password: str = "2580", home: str = "standby") -> None:
+    """签到 from the welcome screen, as a cashier does (the password already set)."""
+    screen(page, "welcome")
+    key(page, "enter")
+    type_keys(page, operator)
+    key(page, "enter")
+    type_keys(page, password)
+    key(page, "enter")
+    screen(page, "signed-in")
+    key(page, "enter")
+    screen(page, home)

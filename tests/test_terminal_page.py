@@ -4,10 +4,8 @@ way a cashier drives it: by the keys on screen and on the keyboard."""
 from pathlib import Path
 
 import pytest
-from browser import chromium, expect, page_errors
+from browser import chromium, expect, key, page_errors, screen, shoot, sign_in, type_keys
 from conftest import GOLD, SILVER, Api, body, ensure_password
-
-SHOTS = Path(__file__).resolve().parent / "screenshots"
 
 
 @pytest.fixture(scope="module")
@@ -25,36 +23,6 @@ def page(browser, live_server):
     yield page
     context.close()
     assert errors == [], errors
-
-
-def key(page, name):
-    page.locator(f'[data-key="{name}"]').click()
-
-
-def type_keys(page, digits):
-    for d in digits:
-        key(page, d)
-
-
-def screen(page, name):
-    expect(page.locator("#terminal")).to_have_attribute("data-screen", name)
-
-
-def sign_in(page, operator="01", password="2580", home="standby"):
-    screen(page, "welcome")
-    key(page, "enter")
-    type_keys(page, operator)
-    key(page, "enter")
-    type_keys(page, password)
-    key(page, "enter")
-    screen(page, "signed-in")
-    key(page, "enter")
-    screen(page, home)
-
-
-def shoot(page, name):
-    SHOTS.mkdir(exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"{name}-800x480.png"))
 
 
 def test_sign_in_changes_the_default_password_right_there(page, live_server):

@@ -8,17 +8,16 @@ from __future__ import annotations
 
 import re
 import time
-from pathlib import Path
 
 import pytest
 import requests
-from browser import chromium, expect, page_errors
+from browser import chromium, expect, key, page_errors, screen, shoot, type_keys
+from browser import sign_in as terminal_sign_in
 from conftest import GOLD, PLAIN, Api, Listener, body, ensure_password, free_port
 
 from kakatong import create_app
 from kakatong.db import db
 
-SHOTS = Path(__file__).resolve().parent / "screenshots"
 TERMINAL = "/api/v1/terminals/10000001"
 
 
@@ -71,30 +70,9 @@ def slips(listener: Listener, count: int = 1, timeout: float = 8.0) -> list[str]
     raise AssertionError(f"the printer got {len(got)} slips, not {count}")
 
 
-def key(page, name):
-    page.locator(f'[data-key="{name}"]').click()
-
-
-def type_keys(page, digits):
-    for d in digits:
-        key(page, d)
-
-
-def screen(page, name):
-    expect(page.locator("#terminal")).to_have_attribute("data-screen", name)
-
-
 def sign_in(page, operator="01", password="2580", home="standby"):
     ensure_password(operator)
-    screen(page, "welcome")
-    key(page, "enter")
-    type_keys(page, operator)
-    key(page, "enter")
-    type_keys(page, password)
-    key(page, "enter")
-    screen(page, "signed-in")
-    key(page, "enter")
-    screen(page, home)
+    terminal_sign_in(page, operator, password, home)
 
 
 def consume(page, card=GOLD, amount="10000", pin="123456"):
@@ -121,12 +99,6 @@ def to_management(page):
         key(page, "enter")
     key(page, "7")
     screen(page, "management")
-
-
-def shoot(page, name):
-    SHOTS.mkdir(exist_ok=True)
-    size = page.viewport_size
-    page.screenshot(path=str(SHOTS / f"{name}-{size['width']}x{size['height']}.png"))
 
 
 def test_a_consume_prints_its_receipt_and_the_hint_follows_it(page, owner, listener):
