@@ -1,13 +1,16 @@
 """The receipt printer (小票打印机): the slip's text, its bytes, the device, and the print queue.
 
-- `receipt_lines` lays out one copy of a `receipts.Receipt` in the columns of 58 mm or 80 mm paper.
+- `receipt_lines` lays out one copy of a `receipts.Receipt` in the columns of 58 mm or 80 mm
+  paper; `document_lines` lays out the other slips (settlement, journal, test page).
 - `encode` is the one function every printed character goes through. python-escpos's own text
   path is not used for Chinese: it encodes a line as GB18030 only when the line holds a hanzi,
   turns full-width punctuation in a line without one into "?", and sends "¥" as a 4-byte
   GB18030 sequence that a GBK printer cannot print.
 - `escpos_bytes` wraps the encoded lines in the ESC/POS commands (init, Chinese mode, title
-  style, feed, cut); `receipt_bytes` is the whole job for every copy of a receipt.
-- `open_printer` turns the configured URL into a python-escpos printer object.
+  style, feed, cut); `image_bytes` sends them as a picture instead, for printers without
+  Chinese fonts; `Settings.slip` picks one as a terminal's printer settings say, and
+  `receipt_bytes` is the whole job for every copy of a receipt.
+- `parse_url` checks a printer URL; `open_printer` turns it into a python-escpos printer.
 - `PrintQueue` prints in a background thread, so a transaction never waits for or fails
   because of the printer; each job's outcome is kept, and a failed job can be retried.
 """
