@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from peewee import SqliteDatabase
-from playhouse.migrate import SqliteMigrator, migrate
+from playhouse.migrate import SqliteMigrator
 
 PRAGMAS = {
     "journal_mode": "wal",
@@ -133,21 +133,43 @@ def install_triggers() -> None:
 SCHEMA_VERSION = 4
 
 
+def add_columns(fields) -> None:
+    """New columns on an existing table, each with its type, NOT NULL, CHECK and default.
+
+    SQLite's ALTER TABLE ADD COLUMN takes all of these at once. playhouse.migrate would add a
+    NOT NULL column by rebuilding the table (copy, drop, rename), and with foreign keys on, the
+    journal's rows that name a terminal forbid dropping it: the upgrade of any shop that has
+    made a sale would fail."""
+    for field in fields:
+        ctx = db.get_sql_context()
+        column, params = ctx.sql(field.ddl(ctx)).query()
+        if params:
+            raise ValueError(f"{field.name}: a column definition with parameters")
+        if field.default is not None:
+            # ALTER TABLE takes no bound parameters: the default, one of our models' own
+            # constants, is written as a literal.
+            value = field.db_value(field.default)
+            if isinstance(value, (bool, int)):
+                column += f" DEFAULT {int(value)}"
+            elif isinstance(value, str):
+                column += " DEFAULT '{}'".format(value.replace("'", "''"))
+            else:
+                raise ValueError(f"{field.name}: no literal for the default {value!r}")
+        db.execute_sql(f'ALTER TABLE "{field.model._meta.table_name}" ADD COLUMN {column}')
+
+
 def _v2_terminal_parameters(migrator: SqliteMigrator) -> None:
     """The POS manual's terminal parameters (终端参数设置) on each terminal."""
     from .models import Terminal
 
-    migrate(
-        *(
-            migrator.add_column("terminal", field.column_name, field)
-            for field in (
-                Terminal.receipt_copies,
-                Terminal.standby_type,
-                Terminal.manual_entry,
-                Terminal.service_code_prompt,
-                Terminal.language,
-                Terminal.journal_view_from,
-            )
+    add_columns(
+        (
+            Terminal.receipt_copies,
+            Terminal.standby_type,
+            Terminal.manual_entry,
+            Terminal.service_code_prompt,
+            Terminal.language,
+            Terminal.journal_view_from,
         )
     )
 
@@ -163,17 +185,14 @@ def _v4_printer(migrator: SqliteMigrator) -> None:
     """Each terminal's receipt printer: URL, encoding, Chinese mode, paper, image mode, cutter."""
     from .models import Terminal
 
-    migrate(
-        *(
-            migrator.add_column("terminal", field.column_name, field)
-            for field in (
-                Terminal.printer_url,
-                Terminal.printer_encoding,
-                Terminal.printer_chinese_mode,
-                Terminal.paper_mm,
-                Terminal.printer_image,
-                Terminal.printer_cut,
-            )
+    add_columns(
+        (
+            Terminal.printer_url,
+            Terminal.printer_encoding,
+            Terminal.printer_chinese_mode,
+            Terminal.paper_mm,
+            Terminal.printer_image,
+            Terminal.printer_cut,
         )
     )
 

@@ -177,6 +177,16 @@ def test_health_is_cheap_and_open(client):
     assert body(client.get("/api/v1/health")) == {"status": "ok"}
 
 
+def a_sale_at_the_terminal() -> int:
+    """A journal row that names the terminal: an upgrade must not need to drop that table."""
+    from conftest import PLAIN, operator_actor, rid
+
+    from kakatong import ledger
+
+    posted = ledger.transact(operator_actor(), "consume", PLAIN, request_id=rid(), amount="1")
+    return posted.record.id
+
+
 PRINTER_COLUMNS = ("printer_url", "printer_encoding", "printer_chinese_mode", "paper_mm",
                    "printer_image", "printer_cut")  # fmt: skip
 
@@ -185,6 +195,7 @@ def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
     """Schema 2 added the POS manual's terminal parameters; a shop's version-1 database gets
     them with their defaults and keeps everything else."""
     create_app({"data_dir": tmp_path, "demo": True})
+    sold = a_sale_at_the_terminal()
     db.db.close()
     raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
     for column in ("receipt_copies", "standby_type", "manual_entry", "service_code_prompt",
@@ -203,6 +214,7 @@ def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
         2, "consume", True, True,
     )  # fmt: skip
     assert Card.select().count() == 4
+    assert Transaction.get_by_id(sold).terminal.terminal_id == "10000001"
     assert AuditLog.select().count() == 0  # schema 3: the audit log, empty and append-only
 
 
@@ -210,6 +222,7 @@ def test_a_version_3_database_gains_the_printer_settings(tmp_path):
     """Schema 4 added each terminal's receipt printer: no printer, GB18030, Chinese mode on,
     58 mm paper, text mode, a cutter."""
     create_app({"data_dir": tmp_path, "demo": True})
+    sold = a_sale_at_the_terminal()
     db.db.close()
     raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
     for column in PRINTER_COLUMNS:
@@ -224,8 +237,11 @@ def test_a_version_3_database_gains_the_printer_settings(tmp_path):
         t.printer_url, t.printer_encoding, t.printer_chinese_mode, t.paper_mm, t.printer_image,
         t.printer_cut,
     ) == ("none", "gb18030", True, 58, False, True)  # fmt: skip
+    assert Transaction.get_by_id(sold).terminal.terminal_id == "10000001"
     with pytest.raises(peewee.IntegrityError):  # the constraints came with the columns
         Terminal.update(paper_mm=57).execute()
+    with pytest.raises(peewee.IntegrityError):
+        Terminal.update(printer_encoding="big5").execute()
 
 
 def test_print_test_prints_on_the_terminals_printer_or_says_why_not(runner, app):
