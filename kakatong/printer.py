@@ -17,9 +17,13 @@
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
+import os
 import queue
+import select
+import stat
 import threading
 import time
 import unicodedata
@@ -501,12 +505,52 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
     if scheme == "file":
         if parts.netloc or not parts.path or parts.query:
             raise bad("file:// needs an absolute path, such as file:///dev/usb/lp0")
+        # A printer's device (or a pipe), never a file: the app must not be able to write
+        # over its own database or anything else on the disk. One not plugged in yet is fine.
+        if os.path.exists(parts.path) and not _is_device(os.stat(parts.path).st_mode):
+            raise bad("file:// must name a printer device such as /dev/usb/lp0, not a file")
         return "file", {"devfile": parts.path}
     if scheme == "cups":
         if not parts.netloc or parts.path not in ("", "/"):
             raise bad("cups:// needs a queue name, such as cups://POS58")
         return "cups", {"printer_name": parts.netloc}
     raise bad("unknown kind")
+
+
+def _is_device(mode: int) -> bool:
+    return stat.S_ISCHR(mode) or stat.S_ISFIFO(mode)
+
+
+def write_device(path: str, data: bytes, *, timeout: float = 10.0) -> None:
+    """Write to a printer's device file (file://), within `timeout` seconds in all.
+
+    Opened without creating or emptying anything, and refused unless it is a character device
+    or a pipe. A pipe nobody reads yet, or a device that takes no more bytes, is waited for
+    until the timeout, never for ever (the print queue's worker would hang with it)."""
+    deadline = time.monotonic() + timeout
+    flags = os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    while True:
+        try:
+            fd = os.open(path, flags)
+            break
+        except OSError as e:
+            if e.errno != errno.ENXIO or time.monotonic() >= deadline:  # ENXIO: no reader
+                raise
+            time.sleep(0.05)
+    try:
+        if not _is_device(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, f"{path} is not a printer device")
+        view = memoryview(data)
+        while view:
+            left = deadline - time.monotonic()
+            if left <= 0 or not select.select([], [fd], [], left)[1]:
+                raise TimeoutError(f"{path}: the printer took no more data for {timeout:g} s")
+            try:
+                view = view[os.write(fd, view) :]
+            except BlockingIOError:
+                continue
+    finally:
+        os.close(fd)
 
 
 def open_printer(url: str, *, timeout: float = 10.0) -> Any:
@@ -538,6 +582,10 @@ def open_printer(url: str, *, timeout: float = 10.0) -> Any:
 
 def send(url: str, data: bytes, *, timeout: float = 10.0) -> bool:
     """Open the printer, send the bytes, close it. False when the URL is "none"; raises else."""
+    kind, args = parse_url(url)
+    if kind == "file":
+        write_device(args["devfile"], data, timeout=timeout)
+        return True
     device = open_printer(url, timeout=timeout)
     if device is None:
         return False

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+import tty
 
 import pytest
 from conftest import GOLD, Listener, body, free_port
@@ -236,13 +237,44 @@ def test_open_printer_tcp(listener):
     assert listener.wait_for(1) == [b"\x1b\x40hello"]
 
 
-def test_open_printer_file_writes_a_real_file(tmp_path):
-    path = tmp_path / "lp0"
-    device = printer.open_printer(f"file://{path}")
-    assert device.devfile == str(path)
-    data = printer.escpos_bytes(["卡号 ¥1.00"], encoding="gb18030", chinese_mode=True, cut=True)
-    assert printer.send(f"file://{path}", data)
-    assert path.read_bytes() == data
+def test_a_file_printer_is_a_device_never_a_file_on_the_disk(tmp_path):
+    controller, device_fd = os.openpty()  # a character device, as /dev/usb/lp0 is
+    tty.setraw(device_fd)  # bytes as they are: no newline translation
+    try:
+        url = f"file://{os.ttyname(device_fd)}"
+        data = printer.escpos_bytes(["卡号 ¥1.00"], encoding="gb18030", chinese_mode=True, cut=True)
+        assert printer.send(url, data)
+        received = b""
+        deadline = time.monotonic() + 5
+        while len(received) < len(data) and time.monotonic() < deadline:
+            received += os.read(controller, 4096)
+        assert received == data
+    finally:
+        os.close(controller)
+        os.close(device_fd)
+    # A file (the database, say) is refused as an address, and never written or emptied.
+    precious = tmp_path / "kakatong.sqlite3"
+    precious.write_bytes(b"SQLite format 3\x00")
+    with pytest.raises(ValueError, match="not a file"):
+        printer.parse_url(f"file://{precious}")
+    with pytest.raises(ValueError):
+        printer.send(f"file://{precious}", b"x")
+    with pytest.raises(OSError, match="not a printer device"):
+        printer.write_device(str(precious), b"x", timeout=1)
+    assert precious.read_bytes() == b"SQLite format 3\x00"
+    # Nor is anything created where nothing was.
+    with pytest.raises(FileNotFoundError):
+        printer.send(f"file://{tmp_path / 'lp0'}", b"x")
+    assert not (tmp_path / "lp0").exists()
+
+
+def test_a_pipe_nobody_reads_fails_after_the_timeout_not_never(tmp_path):
+    fifo = tmp_path / "lp0"
+    os.mkfifo(fifo)
+    started = time.monotonic()
+    with pytest.raises(OSError):
+        printer.send(f"file://{fifo}", b"x", timeout=0.3)
+    assert time.monotonic() - started < 3
 
 
 def test_open_printer_serial_on_a_pty():
