@@ -185,8 +185,8 @@ def print_test_command(terminal_id: str | None, url: str | None) -> None:
             f"terminal {terminal.terminal_id} has no printer: set one in the back office "
             "(终端 → 打印机), or try one with --url tcp://HOST:9100"
         )
-    data = settings.slip(printing.test_lines(terminal, settings))
     try:
+        data = settings.slip(printing.test_lines(terminal, settings))  # image mode: a font
         printer.send(settings.url, data)
     except Exception as exc:  # whatever the device said, said plainly
         raise click.ClickException(f"{settings.url}: {type(exc).__name__}: {exc}") from None

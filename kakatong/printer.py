@@ -17,6 +17,7 @@
 
 from __future__ import annotations
 
+import copy
 import errno
 import itertools
 import logging
@@ -443,6 +444,10 @@ def image_bytes(
     from escpos.printer import Dummy
 
     device = Dummy()
+    # python-escpos's profile data is shared by every printer object of the process: this one
+    # gets its own copy before its paper width is set (two widths printing at once otherwise
+    # overwrite each other's).
+    device.profile.profile_data = copy.deepcopy(device.profile.profile_data)
     device.profile.profile_data["media"] = {"dpi": 203, "width": {"pixels": PAPER_DOTS[paper_mm]}}
     device.image(render_image(lines, paper_mm=paper_mm, title_lines=title_lines))
     return ESC_INIT + device.output + (FEED_BEFORE_CUT + CUT_PARTIAL if cut else FEED_TO_TEAR)
@@ -474,11 +479,14 @@ def parse_url(url: str) -> tuple[str, dict[str, Any]]:
 
     if scheme == "tcp":
         try:
-            host, port = parts.hostname, parts.port or 9100
+            host, port = parts.hostname, parts.port
         except ValueError as e:
             raise bad(str(e)) from None
-        if not host or parts.path not in ("", "/") or parts.query:
+        if not host or parts.path not in ("", "/") or parts.query or port == 0:
             raise bad("tcp:// needs a host and, optionally, a port")
+        if ":" in host:  # python-escpos connects over IPv4
+            raise bad("tcp:// needs an IPv4 address or a host name")
+        port = port or 9100
         return "tcp", {"host": host, "port": port}
     if scheme == "usb":
         ids = parts.netloc.split(":")
@@ -654,7 +662,9 @@ class PrintQueue:
         self.timeout = timeout
         self._keep = keep
         self._jobs: OrderedDict[int, PrintJob] = OrderedDict()
-        self._ids = itertools.count(1)
+        # Ids go on rising across restarts of the server: a page that saw job 5 before a
+        # restart must not take the new job 5 for it.
+        self._ids = itertools.count(int(time.time() * 1000))
         self._changed = threading.Condition()
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._stopped = False

@@ -112,9 +112,17 @@ class Printing:
                 url, timeout=self.timeout, on_change=lambda job: self._changed(terminal_id, job)
             )
             self._queues[terminal_id] = jobs
-        # A printer nobody has printed on yet is unknown: say at once whether it answers.
-        jobs.submit(b"", KINDS["probe"], meta={"kind": "probe"})
+        self._probe(jobs, terminal_id)
         return jobs
+
+    @staticmethod
+    def _probe(jobs: printer.PrintQueue, terminal_id: str) -> None:
+        """A printer nobody has printed on yet is unknown: say at once whether it answers.
+        Not a CUPS queue: sending it nothing would still make an (empty) print job."""
+        row = Terminal.select(Terminal.printer_url).where(Terminal.terminal_id == terminal_id)
+        url = row.scalar() or "none"
+        if printer.parse_url(url)[0] != "cups":
+            jobs.submit(b"", KINDS["probe"], meta={"kind": "probe"})
 
     def _changed(self, terminal_id: str, job: printer.PrintJob) -> None:
         if self._on_status is None:
@@ -173,7 +181,7 @@ class Printing:
         if jobs is None:
             self._queue(terminal.terminal_id)  # which tests the connection
         else:
-            jobs.submit(b"", KINDS["probe"], meta={"kind": "probe"})
+            self._probe(jobs, terminal.terminal_id)
 
     # -------------------------------------------------------------- jobs
 

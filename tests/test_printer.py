@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import socket
+import threading
 import time
 import tty
 
@@ -327,6 +328,8 @@ def test_a_cups_queue_without_pycups_says_what_it_needs():
         "tcp://",
         "tcp://127.0.0.1:notaport",
         "tcp://127.0.0.1:99999",
+        "tcp://127.0.0.1:0",
+        "tcp://[::1]:9100",
         "usb://04b8",
         "usb://zz:0202",
         "serial://",
@@ -341,3 +344,48 @@ def test_a_cups_queue_without_pycups_says_what_it_needs():
 def test_open_printer_refuses_bad_urls(url):
     with pytest.raises(ValueError, match="printer URL"):
         printer.open_printer(url)
+
+
+def test_image_mode_slips_of_both_widths_drawn_at_once_keep_their_widths():
+    pytest.importorskip("PIL")
+    try:
+        printer.find_font()
+    except RuntimeError:
+        pytest.skip("no Chinese font here")
+    from escpos.printer import Dummy
+
+    shared = dict(Dummy().profile.profile_data["media"])
+    failures = []
+
+    def draw(paper_mm):
+        try:
+            for _ in range(5):
+                data = printer.image_bytes(["卡号 ¥1.00"], paper_mm=paper_mm)
+                # GS v 0 m xL xH: the raster's width in bytes, 8 dots each
+                at = data.index(b"\x1dv0") + 4
+                assert (
+                    int.from_bytes(data[at : at + 2], "little") * 8 == printer.PAPER_DOTS[paper_mm]
+                )
+        except Exception as e:  # collected: an assert in a thread would not fail the test
+            failures.append(repr(e))
+
+    threads = [threading.Thread(target=draw, args=(mm,)) for mm in (58, 80, 58, 80)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert failures == []
+    assert Dummy().profile.profile_data["media"] == shared  # the shared profile untouched
+
+
+def test_job_ids_keep_rising_across_queues_as_across_restarts():
+    first = printer.PrintQueue("none")
+    second = printer.PrintQueue("none")
+    try:
+        a = first.submit(b"x")
+        time.sleep(0.002)
+        b = second.submit(b"x")
+        assert b > a > 1_000_000_000_000  # milliseconds: a restarted server starts above
+    finally:
+        first.stop()
+        second.stop()
