@@ -47,6 +47,8 @@ KINDS = {
 # What the page may ask for (the others follow a transaction, a settlement, a settings change);
 # "settlement" asked for is the terminal's last settlement slip again.
 REQUESTED = ("reprint", "feed", "journal", "totals", "test", "settlement")
+# What 重印 prints again, as it was, when it failed to print.
+RETRIED = ("receipt", "reprint", "settlement")
 FEED = printer.ESC_INIT + b"\x1b\x64\x05"  # ESC d 5: five blank lines
 PROBE_TIMEOUT = 3.0
 
@@ -256,6 +258,12 @@ class Printing:
             raise LedgerError("bad_request", "只有重印可以指定凭证号", field="voucher_no")
         if not settings_of(terminal).configured:
             raise LedgerError("printer_not_configured")
+        if kind == "reprint" and voucher_no is None:
+            # What did not print since the printer last worked prints now, as it was: the
+            # customers never got those slips. Else the last receipt, marked as a reprint.
+            retried = self._retry_failed(terminal.terminal_id)
+            if retried is not None:
+                return retried
         if kind == "reprint":
             if voucher_no is None:
                 record = last_receipt(terminal)
@@ -286,15 +294,30 @@ class Printing:
             )
             job = self._submit(terminal, "settlement", lambda s: [slip(s.columns)])
         else:
-            totals, rows = reports.batch_view(terminal)
+            totals, rows = reports.batch_view(terminal, every=kind == "journal")
             lines = (
-                journal_lines(terminal, totals, rows, operator_no)
+                journal_lines(terminal, totals, rows[::-1], operator_no)  # oldest first
                 if kind == "journal"
                 else totals_lines(terminal, totals, operator_no, title="交易汇总 TOTALS")
             )
             job = self._submit(terminal, kind, lambda s: [lines(s.columns)])
         assert job is not None
         return job
+
+    def _retry_failed(self, terminal_id: str) -> dict | None:
+        """Queue again the receipts and settlement slips that failed since the last job that
+        printed; the last of them, or None when there is none."""
+        jobs = self._queues.get(terminal_id)
+        if jobs is None:
+            return None
+        failed: list[printer.PrintJob] = []
+        for job in jobs.jobs():
+            if job.state == "printed":
+                failed = []
+            elif job.state == "failed" and job.meta.get("kind") in RETRIED:
+                failed.append(job)
+        retried = [job.id for job in failed if jobs.retry(job.id)]
+        return _job(jobs.job(retried[-1])) if retried else None
 
     def settlement(self, terminal: Terminal, totals: dict, operator_no: str | None) -> None:
         """The settlement slip (结算单) of a batch just closed; never raises."""

@@ -347,20 +347,25 @@ def batch_totals(terminal: Terminal, batch_no: int) -> dict:
     }
 
 
-def batch_view(terminal: Terminal) -> tuple[dict, list[Transaction]]:
+def batch_view(terminal: Terminal, every: bool = False) -> tuple[dict, list[Transaction]]:
     """What the terminal's transaction query (交易查询) shows of its current batch: the totals
-    of the whole batch, and its transactions since the terminal's 清流水, if any."""
+    of the whole batch, and its transactions since the terminal's 清流水, if any, newest first:
+    the newest page of them for a screen, or every one (`every`) for the printed journal."""
     totals = batch_totals(terminal, terminal.batch_no)
     since = terminal.journal_view_from
-    rows, _ = journal(
-        JournalFilter(
-            terminal_id=terminal.terminal_id,
-            batch_no=terminal.batch_no,
-            time_from=runtime.local(since) if since else None,
-        ),
-        1,
-        MAX_PAGE_SIZE,
+    filters = JournalFilter(
+        terminal_id=terminal.terminal_id,
+        batch_no=terminal.batch_no,
+        time_from=runtime.local(since) if since else None,
     )
+    rows, total = journal(filters, 1, MAX_PAGE_SIZE)
+    page = 1
+    while every and len(rows) < total:
+        page += 1
+        more, total = journal(filters, page, MAX_PAGE_SIZE)
+        if not more:
+            break
+        rows += more
     return totals, rows
 
 

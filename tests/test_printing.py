@@ -175,20 +175,27 @@ def test_a_refusing_printer_leaves_the_transaction_committed_and_shows_the_error
     before = Card.get(Card.card_no == PLAIN).balance_fen
     r = live_api.transact("consume", PLAIN, amount="5")
     assert r.status_code == 201, body(r)
-    voucher = body(r)["voucher_no"]
     assert Card.get(Card.card_no == PLAIN).balance_fen == before - 500
     state = printer_state(live_api, "failed")
     assert state["job"]["kind"] == "receipt" and state["job"]["state"] == "failed"
     assert "refused" in state["error"].lower() or "111" in state["error"]
-    # The printer comes back: 重印 prints the slip, marked as a reprint.
+    second = body(live_api.transact("recharge", PLAIN, amount="7", payment_method="cash"))
+    printer_state(live_api, "failed")
+    # The printer comes back: 重印 prints the two slips that never came out, as they were.
     server = Listener(port)
     try:
         r = live_api.post("/api/v1/terminal/printer/jobs", {"kind": "reprint"})
-        assert r.status_code == 202 and body(r)["kind"] == "reprint"
-        assert body(r)["voucher_no"] == voucher
-        (text,) = slips(server, 1)
-        assert "重印 REPRINT" in text and "168010******0018" in text and "￥5.00" in text
-        assert printer_state(live_api, "ok")["job"]["kind"] == "reprint"
+        assert r.status_code == 202 and body(r)["kind"] == "receipt"
+        assert body(r)["voucher_no"] == second["voucher_no"]
+        first, then = slips(server, 2)
+        assert "储值消费 SALE" in first and "￥5.00" in first and "168010******0018" in first
+        assert "储值充值 RECHARGE" in then and "￥7.00" in then
+        assert "重印" not in first + then  # the originals: nobody got them before
+        printer_state(live_api, "ok")
+        # Pressed again, with nothing left that failed: the last receipt, as a reprint.
+        r = live_api.post("/api/v1/terminal/printer/jobs", {"kind": "reprint"})
+        assert body(r)["kind"] == "reprint" and body(r)["voucher_no"] == second["voucher_no"]
+        assert "重印 REPRINT" in slips(server, 3)[2]
     finally:
         server.close()
 
@@ -252,6 +259,7 @@ def test_the_journal_and_the_totals_of_the_open_batch(live_api, printed):
     assert "交易流水 JOURNAL" in journal
     assert re.search(rf"{first['trace_no']} 储值消费 +-￥4\.00", journal)
     assert re.search(r"\d{6} 积分消费 +-10分", journal)
+    assert journal.index("储值消费") < journal.index("积分消费")  # oldest first, as it happened
     assert "168010******0018" in journal and "168086******7114" in journal
     r = live_api.post("/api/v1/terminal/printer/jobs", {"kind": "totals"})
     totals = slips(printed, 4)[3]

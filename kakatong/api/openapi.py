@@ -1242,8 +1242,9 @@ def _terminal_paths() -> dict:
                 "print_job",
                 "terminals",
                 "Print on the terminal's printer",
-                "`reprint` (重印: the terminal's last receipt again, marked 重印 REPRINT, or "
-                "with `voucher_no` the receipt of that transaction of this terminal), "
+                "`reprint` (重印: what failed to print since the printer last worked, again; "
+                "else the terminal's last receipt, marked 重印 REPRINT; with `voucher_no` the "
+                "receipt of that transaction of this terminal), "
                 "`settlement` (the terminal's last settlement slip again), `feed` (送纸), "
                 "`journal` or `totals` (管理 → 打印: the open batch's transactions, or its "
                 "totals by type) or `test` (a test page). Queued and "
