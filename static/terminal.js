@@ -169,15 +169,20 @@
   // With a receipt printer 重印 prints the terminal's last receipt again (or the settlement
   // slip, when that is what failed to print) and 送纸 feeds paper; without one 重印 shows the
   // last receipt on screen.
+  // A print asked for mid-flow comes back to the screen as it was, with what was typed.
+  const backHere = () => {
+    const here = screen;
+    return here && here.name !== "standby" ? () => show(here) : standby;
+  };
   const everywhere = {
     reprint: () => {
       const failed = printer.state.printer === "failed" && printer.state.job;
-      if (failed && failed.kind === "settlement") return printJob("settlement");
-      if (printer.configured()) return printJob("reprint");
+      if (failed && failed.kind === "settlement") return printJob("settlement", backHere());
+      if (printer.configured()) return printJob("reprint", backHere());
       return lastRecord ? receipt(lastRecord)
         : message({ name: "no-receipt", title: t("重印"), lines: [t("没有可重印的签购单")] });
     },
-    feed: () => (printer.configured() ? printJob("feed")
+    feed: () => (printer.configured() ? printJob("feed", backHere())
       : message({ name: "no-printer", title: t("送纸"), lines: [t("未配置打印机")] })),
   };
 

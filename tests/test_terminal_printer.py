@@ -383,3 +383,25 @@ def test_a_past_receipt_and_a_failed_settlement_slip_print_again(page, owner):
         assert re.search(r"合计 TOTAL +2笔", text)
     finally:
         printer.close()
+
+
+def test_feed_in_the_middle_of_a_sale_comes_back_to_what_was_typed(page, owner, listener):
+    owner.put(TERMINAL, {"printer_url": f"tcp://127.0.0.1:{listener.port}"}, as_="99")
+    sign_in(page)
+    key(page, "enter")
+    screen(page, "menu")
+    key(page, "0")
+    type_keys(page, GOLD)
+    key(page, "enter")
+    screen(page, "confirm")
+    key(page, "enter")
+    screen(page, "amount")
+    type_keys(page, "4950")
+    key(page, "feed")
+    screen(page, "print-job")
+    expect(page.locator("#lines")).to_contain_text("打印完成")
+    key(page, "enter")
+    screen(page, "amount")
+    expect(page.locator("#field")).to_have_text("49.50")
+    key(page, "0")  # and the cashier types on
+    expect(page.locator("#field")).to_have_text("495.00")
