@@ -249,9 +249,9 @@ class Printing:
         operator_no: str | None,
         voucher_no: object = None,
     ) -> dict:
-        """What the terminal's page asks for: reprint (the last receipt, or the one of
-        `voucher_no` made at this terminal), feed, journal, totals, test, or settlement (the
-        last settlement slip again)."""
+        """What the terminal's page asks for: reprint (what failed to print since the printer
+        last worked, else the last receipt, or the one of `voucher_no` made at this terminal),
+        feed, journal, totals, test, or settlement (the last settlement slip again)."""
         if kind not in REQUESTED:
             raise LedgerError("bad_request", "打印内容只能是 " + "、".join(REQUESTED), field="kind")
         if voucher_no is not None and kind != "reprint":
