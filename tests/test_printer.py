@@ -380,10 +380,10 @@ def test_image_mode_slips_of_both_widths_drawn_at_once_keep_their_widths():
 
 def test_job_ids_keep_rising_across_queues_as_across_restarts():
     first = printer.PrintQueue("none")
+    a = first.submit(b"x")
+    time.sleep(0.002)  # a restart takes longer than this
     second = printer.PrintQueue("none")
     try:
-        a = first.submit(b"x")
-        time.sleep(0.002)
         b = second.submit(b"x")
         assert b > a > 1_000_000_000_000  # milliseconds: a restarted server starts above
     finally:
