@@ -39,7 +39,7 @@ def app(tmp_path):
     app.config["TESTING"] = True
     # Short swipe streams, frequent heartbeats: a page closed at the end of a test frees its
     # server thread at once, and the live server stops without waiting for it.
-    app.config["KAKATONG_STREAM_SECONDS"] = 3
+    app.config["KAKATONG_STREAM_SECONDS"] = 2
     app.config["KAKATONG_HEARTBEAT_SECONDS"] = 0.5
     yield app
     app.extensions["kakatong.printing"].stop()  # the print queues' threads, if any
@@ -147,9 +147,10 @@ class LiveServer:
         # thread would break its select(). This loop stops between two rounds instead.
         while not self._stopping.is_set():
             wasyncore.loop(timeout=0.05, map=self.server._map, count=1)
-        # A swipe stream of a page closed by the test ends by itself within
-        # KAKATONG_STREAM_SECONDS and touches no database after it began: not waited for.
-        self.server.task_dispatcher.shutdown(timeout=0.5)
+        # Waits for the requests in hand, a closed page's swipe stream among them (short in
+        # tests): a request left running would reach the next test's database, which the
+        # process-wide `db` then names.
+        self.server.task_dispatcher.shutdown()
         self.server.close()
 
     def stop(self):

@@ -26,7 +26,7 @@ def app(tmp_path):
     app = create_app({"data_dir": tmp_path, "demo": True})
     app.config["TESTING"] = True
     # Short streams and heartbeats: a closed page frees its server thread at once.
-    app.config["KAKATONG_STREAM_SECONDS"] = 5
+    app.config["KAKATONG_STREAM_SECONDS"] = 2
     app.config["KAKATONG_HEARTBEAT_SECONDS"] = 0.5
     app.config["KAKATONG_POLL_SECONDS"] = 2
     yield app
