@@ -28,7 +28,7 @@ from ..staff import (
     OPERATOR_NO,
     SUPERVISOR_NO,
 )
-from ..terminals import KEY_DIGITS, TERMINAL_ID
+from ..terminals import KEY_DIGITS, PRINTER_PARAMETERS, TERMINAL_ID
 
 ALL_ROLES = CAN_TRANSACT | CAN_READ_JOURNAL | CAN_CHANGE_SETTINGS | CAN_MANAGE_STAFF
 ROLE_SETS = {
@@ -399,14 +399,6 @@ _TERMINAL_PARAMETERS = {
     },
     "printer_cut": {"type": "boolean", "description": "the printer has a cutter"},
 }
-_PRINTER_PARAMETERS = (
-    "printer_url",
-    "printer_encoding",
-    "printer_chinese_mode",
-    "paper_mm",
-    "printer_image",
-    "printer_cut",
-)
 
 _TERMINAL = {
     "terminal_id": _string(None, description="终端号"),
@@ -423,7 +415,7 @@ _TERMINAL = {
         **_datetime("清流水: when the transaction query's list was last cleared (null: never)"),
         "nullable": True,
     },
-    **{key: _TERMINAL_PARAMETERS[key] for key in _PRINTER_PARAMETERS},
+    **{key: _TERMINAL_PARAMETERS[key] for key in PRINTER_PARAMETERS},
 }
 
 PRINT_KINDS = ("probe", "receipt", "reprint", "feed", "settlement", "journal", "totals", "test")
