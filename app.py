@@ -3,7 +3,7 @@
 `flask --app app <command>` finds create_app here and runs the admin commands (kakatong/cli.py).
 """
 
-from kakatong import create_app, start_reader
+from kakatong.factory import create_app, start_reader
 
 __all__ = ["create_app"]
 

@@ -75,7 +75,8 @@ def serve(data_dir: Path) -> None:
     sys.path.insert(0, str(ROOT))
     from waitress.server import create_server
 
-    from kakatong import cards, create_app, ledger
+    from kakatong.domain import cards, ledger
+    from kakatong.factory import create_app
 
     app = create_app({"data_dir": data_dir, "demo": False, "threads": THREADS})
     ledger.import_cards(cards.parse_import(cards_csv(CLIENTS)))
@@ -333,7 +334,7 @@ def http_phases(port: int, server_pid: int, token: str, seconds: float) -> list[
 def sqlite_ceiling(path: Path, seconds: float) -> Result:
     """Raw commits per second with the app's pragmas, sized to take about `seconds`."""
     sys.path.insert(0, str(ROOT))
-    from kakatong.db import commit_bench
+    from kakatong.store.db import commit_bench
 
     guess = commit_bench(path, 50)
     count = max(100, min(100_000, int(guess * seconds)))
@@ -347,9 +348,10 @@ def sqlite_ceiling(path: Path, seconds: float) -> Result:
 def verify(data_dir: Path) -> None:
     """The child: the books (ledger.verify), the file's integrity and the consumes, as JSON."""
     sys.path.insert(0, str(ROOT))
-    from kakatong import create_app, ledger
-    from kakatong.db import integrity_check
-    from kakatong.models import Transaction
+    from kakatong.domain import ledger
+    from kakatong.factory import create_app
+    from kakatong.store.models import Transaction
+    from kakatong.store.schema import integrity_check
 
     app = create_app({"data_dir": data_dir, "demo": False})
     with app.app_context():

@@ -10,11 +10,13 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from . import cards, ledger, staff
 from .config import Config
-from .db import integrity_check, upgrade, write
-from .errors import LedgerError
-from .models import Card, Level, Merchant, Terminal
+from .devices import printer, printing
+from .domain import cards, ledger, staff, terminals
+from .domain.errors import LedgerError
+from .store.db import write
+from .store.models import Card, Level, Merchant, Terminal
+from .store.schema import integrity_check, upgrade
 
 DEFAULT_MERCHANT = {
     "merchant_id": "898100000000001",
@@ -161,7 +163,6 @@ def verify_command() -> None:
 @click.option("--url", help="try this printer URL instead of the terminal's (nothing is saved)")
 def print_test_command(terminal_id: str | None, url: str | None) -> None:
     """Print a test page on a terminal's receipt printer, now, and say what happened."""
-    from . import printer, printing, terminals
 
     if terminal_id is None:
         first = Terminal.select().where(Terminal.kind == "pos").order_by(Terminal.terminal_id)
@@ -176,7 +177,7 @@ def print_test_command(terminal_id: str | None, url: str | None) -> None:
     settings = printing.settings_of(terminal)
     if url is not None:
         try:
-            printer.parse_url(url)
+            terminals.parse_printer_url(url)
         except ValueError as exc:
             raise click.ClickException(str(exc)) from None
         settings = printer.Settings(**{**settings.__dict__, "url": url})

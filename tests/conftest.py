@@ -15,11 +15,11 @@ import requests
 from waitress import wasyncore
 from waitress.server import create_server
 
-from kakatong import create_app
-from kakatong import staff as staff_domain
-from kakatong.db import db
-from kakatong.models import Staff, Terminal
-from kakatong.staff import Actor
+from kakatong.domain import staff as staff_domain
+from kakatong.domain.actors import Actor
+from kakatong.factory import create_app
+from kakatong.store.db import db
+from kakatong.store.models import Staff, Terminal
 
 # Passwords the tests set in place of the defaults (a default password cannot sign in).
 PASSWORDS = {"01": "2580", "02": "3691", "00": "135790", "99": "24680135", "owner": "owner-pass-1"}

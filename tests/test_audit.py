@@ -4,11 +4,12 @@ one row, in the same transaction; rows can be neither changed nor deleted."""
 import pytest
 from conftest import GOLD, SUPERVISOR_PASSWORD, body, ensure_password, rid
 
-from kakatong import audit, cards, ledger, staff, terminals
-from kakatong import settings as shop_settings
-from kakatong.db import db
-from kakatong.errors import LedgerError
-from kakatong.models import AuditLog
+from kakatong.domain import audit, cards, ledger, staff, terminals
+from kakatong.domain import settings as shop_settings
+from kakatong.domain.actors import actor_of
+from kakatong.domain.errors import LedgerError
+from kakatong.store.db import db
+from kakatong.store.models import AuditLog
 
 
 def actions():
@@ -49,7 +50,7 @@ def test_a_refused_action_leaves_no_audit_row(app):
     with pytest.raises(LedgerError):
         shop_settings.update({"pin_attempt_limit": 99})
     with pytest.raises(LedgerError):
-        cards.set_status(staff.actor_of(staff.find("owner")), GOLD, "inactive")
+        cards.set_status(actor_of(staff.find("owner")), GOLD, "inactive")
     assert actions() == before
 
 

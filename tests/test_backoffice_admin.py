@@ -12,10 +12,12 @@ from datetime import timedelta
 import pytest
 from conftest import PASSWORDS, PLAIN, Office, body, ensure_password, html
 
-from kakatong import audit, runtime, staff, terminals
-from kakatong import settings as shop_settings
-from kakatong.errors import LedgerError
-from kakatong.models import AuditLog, Setting, Terminal
+from kakatong.domain import audit, staff, terminals
+from kakatong.domain import settings as shop_settings
+from kakatong.domain.actors import actor_of
+from kakatong.domain.errors import LedgerError
+from kakatong.store import runtime
+from kakatong.store.models import AuditLog, Setting, Terminal
 
 KEY = re.compile(r'id="terminal-key">([0-9]{16})<')
 
@@ -698,7 +700,7 @@ def test_a_bad_audit_filter_shows_an_error_not_the_rows(office, query):
 
 
 def test_the_audit_log_is_paged_by_fifty(office):
-    owner = staff.actor_of(staff.find("owner"), "127.0.0.1")
+    owner = actor_of(staff.find("owner"), "127.0.0.1")
     for n in range(55):
         terminals.update("10000001", {"name": f"机{n}"}, owner)
     total = AuditLog.select().count()

@@ -7,9 +7,9 @@ import re
 import pytest
 from conftest import PASSWORDS, Office, ensure_password, html
 
-from kakatong import settings as shop_settings
-from kakatong import staff
-from kakatong.models import AuditLog, Staff
+from kakatong.domain import settings as shop_settings
+from kakatong.domain import staff
+from kakatong.store.models import AuditLog, Staff
 
 
 @pytest.fixture
@@ -59,7 +59,7 @@ def test_the_first_run_refuses_a_post_without_csrf(client):
 
 
 def test_the_domain_refuses_a_second_first_run(owner_ready):
-    from kakatong.errors import LedgerError
+    from kakatong.domain.errors import LedgerError
 
     with pytest.raises(LedgerError):
         staff.set_first_owner_password("another-pass")

@@ -8,11 +8,12 @@ import io
 import pytest
 from conftest import GOLD, PASSWORDS, PINS, SUPERVISOR_PASSWORD, Office, ensure_password, html, rid
 
-from kakatong import cards, create_app, ledger, staff
-from kakatong.db import db
-from kakatong.errors import LedgerError
-from kakatong.models import Card, Settlement, Terminal, Transaction
-from kakatong.staff import Actor
+from kakatong.domain import cards, ledger, staff
+from kakatong.domain.actors import Actor, actor_of
+from kakatong.domain.errors import LedgerError
+from kakatong.factory import create_app
+from kakatong.store.db import db
+from kakatong.store.models import Card, Settlement, Terminal, Transaction
 
 
 def journal_count() -> int:
@@ -47,7 +48,7 @@ def test_a_password_reset_through_the_api_ends_the_back_office_session(office_as
 def test_a_session_keeps_no_role_it_no_longer_has(app, office_as):
     ensure_password("02")
     member = office_as("02")
-    staff.set_role(staff.actor_of(staff.find("owner")), "02", "supervisor")
+    staff.set_role(actor_of(staff.find("owner")), "02", "supervisor")
     assert member.get("/").status_code == 302  # sign in again, with the new role's pages
 
 
@@ -230,7 +231,7 @@ def test_a_wrong_old_password_brings_the_captcha_to_the_change_password_page(app
 
 
 def test_an_xlsx_journal_is_held_to_fewer_rows_than_a_csv(office, monkeypatch):
-    from kakatong.backoffice import reports as report_pages
+    from kakatong.web.backoffice import reports as report_pages
 
     monkeypatch.setattr(report_pages, "XLSX_LIMIT", 2)  # the demo shop has 3 opening rows
     r = office.get("/reports/journal?format=xlsx")

@@ -11,18 +11,18 @@ from pathlib import Path
 import pytest
 from flask_babel.speaklater import LazyString
 
-from kakatong.audit import ACTIONS
-from kakatong.cards import ImportRefused, parse_import
-from kakatong.errors import ERRORS
-from kakatong.i18n import TRANSLATIONS
+from kakatong.domain.audit import ACTIONS
+from kakatong.domain.cards import ImportRefused, parse_import
+from kakatong.domain.errors import ERRORS
+from kakatong.web.i18n import TRANSLATIONS
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [
-    *sorted((ROOT / "kakatong" / "backoffice").glob("*.py")),
+    *sorted((ROOT / "kakatong" / "web" / "backoffice").glob("*.py")),
     *sorted((ROOT / "templates" / "backoffice").rglob("*.html")),
     ROOT / "templates" / "base.html",
     ROOT / "templates" / "error.html",
-    ROOT / "kakatong" / "__init__.py",  # the error page of an expired form (CSRF)
+    ROOT / "kakatong" / "factory.py",  # the error page of an expired form (CSRF)
 ]
 TEMPLATES = [path for path in SOURCES if path.suffix == ".html"]
 # _("…"), _l("…") and _('…', name=…): the first argument, a literal
@@ -92,13 +92,13 @@ HAN = re.compile(r"[\u4e00-\u9fff]")
 DOMAIN = ["audit", "cards", "ledger", "receipts", "reports", "settings", "staff", "terminals"]
 # The back-office modules and the domain modules whose name tables the pages translate.
 TABLES = [
-    "kakatong.receipts",
-    "kakatong.settings",
-    "kakatong.terminals",
-    "kakatong.cards",
+    "kakatong.domain.receipts",
+    "kakatong.domain.settings",
+    "kakatong.domain.terminals",
+    "kakatong.domain.cards",
     *(
-        f"kakatong.backoffice.{path.stem}"
-        for path in (ROOT / "kakatong" / "backoffice").glob("*.py")
+        f"kakatong.web.backoffice.{path.stem}"
+        for path in (ROOT / "kakatong" / "web" / "backoffice").glob("*.py")
     ),
 ]
 # Shown as they are on purpose: a language's own name.
@@ -151,7 +151,7 @@ def domain_strings() -> set[str]:
     built at run time (f-strings, concatenations): those cannot be msgids."""
     found = set()
     for name in DOMAIN:
-        tree = ast.parse((ROOT / "kakatong" / f"{name}.py").read_text(encoding="utf-8"))
+        tree = ast.parse((ROOT / "kakatong" / "domain" / f"{name}.py").read_text(encoding="utf-8"))
         skip = set()
         for node in ast.walk(tree):
             body = getattr(node, "body", None)

@@ -10,9 +10,10 @@ from datetime import date, timedelta
 import pytest
 from conftest import GOLD, INACTIVE, PLAIN, SILVER, SUPERVISOR_PASSWORD, Office, html
 
-from kakatong import audit, cards, create_app, ledger
-from kakatong.db import db
-from kakatong.models import AuditLog, Card, Level, Transaction
+from kakatong.domain import audit, cards, ledger
+from kakatong.factory import create_app
+from kakatong.store.db import db
+from kakatong.store.models import AuditLog, Card, Level, Transaction
 
 NEW = "6222000011112222"
 TODAY = date.today()
@@ -662,7 +663,7 @@ def test_import_refused_without_csrf_or_the_owner(office, office_as, app):
 
 
 def test_the_pending_store_forgets_after_its_lifetime(monkeypatch):
-    from kakatong.backoffice import members
+    from kakatong.web.backoffice import members
 
     store = members.PendingImports()
     token = store.put("text")

@@ -15,8 +15,9 @@ import time
 import pytest
 from conftest import PASSWORDS, Listener, Office, ensure_password, html
 
-from kakatong import printer, terminals
-from kakatong.models import AuditLog, Terminal
+from kakatong.devices import printer
+from kakatong.domain import terminals
+from kakatong.store.models import AuditLog, Terminal
 
 TERMINAL = "10000001"
 PAGE = f"/terminals/{TERMINAL}"
@@ -183,7 +184,7 @@ def test_save_a_printer_setting(office, changes, expected):
 
 
 def audit_details(row: AuditLog) -> dict:
-    from kakatong import audit
+    from kakatong.domain import audit
 
     return audit.details_of(row)
 

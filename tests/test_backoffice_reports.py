@@ -29,12 +29,12 @@ from conftest import (
     rid,
 )
 
-from kakatong import exports, ledger, reports
-from kakatong.backoffice import reports as report_views
-from kakatong.errors import LedgerError
-from kakatong.models import Staff, Terminal, Transaction
-from kakatong.runtime import shop_date, to_utc, utcnow
-from kakatong.staff import Actor
+from kakatong.domain import exports, formats, ledger, reports
+from kakatong.domain.actors import Actor
+from kakatong.domain.errors import LedgerError
+from kakatong.store.models import Staff, Terminal, Transaction
+from kakatong.store.runtime import shop_date, to_utc, utcnow
+from kakatong.web.backoffice import reports as report_views
 
 STATS_HEADER = ["清算日期", "交易次数", "储值充值总额", "储值消费总额", "储值沉淀",
                 "积分奖励总额", "积分兑换总额", "积分沉淀"]  # fmt: skip
@@ -89,7 +89,7 @@ def history(app, supervisor) -> History:
                                    now=at("2011-12-12 16:49:31")),
     }  # fmt: skip
     posted["void"] = ledger.void(
-        pos, ledger.six(posted["earn"].record.voucher_no), supervisor_password=SUPERVISOR_PASSWORD,
+        pos, formats.six(posted["earn"].record.voucher_no), supervisor_password=SUPERVISOR_PASSWORD,
         request_id=rid(), now=at("2011-12-12 17:00:00"),
     )  # fmt: skip
     posted["office"] = ledger.recharge(
@@ -101,7 +101,7 @@ def history(app, supervisor) -> History:
         request_id=rid(),
         now=at("2011-12-12 18:00:00"),
     )
-    return History({name: ledger.six(p.record.voucher_no) for name, p in posted.items()})
+    return History({name: formats.six(p.record.voucher_no) for name, p in posted.items()})
 
 
 # ---------------------------------------------------------------- reading pages

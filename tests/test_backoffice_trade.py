@@ -20,10 +20,10 @@ from conftest import (
     html,
 )
 
-from kakatong import ledger, receipts, terminals
-from kakatong import settings as shop_settings
-from kakatong.errors import LedgerError
-from kakatong.models import Card, Settlement, Terminal, Transaction
+from kakatong.domain import ledger, receipts, terminals
+from kakatong.domain import settings as shop_settings
+from kakatong.domain.errors import LedgerError
+from kakatong.store.models import Card, Settlement, Terminal, Transaction
 
 _CSRF = re.compile(r'name="csrf_token" type="hidden" value="([^"]+)"')
 _RID = re.compile(r'name="request_id" type="hidden" value="([0-9a-f]{32})"')

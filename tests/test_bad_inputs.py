@@ -5,8 +5,8 @@ test_transactions.py)."""
 import pytest
 from conftest import GOLD, INACTIVE, PLAIN, SILVER, body
 
-from kakatong.db import db
-from kakatong.models import Card, Merchant, Setting, Staff, Terminal, Transaction
+from kakatong.store.db import db
+from kakatong.store.models import Card, Merchant, Setting, Staff, Terminal, Transaction
 
 TX = "/api/v1/transactions"
 

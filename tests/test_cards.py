@@ -3,7 +3,7 @@
 import pytest
 from conftest import GOLD, INACTIVE, PLAIN, SILVER, body
 
-from kakatong.models import Card
+from kakatong.store.models import Card
 
 NEW = "6222000011112222"
 

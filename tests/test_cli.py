@@ -9,10 +9,11 @@ import peewee
 import pytest
 from conftest import body
 
-import kakatong.db as db
-from kakatong import create_app
-from kakatong.cards import IMPORT_COLUMNS
-from kakatong.models import AuditLog, Card, Meta, Staff, Terminal, Transaction
+import kakatong.store.db as db
+import kakatong.store.schema as schema
+from kakatong.domain.cards import IMPORT_COLUMNS
+from kakatong.factory import create_app
+from kakatong.store.models import AuditLog, Card, Meta, Staff, Terminal, Transaction
 
 HEADER = ",".join(IMPORT_COLUMNS)
 ROOT = Path(__file__).resolve().parent.parent
@@ -25,7 +26,7 @@ def test_init_is_safe_to_run_twice_and_keeps_data(app, runner, api):
         result = runner.invoke(args=["init"])
         assert result.exit_code == 0, result.output
     assert (
-        f"schema version {db.SCHEMA_VERSION}" in result.output
+        f"schema version {schema.SCHEMA_VERSION}" in result.output
         or "schema at version" in result.output
     )
     assert (Card.select().count(), Transaction.select().count(), Staff.select().count()) == before
@@ -67,8 +68,8 @@ def test_the_pragmas_are_wal_full_sync_and_foreign_keys(app):
 
 def test_a_database_newer_than_the_software_is_refused(tmp_path):
     create_app({"data_dir": tmp_path, "demo": False})
-    Meta.update(value=str(db.SCHEMA_VERSION + 1)).execute()
-    with pytest.raises(db.SchemaTooNew):
+    Meta.update(value=str(schema.SCHEMA_VERSION + 1)).execute()
+    with pytest.raises(schema.SchemaTooNew):
         create_app({"data_dir": tmp_path, "demo": False})
 
 
@@ -83,11 +84,11 @@ def test_an_older_schema_is_upgraded_forward_without_losing_data(tmp_path, monke
         migrate(migrator.add_column("card", "note", CharField(null=True)))
         applied.append(True)
 
-    monkeypatch.setattr(db, "SCHEMA_VERSION", db.SCHEMA_VERSION + 1)
-    monkeypatch.setitem(db.MIGRATIONS, db.SCHEMA_VERSION, add_note)
+    monkeypatch.setattr(schema, "SCHEMA_VERSION", schema.SCHEMA_VERSION + 1)
+    monkeypatch.setitem(schema.MIGRATIONS, schema.SCHEMA_VERSION, add_note)
     create_app({"data_dir": tmp_path, "demo": True})
     assert applied == [True]
-    assert Meta.get_by_id("schema_version").value == str(db.SCHEMA_VERSION)
+    assert Meta.get_by_id("schema_version").value == str(schema.SCHEMA_VERSION)
     columns = [c.name for c in db.db.get_columns("card")]
     assert "note" in columns and Card.select().count() == 4
 
@@ -181,7 +182,7 @@ def a_sale_at_the_terminal() -> int:
     """A journal row that names the terminal: an upgrade must not need to drop that table."""
     from conftest import PLAIN, operator_actor, rid
 
-    from kakatong import ledger
+    from kakatong.domain import ledger
 
     posted = ledger.transact(operator_actor(), "consume", PLAIN, request_id=rid(), amount="1")
     return posted.record.id
@@ -208,7 +209,7 @@ def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
     raw.commit()
     raw.close()
     create_app({"data_dir": tmp_path, "demo": True})
-    assert Meta.get_by_id("schema_version").value == str(db.SCHEMA_VERSION)
+    assert Meta.get_by_id("schema_version").value == str(schema.SCHEMA_VERSION)
     t = Terminal.get()
     assert (t.receipt_copies, t.standby_type, t.manual_entry, t.service_code_prompt) == (
         2, "consume", True, True,
@@ -231,7 +232,7 @@ def test_a_version_3_database_gains_the_printer_settings(tmp_path):
     raw.commit()
     raw.close()
     create_app({"data_dir": tmp_path, "demo": True})
-    assert Meta.get_by_id("schema_version").value == str(db.SCHEMA_VERSION)
+    assert Meta.get_by_id("schema_version").value == str(schema.SCHEMA_VERSION)
     t = Terminal.get()
     assert (
         t.printer_url, t.printer_encoding, t.printer_chinese_mode, t.paper_mm, t.printer_image,

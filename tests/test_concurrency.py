@@ -6,8 +6,8 @@ from threading import Barrier
 import requests
 from conftest import GOLD, PASSWORDS, PLAIN, body, ensure_password, rid
 
-from kakatong import ledger
-from kakatong.models import Card, Terminal, Transaction
+from kakatong.domain import ledger
+from kakatong.store.models import Card, Terminal, Transaction
 
 
 def _signed_in_session(url, staff_no, terminal_id=None):

@@ -2,9 +2,9 @@
 
 import pytest
 
-from kakatong.db import db, write
-from kakatong.errors import LedgerError
-from kakatong.models import Card
+from kakatong.domain.errors import LedgerError
+from kakatong.store.db import db, write
+from kakatong.store.models import Card
 
 PLAIN = "1680106700000018"
 

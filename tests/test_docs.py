@@ -4,7 +4,7 @@ import re
 from pathlib import Path
 
 from kakatong.config import documented_variables
-from kakatong.settings import MERCHANT_FIELDS, SPECS
+from kakatong.domain.settings import MERCHANT_FIELDS, SPECS
 
 README = (Path(__file__).resolve().parent.parent / "README.md").read_text()
 

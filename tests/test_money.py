@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from kakatong.money import AmountError, apply_percent, format_fen, parse_amount
+from kakatong.domain.money import AmountError, apply_percent, format_fen, parse_amount
 
 
 @pytest.mark.parametrize(

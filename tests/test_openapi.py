@@ -1,4 +1,4 @@
-"""The API's documents against the code: kakatong/api/openapi.py (the OpenAPI document) and
+"""The API's documents against the code: kakatong/web/api/openapi.py (the OpenAPI document) and
 docs/api.md (the guide). Each test fails when one of them drifts from what the app does."""
 
 from __future__ import annotations
@@ -23,9 +23,9 @@ from openapi_spec_validator import validate as validate_spec
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from kakatong import cards, ledger, money, settings, terminals
-from kakatong.api.openapi import document
-from kakatong.errors import ERRORS
+from kakatong.domain import cards, formats, ledger, money, settings, terminals
+from kakatong.domain.errors import ERRORS
+from kakatong.web.api.openapi import document
 
 DOC = document()
 API_MD = Path(__file__).resolve().parent.parent / "docs" / "api.md"
@@ -595,13 +595,13 @@ def test_the_points_format_is_points_arg(value):
 @pytest.mark.parametrize("value", ["a", "A-1._:z", "x" * 64, "x" * 65, "", "a b", "ä", 7])
 def test_the_request_id_format_is_request_id_arg(value):
     valid = schema_errors({"$ref": "#/components/schemas/RequestId"}, value) == []
-    assert valid == _accepts(ledger.request_id_arg, value)
+    assert valid == _accepts(formats.request_id_arg, value)
 
 
 @pytest.mark.parametrize("value", ["A01", "", None, "x" * 20, "x" * 21, "8-8", 8])
 def test_the_service_code_format_is_service_code_arg(value):
     valid = schema_errors({"$ref": "#/components/schemas/ServiceCode"}, value) == []
-    assert valid == _accepts(ledger.service_code_arg, value)
+    assert valid == _accepts(formats.service_code_arg, value)
 
 
 def test_the_settings_limits_are_the_specs():

@@ -12,8 +12,9 @@ import tty
 import pytest
 from conftest import GOLD, Listener, body, free_port
 
-from kakatong import printer, receipts
-from kakatong.models import Transaction
+from kakatong.devices import printer
+from kakatong.domain import receipts, terminals
+from kakatong.store.models import Transaction
 
 
 @pytest.fixture
@@ -257,7 +258,7 @@ def test_a_file_printer_is_a_device_never_a_file_on_the_disk(tmp_path):
     precious = tmp_path / "kakatong.sqlite3"
     precious.write_bytes(b"SQLite format 3\x00")
     with pytest.raises(ValueError, match="not a file"):
-        printer.parse_url(f"file://{precious}")
+        terminals.parse_printer_url(f"file://{precious}")
     with pytest.raises(ValueError):
         printer.send(f"file://{precious}", b"x")
     with pytest.raises(OSError, match="not a printer device"):

@@ -17,8 +17,8 @@ import pytest
 import requests
 from conftest import GOLD, PLAIN, SILVER, Listener, body, free_port, rid
 
-from kakatong import printer
-from kakatong.models import Card, Terminal
+from kakatong.devices import printer
+from kakatong.store.models import Card, Terminal
 
 POS = "10000001"
 

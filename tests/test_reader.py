@@ -8,7 +8,15 @@ import threading
 
 import pytest
 
-from kakatong.reader import REASONS, Frame, Framer, ReaderThread, Swipe, SwipeError, parse_swipe
+from kakatong.devices.reader import (
+    REASONS,
+    Frame,
+    Framer,
+    ReaderThread,
+    Swipe,
+    SwipeError,
+    parse_swipe,
+)
 
 PAN = "6222021234567890123"
 TRACK1 = f"%B{PAN}^ZHANG/SAN^2512101123456?"

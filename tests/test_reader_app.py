@@ -15,8 +15,8 @@ import pytest
 import requests
 from conftest import GOLD, PASSWORDS, LiveServer, ensure_password
 
-from kakatong import create_app, start_reader, stop_reader
-from kakatong.db import db
+from kakatong.factory import create_app, start_reader, stop_reader
+from kakatong.store.db import db
 
 STREAM = "/api/v1/terminal/swipes/stream"
 POLL = "/api/v1/terminal/swipes"

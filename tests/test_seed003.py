@@ -13,8 +13,8 @@ from datetime import datetime
 import pytest
 from conftest import SUPERVISOR_PASSWORD, Api, body, ensure_password, operator_actor, rid
 
-from kakatong import cards, ledger
-from kakatong.runtime import to_utc
+from kakatong.domain import cards, ledger
+from kakatong.store.runtime import to_utc
 
 A = "1680860079316804"
 B = "1680860097157114"
@@ -60,7 +60,7 @@ def shop_time(text):
 
 @pytest.fixture
 def seed_journal(tmp_path):
-    from kakatong import create_app
+    from kakatong.factory import create_app
 
     create_app({"data_dir": tmp_path, "demo": False})
     ensure_password("00")

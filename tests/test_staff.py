@@ -3,7 +3,7 @@
 import pytest
 from conftest import GOLD, PASSWORDS, body
 
-from kakatong.models import Staff
+from kakatong.store.models import Staff
 
 
 def sign_in(client, staff_no, password, **extra):
@@ -152,7 +152,7 @@ def test_bad_settings_are_refused_whole(api, change):
 
 @pytest.mark.parametrize("staff_no", ["01", "77"])
 def test_five_wrong_passwords_lock_a_staff_number_known_or_not(client, staff_no):
-    from kakatong.models import PasswordGuard
+    from kakatong.store.models import PasswordGuard
 
     client.post("/api/v1/staff/01/password", json={"old_password": "0000", "new_password": "2580"})
     for _ in range(4):

@@ -24,13 +24,14 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-import kakatong
-from kakatong import cards, ledger, staff
-from kakatong import settings as shop_settings
-from kakatong.db import db
-from kakatong.errors import LedgerError
-from kakatong.models import Card, Level, Staff, Terminal, Transaction
-from kakatong.runtime import utcnow
+import kakatong.factory
+from kakatong.domain import cards, ledger, staff
+from kakatong.domain import settings as shop_settings
+from kakatong.domain.actors import Actor
+from kakatong.domain.errors import LedgerError
+from kakatong.store.db import db
+from kakatong.store.models import Card, Level, Staff, Terminal, Transaction
+from kakatong.store.runtime import utcnow
 
 # ---------------------------------------------------------------- the rules, in integers
 
@@ -262,7 +263,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.tmp = tempfile.TemporaryDirectory(prefix="kakatong-stateful-")
-        kakatong.create_app({"data_dir": self.tmp.name, "demo": False})
+        kakatong.factory.create_app({"data_dir": self.tmp.name, "demo": False})
         staff.set_password("00", SUPERVISOR_PASSWORD)
         gold_level = Level.create(name="金卡会员", discount_pct=88, points_multiplier_pct=150)
         Terminal.create(terminal_id="10000002", name="收银台 2")
@@ -271,9 +272,7 @@ class LedgerMachine(RuleBasedStateMachine):
         for staff_no, terminal in (("01", t1), ("02", t2), ("owner", t1)):
             member = Staff.get(staff_no=staff_no)
             self.actors.append(
-                staff.Actor(
-                    member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id
-                )
+                Actor(member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id)
             )
 
         self.clock = utcnow().replace(microsecond=0) + timedelta(microseconds=123)

@@ -139,7 +139,7 @@ def test_a_double_tap_on_enter_applies_once(page, live_server):
     # on the success screen when the answer was quicker (and leaves it): posted once either way.
     terminal = page.locator("#terminal")
     expect(terminal).to_have_attribute("data-screen", re.compile(r"^(success|standby)$"))
-    from kakatong.models import Transaction
+    from kakatong.store.models import Transaction
 
     assert Transaction.select().where(Transaction.type == "consume").count() == 1
 
@@ -147,7 +147,7 @@ def test_a_double_tap_on_enter_applies_once(page, live_server):
 def test_an_answer_lost_on_the_way_then_a_reload_applies_once(page, live_server):
     """The server posts the consume but the page never hears back; after a reload the page
     sends the same request again and shows the original result."""
-    from kakatong.models import Transaction
+    from kakatong.store.models import Transaction
 
     ensure_password("01")
     sign_in(page)
@@ -193,7 +193,7 @@ def test_the_keyboard_drives_it_too(page):
 
 
 def test_a_type_switched_off_is_not_on_the_menu(page, live_server):
-    from kakatong import settings
+    from kakatong.domain import settings
 
     ensure_password("01")
     settings.update({"enabled_types": ["consume", "recharge"]})
@@ -312,7 +312,7 @@ def test_settlement_closes_the_batch(page):
     key(page, "enter")
     screen(page, "settled")
     expect(page.locator("#lines")).to_contain_text("储值消费 1笔 -88.00")
-    from kakatong.models import Terminal
+    from kakatong.store.models import Terminal
 
     assert Terminal.get().batch_no == 2
 
@@ -342,7 +342,7 @@ def test_lock_and_unlock_survive_a_reload(page):
 def test_every_string_of_the_script_is_in_the_catalogue():
     import re
 
-    from kakatong.i18n import msgids
+    from kakatong.web.i18n import msgids
 
     script = (Path(__file__).resolve().parent.parent / "static" / "terminal.js").read_text()
     used = set(re.findall(r'\bt\("([^"]+)"\)', script))
@@ -413,7 +413,7 @@ def test_recharge_asks_the_payment_method(page, live_server):
     key(page, "enter")
     screen(page, "success")
     expect(page.locator("#lines")).to_contain_text("余额 250.00")
-    from kakatong.models import Transaction
+    from kakatong.store.models import Transaction
 
     assert Transaction.get(Transaction.type == "recharge").payment_method == "wechat"
 
@@ -464,8 +464,8 @@ def test_the_supervisor_manages_operators_then_signs_out(page, client):
 
 
 def test_the_system_operator_sets_terminal_and_transaction_parameters(page):
-    from kakatong import settings
-    from kakatong.models import Terminal
+    from kakatong.domain import settings
+    from kakatong.store.models import Terminal
 
     ensure_password("99")
     sign_in(page, "99", "24680135", home="system-menu")
@@ -495,7 +495,7 @@ def to_management(page):
 
 
 def test_management_binds_a_phone_and_an_id_number(page):
-    from kakatong.models import Card
+    from kakatong.store.models import Card
 
     ensure_password("01")
     sign_in(page)
@@ -559,7 +559,7 @@ def test_management_activates_a_card_and_resets_a_pin(page, supervisor):
     screen(page, "saved")
     from conftest import operator_actor
 
-    from kakatong import ledger
+    from kakatong.domain import ledger
 
     assert ledger.query(operator_actor(), GOLD, "135135").balance_fen == 100000
     assert ledger.query(operator_actor(), INACTIVE, "246810").status == "active"
@@ -619,7 +619,7 @@ def test_the_clock_shows_the_shops_time_whatever_the_browsers_zone(browser, live
 
 
 def test_with_two_terminals_the_page_asks_which_one_it_is_and_for_its_key(browser, live_server):
-    from kakatong import terminals
+    from kakatong.domain import terminals
 
     ensure_password("01")
     _, terminal_key = terminals.register("10000002", "收银台 2")

@@ -15,8 +15,8 @@ from browser import chromium, expect, key, page_errors, screen, shoot, type_keys
 from browser import sign_in as terminal_sign_in
 from conftest import GOLD, PLAIN, Api, Listener, body, ensure_password, free_port
 
-from kakatong import create_app
-from kakatong.db import db
+from kakatong.factory import create_app
+from kakatong.store.db import db
 
 TERMINAL = "/api/v1/terminals/10000001"
 

@@ -3,7 +3,7 @@
 import pytest
 from conftest import PASSWORDS, PLAIN, body
 
-from kakatong.models import Staff, Terminal
+from kakatong.store.models import Staff, Terminal
 
 
 def test_the_terminal_parameters_of_the_manual(api):

@@ -5,8 +5,8 @@ from datetime import datetime, timedelta
 import pytest
 from conftest import GOLD, PLAIN, SILVER, body, operator_actor, rid
 
-from kakatong import ledger
-from kakatong.models import Card, Level, Transaction
+from kakatong.domain import ledger
+from kakatong.store.models import Card, Level, Transaction
 
 
 def card_state(card_no):
@@ -124,7 +124,7 @@ def test_a_card_not_active_is_refused(api, status, code):
 
 
 def test_an_expired_card_is_refused_from_the_day_after_its_expiry(api):
-    from kakatong.runtime import shop_date, utcnow
+    from kakatong.store.runtime import shop_date, utcnow
 
     today = shop_date(utcnow())  # the shop's date, not the host's
     Card.update(expires_on=today).where(Card.card_no == PLAIN).execute()
@@ -162,7 +162,7 @@ def test_a_right_pin_resets_the_count_even_when_the_request_is_then_refused(api)
 
 
 def test_the_wrong_pin_count_survives_a_restart(app, api, tmp_path):
-    from kakatong import create_app
+    from kakatong.factory import create_app
 
     api.transact("consume", SILVER, amount="1", pin="000000")
     api.transact("consume", SILVER, amount="1", pin="000000")
@@ -387,7 +387,7 @@ def test_the_settlement_date_is_the_shop_date_whatever_the_hosts_zone(app):
 
 
 def test_another_shop_zone_moves_the_settlement_date(tmp_path):
-    from kakatong import create_app
+    from kakatong.factory import create_app
 
     create_app({"data_dir": tmp_path, "demo": True, "tz": "America/New_York"})
     posted = ledger.consume(operator_actor(), PLAIN, "1", request_id=rid(),
@@ -409,7 +409,7 @@ def test_a_replay_is_answered_with_its_result_even_after_the_settings_changed(ap
 def test_a_replay_after_a_server_restart_returns_the_original(api, tmp_path):
     from conftest import Api
 
-    from kakatong import create_app
+    from kakatong.factory import create_app
 
     request = {"amount": "100", "request_id": rid()}
     first = body(api.transact("consume", GOLD, **request))

@@ -1,0 +1,37 @@
+"""Who acts, and who may do what: the actor every writing domain function takes, and the role
+sets that the API, the back office and the domain check a role against.
+
+The roles themselves, with their names, are a code table (store/codes.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..store.codes import ROLES
+from ..store.models import Staff
+
+ALL_ROLES = frozenset(ROLES)
+CAN_TRANSACT = frozenset({"operator", "supervisor", "owner"})
+CAN_READ_JOURNAL = frozenset({"supervisor", "owner"})
+CAN_CHANGE_SETTINGS = frozenset({"sysadmin", "owner"})
+CAN_MANAGE_STAFF = frozenset({"supervisor", "owner"})
+OWNER_ONLY = frozenset({"owner"})
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who is acting, and at which terminal: what every domain function that writes takes."""
+
+    staff_id: int | None
+    staff_no: str
+    role: str
+    terminal_pk: int | None
+    terminal_id: str | None
+    name: str = ""
+    address: str | None = None  # the client's IP address, for the audit log
+
+
+def actor_of(staff: Staff, address: str | None = None) -> Actor:
+    """A staff member acting for themselves, at no terminal (a password change)."""
+    return Actor(staff.id, staff.staff_no, staff.role, None, None, staff.name, address)

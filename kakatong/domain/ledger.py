@@ -1,0 +1,684 @@
+"""The ledger: the only code that moves money or points.
+
+consume, recharge, points_earn, points_redeem, void, settle, the balance and points queries,
+and the opening entries of an import. Each is one write transaction (BEGIN IMMEDIATE) that
+checks in a fixed order — request format, amount, card found, card status, PIN, balance or
+points — and then moves money with a conditional UPDATE (`… WHERE balance_fen >= :paid`), so
+the rules hold on any database with row locks, not only under SQLite's single writer.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from peewee import Case
+
+from ..store import runtime
+from ..store.codes import PAYMENT_METHODS, TRANSACTION_TYPES
+from ..store.db import db, sql, write
+from ..store.models import Card, Settlement, Staff, Terminal, Transaction
+from ..store.runtime import utcnow
+from . import audit
+from . import settings as shop_settings
+from .actors import CAN_TRANSACT, Actor
+from .cards import (
+    activate_parsed,
+    check_pin,
+    check_usable,
+    locked_card,
+    pin_arg,
+    refusable,
+)
+from .errors import LedgerError
+from .formats import (
+    WRAP,
+    card_no_arg,
+    reference_no,
+    request_id_arg,
+    service_code_arg,
+    six,
+    voucher_arg,
+)
+from .money import AmountError, apply_percent, parse_amount
+from .reports import batch_totals
+from .staff import authorise_supervisor
+
+MAX_POINTS = 1_000_000
+
+
+@dataclass(frozen=True)
+class Posted:
+    """A transaction the ledger holds: just written, or found again by its request_id."""
+
+    record: Transaction
+    replayed: bool = False
+
+
+# ---------------------------------------------------------------- request format
+
+
+def points_arg(value: object) -> int:
+    # bool is an int in Python, and JSON true is not a number of points.
+    if type(value) is not int or not 1 <= value <= MAX_POINTS:
+        raise LedgerError("invalid_points")
+    return value
+
+
+def amount_arg(value: object) -> int:
+    try:
+        return parse_amount(value)
+    except AmountError as exc:
+        raise LedgerError(exc.code) from None
+
+
+def _fingerprint(*parts: object) -> str:
+    """What a request asked for, keyed with the pepper (it includes the PIN)."""
+    text = json.dumps(parts, separators=(",", ":"), default=str)
+    return hmac.new(runtime.pepper, text.encode(), hashlib.sha256).hexdigest()
+
+
+_REPLAY = sql("SELECT id, request_fingerprint FROM journal WHERE request_id = ?")
+
+
+def _replay(request_id: str, fingerprint: str) -> Posted | None:
+    earlier = db.execute_sql(_REPLAY, (request_id,)).fetchone()
+    if earlier is None:
+        return None
+    if not hmac.compare_digest(earlier[1] or "", fingerprint):
+        raise LedgerError("request_id_reused")
+    return Posted(Transaction.get_by_id(earlier[0]), replayed=True)
+
+
+def _check_actor(actor: Actor) -> None:
+    if actor.role not in CAN_TRANSACT:
+        raise LedgerError("not_permitted")
+    if actor.terminal_pk is None:
+        raise LedgerError("terminal_required")
+
+
+def _check_settings(kind: str, amount_fen: int | None = None) -> dict:
+    """The settings' refusals: a type switched off, an amount over the single limit.
+
+    They run after the replay check, so that a request already posted is answered with its
+    result even if the settings changed since."""
+    values = shop_settings.load()
+    if kind not in values["enabled_types"]:
+        raise LedgerError("transaction_disabled")
+    if amount_fen is not None and amount_fen > values["single_limit_fen"]:
+        raise LedgerError("over_limit")
+    return values
+
+
+# ---------------------------------------------------------------- the four transactions
+
+
+def transact(
+    actor: Actor,
+    kind: object,
+    card_no: object,
+    *,
+    request_id: object,
+    amount: object = None,
+    points: object = None,
+    pin: object = None,
+    service_code: object = None,
+    payment_method: object = None,
+    offline: bool = False,
+    now: datetime | None = None,
+) -> Posted:
+    """Post one of consume, recharge, points_earn, points_redeem (the API's single entry)."""
+    if kind not in TRANSACTION_TYPES:
+        raise LedgerError("bad_request", "交易类型不正确")
+    common = dict(request_id=request_id, pin=pin, offline=offline, now=now)
+    if kind == "consume":
+        _no_fields(points=points, payment_method=payment_method)
+        return consume(actor, card_no, amount, service_code=service_code, **common)
+    if kind == "recharge":
+        _no_fields(points=points, service_code=service_code)
+        return recharge(actor, card_no, amount, payment_method, **common)
+    if kind == "points_earn":
+        _no_fields(payment_method=payment_method)
+        return points_earn(
+            actor, card_no, amount=amount, points=points, service_code=service_code, **common
+        )
+    _no_fields(amount=amount, payment_method=payment_method)
+    return points_redeem(actor, card_no, points, service_code=service_code, **common)
+
+
+def _no_fields(**fields: object) -> None:
+    given = sorted(name for name, value in fields.items() if value is not None)
+    if given:
+        raise LedgerError("bad_request", f"该交易不接受字段：{', '.join(given)}", fields=given)
+
+
+def consume(
+    actor: Actor,
+    card_no: object,
+    amount: object,
+    *,
+    request_id: object,
+    pin: object = None,
+    service_code: object = None,
+    offline: bool = False,
+    now: datetime | None = None,
+) -> Posted:
+    """储值消费: the amount is the price; the level's discount gives what is paid and debited;
+    points are awarded on what was paid."""
+    _check_actor(actor)
+    card_no, pin = card_no_arg(card_no), pin_arg(pin)
+    request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
+    price = amount_arg(amount)
+    now = now or utcnow()
+    fingerprint = _fingerprint("consume", actor.terminal_id, card_no, price, pin, service_code)
+
+    def apply() -> Posted:
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        values = _check_settings("consume", price)
+        card = _usable_card(card_no, pin, now)
+        paid = apply_percent(price, card.discount_pct)
+        if card.balance_fen < paid:
+            raise LedgerError("insufficient_balance")
+        earned = points_for(paid, card.points_multiplier_pct, values["points_unit_fen"])
+        return _post(
+            actor, "consume", card, now,
+            amount_fen=-paid, points=earned, price_fen=price,
+            service_code=service_code, request_id=request_id, fingerprint=fingerprint,
+            offline=offline,
+        )  # fmt: skip
+
+    return refusable(apply)
+
+
+def recharge(
+    actor: Actor,
+    card_no: object,
+    amount: object,
+    payment_method: object,
+    *,
+    request_id: object,
+    pin: object = None,
+    offline: bool = False,
+    now: datetime | None = None,
+) -> Posted:
+    """储值充值: credits the balance; paid by cash, bank card, WeChat Pay, Alipay or other."""
+    _check_actor(actor)
+    card_no, pin, request_id = card_no_arg(card_no), pin_arg(pin), request_id_arg(request_id)
+    if payment_method not in PAYMENT_METHODS:
+        raise LedgerError("bad_request", "请选择支付方式", field="payment_method")
+    fen = amount_arg(amount)
+    now = now or utcnow()
+    fingerprint = _fingerprint("recharge", actor.terminal_id, card_no, fen, pin, payment_method)
+
+    def apply() -> Posted:
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        _check_settings("recharge", fen)
+        card = _usable_card(card_no, pin, now)
+        return _post(
+            actor, "recharge", card, now,
+            amount_fen=fen, points=0, payment_method=payment_method,
+            request_id=request_id, fingerprint=fingerprint, offline=offline,
+        )  # fmt: skip
+
+    return refusable(apply)
+
+
+def points_earn(
+    actor: Actor,
+    card_no: object,
+    *,
+    request_id: object,
+    amount: object = None,
+    points: object = None,
+    pin: object = None,
+    service_code: object = None,
+    offline: bool = False,
+    now: datetime | None = None,
+) -> Posted:
+    """积分累加: either a purchase paid some other way (points by the consume rule, the
+    amount kept as purchase_amount) or a number of points."""
+    _check_actor(actor)
+    card_no, pin = card_no_arg(card_no), pin_arg(pin)
+    request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
+    if (amount is None) == (points is None):
+        raise LedgerError("bad_request", "请输入消费金额或积分，二者选一")
+    purchase = amount_arg(amount) if amount is not None else None
+    fixed = points_arg(points) if points is not None else None
+    now = now or utcnow()
+    fingerprint = _fingerprint(
+        "points_earn", actor.terminal_id, card_no, purchase, fixed, pin, service_code
+    )
+
+    def apply() -> Posted:
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        values = _check_settings("points_earn", purchase)
+        card = _usable_card(card_no, pin, now)
+        earned = fixed
+        if purchase is not None:
+            earned = points_for(purchase, card.points_multiplier_pct, values["points_unit_fen"])
+            if earned == 0:
+                raise LedgerError("no_points")
+        return _post(
+            actor, "points_earn", card, now,
+            amount_fen=0, points=earned, purchase_fen=purchase, service_code=service_code,
+            request_id=request_id, fingerprint=fingerprint, offline=offline,
+        )  # fmt: skip
+
+    return refusable(apply)
+
+
+def points_redeem(
+    actor: Actor,
+    card_no: object,
+    points: object,
+    *,
+    request_id: object,
+    pin: object = None,
+    service_code: object = None,
+    offline: bool = False,
+    now: datetime | None = None,
+) -> Posted:
+    """积分消费: debits points."""
+    _check_actor(actor)
+    card_no, pin = card_no_arg(card_no), pin_arg(pin)
+    request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
+    spent = points_arg(points)
+    now = now or utcnow()
+    fingerprint = _fingerprint(
+        "points_redeem", actor.terminal_id, card_no, spent, pin, service_code
+    )
+
+    def apply() -> Posted:
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        _check_settings("points_redeem")
+        card = _usable_card(card_no, pin, now)
+        if card.points < spent:
+            raise LedgerError("insufficient_points")
+        return _post(
+            actor, "points_redeem", card, now,
+            amount_fen=0, points=-spent, service_code=service_code,
+            request_id=request_id, fingerprint=fingerprint, offline=offline,
+        )  # fmt: skip
+
+    return refusable(apply)
+
+
+def points_for(paid_fen: int, multiplier_pct: int, unit_fen: int) -> int:
+    """⌊paid × multiplier% ÷ unit⌋: 1 point per full 10 yuan at ×1 (49.50 → 4; ×150: 7)."""
+    return paid_fen * multiplier_pct // (100 * unit_fen)
+
+
+def _usable_card(card_no: str, pin: str | None, now: datetime) -> Card:
+    card = locked_card(card_no)
+    check_usable(card, runtime.shop_date(now))
+    check_pin(card, pin, now)
+    return card
+
+
+# ---------------------------------------------------------------- posting
+
+
+# The posting path runs on every transaction, so its statements are fixed SQL (db.sql) rather
+# than built by peewee for each request; values still pass through the models' fields.
+_MOVE = sql(
+    "UPDATE card SET balance_fen = balance_fen + ?, points = points + ?"
+    " WHERE id = ? AND balance_fen + ? >= 0 AND points + ? >= 0"
+    " RETURNING balance_fen, points"
+)
+_NEXT_TRACE = sql(
+    f"UPDATE terminal SET last_trace = CASE WHEN last_trace >= {WRAP} THEN 1"
+    " ELSE last_trace + 1 END WHERE id = ? RETURNING last_trace, batch_no"
+)
+_NEXT_VOUCHER = sql("UPDATE merchant SET last_voucher = last_voucher + 1 RETURNING last_voucher")
+_JOURNAL_FIELDS = [
+    f for f in Transaction._meta.sorted_fields if f is not Transaction._meta.primary_key
+]
+_INSERT = sql(
+    "INSERT INTO journal ("
+    + ", ".join(f.column_name for f in _JOURNAL_FIELDS)
+    + ") VALUES ("
+    + ", ".join("?" for _ in _JOURNAL_FIELDS)
+    + ") RETURNING id"
+)
+
+
+def _post(
+    actor: Actor,
+    kind: str,
+    card: Card,
+    now: datetime,
+    *,
+    amount_fen: int,
+    points: int,
+    request_id: str,
+    fingerprint: str,
+    price_fen: int | None = None,
+    purchase_fen: int | None = None,
+    service_code: str | None = None,
+    payment_method: str | None = None,
+    offline: bool = False,
+    original: Transaction | None = None,
+) -> Posted:
+    """Move the money and write the journal row, all or nothing (a savepoint in the caller's
+    write transaction). The conditional update is the guard; the CHECKs are the backstop."""
+    with db.atomic():
+        after = db.execute_sql(_MOVE, (amount_fen, points, card.id, amount_fen, points)).fetchone()
+        if after is None:
+            if original is not None:
+                raise LedgerError("void_refused")
+            raise LedgerError("insufficient_balance" if amount_fen < 0 else "insufficient_points")
+        trace = db.execute_sql(_NEXT_TRACE, (actor.terminal_pk,)).fetchone()
+        if trace is None:
+            raise LedgerError("terminal_not_found")
+        (voucher_no,) = db.execute_sql(_NEXT_VOUCHER).fetchone()
+        values = {
+            "type": kind,
+            "status": "success",
+            "card": card.id,
+            "terminal": actor.terminal_pk,
+            "operator": actor.staff_id,
+            "operator_no": actor.staff_no,
+            "trace_no": trace[0],
+            "voucher_no": voucher_no,
+            "reference_no": reference_no(now, voucher_no),
+            "batch_no": trace[1],
+            "created_at": now,
+            "settle_date": runtime.shop_date(now),
+            "amount_fen": amount_fen,
+            "price_fen": price_fen,
+            "purchase_fen": purchase_fen,
+            "points": points,
+            "balance_after_fen": after[0],
+            "points_after": after[1],
+            "service_code": service_code,
+            "payment_method": payment_method,
+            "offline": offline,
+            "original": original.id if original is not None else None,
+            "request_id": request_id,
+            "request_fingerprint": fingerprint,
+        }
+        params = [f.db_value(values[f.name]) for f in _JOURNAL_FIELDS]
+        (new_id,) = db.execute_sql(_INSERT, params).fetchone()
+    record = Transaction(id=new_id, **values)
+    # What the record shows is already known: spare the API three lookups after the commit.
+    record.card = card
+    record.terminal = Terminal(id=actor.terminal_pk, terminal_id=actor.terminal_id)
+    record.operator = Staff(id=actor.staff_id, staff_no=actor.staff_no, name=actor.name)
+    if original is not None:
+        record.original = original
+    return Posted(record)
+
+
+def _wrapped_next(column):
+    # Not `column % WRAP + 1`: peewee reads % as LIKE.
+    return Case(None, [(column >= WRAP, 1)], column + 1)
+
+
+# ---------------------------------------------------------------- void
+
+
+def find_voucher(voucher_no: object) -> Transaction:
+    """The transaction a voucher number names, as the void screen shows it first."""
+    record = Transaction.get_or_none(Transaction.voucher_no == voucher_arg(voucher_no))
+    if record is None:
+        raise LedgerError("transaction_not_found")
+    return record
+
+
+def find_by_trace(terminal_id: str, trace_no: object) -> Transaction:
+    """The transaction a trace number (流水号) names in that terminal's current, open batch.
+
+    Trace numbers are per terminal and wrap, and the system operator may set the next one, so
+    only the open batch gives them a meaning; should one repeat there, the newest is meant."""
+    if not isinstance(terminal_id, str) or not re.fullmatch(r"[0-9]{8}", terminal_id, re.ASCII):
+        raise LedgerError("bad_request", "终端号必须是 8 位数字", field="terminal_id")
+    if isinstance(trace_no, str) and re.fullmatch(r"[0-9]{1,6}", trace_no, re.ASCII):
+        trace_no = int(trace_no)
+    if type(trace_no) is not int or not 1 <= trace_no <= WRAP:
+        raise LedgerError("bad_request", "流水号必须是 1 到 6 位数字")
+    record = (
+        Transaction.select(Transaction)
+        .join(Terminal, on=(Transaction.terminal == Terminal.id))
+        .where(
+            Terminal.terminal_id == terminal_id,
+            Transaction.batch_no == Terminal.batch_no,
+            Transaction.trace_no == trace_no,
+        )
+        .order_by(Transaction.id.desc())
+        .first()
+    )
+    if record is None:
+        raise LedgerError("transaction_not_found")
+    return record
+
+
+def void(
+    actor: Actor,
+    voucher_no: object,
+    *,
+    supervisor_password: object,
+    request_id: object,
+    pin: object = None,
+    card_no: object = None,
+    now: datetime | None = None,
+) -> Posted:
+    """交易撤销: reverse a transaction of a still-open batch, exactly once.
+
+    Checks: request format, supervisor password, original found, the card presented (when
+    `card_no` is given: it must be the original's, `card_mismatch`), already voided, batch
+    closed, card PIN, and that the reversal leaves nothing negative (`void_refused`).
+    """
+    _check_actor(actor)
+    number, pin, request_id = voucher_arg(voucher_no), pin_arg(pin), request_id_arg(request_id)
+    presented = card_no_arg(card_no) if card_no is not None else None
+    authorise_supervisor(actor, supervisor_password)  # slow hash: before taking the write lock
+    now = now or utcnow()
+    fingerprint = _fingerprint("void", actor.terminal_id, number, pin)
+
+    def apply() -> Posted:
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        original = Transaction.get_or_none(Transaction.voucher_no == number)
+        if original is None:
+            raise LedgerError("transaction_not_found")
+        card = Card.get_by_id(original.card_id)
+        if presented is not None and presented != card.card_no:
+            raise LedgerError("card_mismatch")
+        if original.type not in TRANSACTION_TYPES:
+            raise LedgerError("not_voidable")
+        if original.status == "voided":
+            raise LedgerError("already_voided")
+        if Terminal.get_by_id(original.terminal_id).batch_no != original.batch_no:
+            raise LedgerError("batch_closed")
+        check_pin(card, pin, now)
+        with db.atomic():
+            marked = (
+                Transaction.update(status="voided")
+                .where(Transaction.id == original.id, Transaction.status == "success")
+                .execute()
+            )
+            if marked != 1:
+                raise LedgerError("already_voided")
+            audit.record(
+                actor, "void", six(original.voucher_no),
+                card_no=card.card_no, type=original.type, amount_fen=original.amount_fen,
+                points=original.points,
+            )  # fmt: skip
+            return _post(
+                actor, "void", card, now,
+                amount_fen=-original.amount_fen, points=-original.points,
+                price_fen=original.price_fen, purchase_fen=original.purchase_fen,
+                service_code=original.service_code, payment_method=original.payment_method,
+                request_id=request_id, fingerprint=fingerprint, original=original,
+            )  # fmt: skip
+
+    return refusable(apply)
+
+
+# ---------------------------------------------------------------- queries
+
+
+def query(actor: Actor, card_no: object, pin: object, now: datetime | None = None) -> Card:
+    """储值查询 / 积分查询: the card with its balance and points, for the right PIN.
+
+    Moves nothing and writes no journal row; a wrong PIN still counts.
+    """
+    if actor.role not in CAN_TRANSACT:
+        raise LedgerError("not_permitted")
+    card_no, pin = card_no_arg(card_no), pin_arg(pin)
+    now = now or utcnow()
+    card = refusable(lambda: _usable_card(card_no, pin, now))
+    return Card.get_by_id(card.id)
+
+
+# ---------------------------------------------------------------- settlement
+
+
+def settle(actor: Actor, now: datetime | None = None, batch_no: int | None = None) -> dict:
+    """结算: close the terminal's current batch, keep its totals, open the next batch.
+
+    With `batch_no` (the batch a screen showed), a batch that has moved on since is refused
+    (`batch_settled`) instead of closing the next one: two taps settle once."""
+
+    if actor.role not in CAN_TRANSACT or actor.terminal_pk is None:
+        raise LedgerError("not_permitted")
+    now = now or utcnow()
+
+    def apply() -> dict:
+        terminal = Terminal.get_by_id(actor.terminal_pk)
+        if batch_no is not None and terminal.batch_no != batch_no:
+            raise LedgerError("batch_settled", batch_no=six(terminal.batch_no))
+        totals = batch_totals(terminal, terminal.batch_no)
+        totals["settled_at"] = runtime.local(now).isoformat(timespec="seconds")
+        totals["settle_date"] = runtime.shop_date(now).isoformat()
+        Settlement.create(
+            terminal=terminal,
+            batch_no=terminal.batch_no,
+            operator=actor.staff_id,
+            settled_at=now,
+            settle_date=runtime.shop_date(now),
+            totals=json.dumps(totals, ensure_ascii=False),
+        )
+        moved = (
+            Terminal.update(batch_no=_wrapped_next(Terminal.batch_no))
+            .where(Terminal.id == terminal.id, Terminal.batch_no == terminal.batch_no)
+            .execute()
+        )
+        if moved != 1:
+            raise RuntimeError("batch moved under the writer")
+        return totals
+
+    return write(apply)
+
+
+# ---------------------------------------------------------------- opening entries
+
+
+def record_opening(card: Card, balance_fen: int, points: int, now: datetime) -> Transaction:
+    """An imported card's opening balance and points, as one `opening` journal row.
+
+    Runs inside the caller's write transaction (cards are imported all or nothing).
+    """
+    if balance_fen < 0 or points < 0:
+        raise ValueError("opening amounts are not negative")
+    Card.update(balance_fen=Card.balance_fen + balance_fen, points=Card.points + points).where(
+        Card.id == card.id
+    ).execute()
+    fresh = Card.get_by_id(card.id)
+    return Transaction.create(
+        type="opening",
+        card=card.id,
+        created_at=now,
+        settle_date=runtime.shop_date(now),
+        amount_fen=balance_fen,
+        points=points,
+        balance_after_fen=fresh.balance_fen,
+        points_after=fresh.points,
+    )
+
+
+# ---------------------------------------------------------------- import
+
+
+def import_cards(rows: list[dict], now: datetime | None = None, actor: Actor | None = None) -> int:
+    """Activate the checked rows of an import (cards.parse_import) and record their opening
+    balances and points, all in one transaction: a file is imported whole or not at all."""
+
+    now = now or utcnow()
+
+    def apply() -> int:
+        for row in rows:
+            card = activate_parsed(row)
+            if row["balance_fen"] or row["points"]:
+                record_opening(card, row["balance_fen"], row["points"], now)
+        audit.record(
+            actor, "card.import", None, cards=len(rows),
+            balance_fen=sum(r["balance_fen"] for r in rows),
+            points=sum(r["points"] for r in rows),
+        )  # fmt: skip
+        return len(rows)
+
+    return write(apply)
+
+
+# ---------------------------------------------------------------- verify
+
+
+def verify() -> list[str]:
+    """Recompute every card's balance and points from the journal. Returns the problems found
+    (an empty list when the books agree)."""
+    problems = []
+    running: dict[int, tuple[int, int]] = {}
+    journal = Transaction.select(
+        Transaction.id,
+        Transaction.card,
+        Transaction.type,
+        Transaction.status,
+        Transaction.amount_fen,
+        Transaction.points,
+        Transaction.balance_after_fen,
+        Transaction.points_after,
+        Transaction.original,
+    ).order_by(Transaction.id)
+    voided, voids = set(), {}
+    for row in journal.namedtuples().iterator():
+        balance, points = running.get(row.card, (0, 0))
+        balance, points = balance + row.amount_fen, points + row.points
+        running[row.card] = (balance, points)
+        if (balance, points) != (row.balance_after_fen, row.points_after):
+            problems.append(
+                f"journal row {row.id}: after it the card holds {balance} fen / {points} points, "
+                f"the row says {row.balance_after_fen} / {row.points_after}"
+            )
+        if row.status == "voided":
+            voided.add(row.id)
+        if row.type == "void":
+            voids[row.original] = row.id
+    for original in voided - set(voids):
+        problems.append(f"journal row {original} is voided but no void points at it")
+    for original, void_id in voids.items():
+        if original not in voided:
+            problems.append(f"void {void_id} points at row {original}, which is not voided")
+    for card in Card.select(Card.id, Card.card_no, Card.balance_fen, Card.points).iterator():
+        expected = running.get(card.id, (0, 0))
+        if (card.balance_fen, card.points) != expected:
+            problems.append(
+                f"card {card.card_no}: holds {card.balance_fen} fen / {card.points} points, "
+                f"the journal adds up to {expected[0]} fen / {expected[1]} points"
+            )
+        if card.balance_fen < 0 or card.points < 0:
+            problems.append(f"card {card.card_no}: negative balance or points")
+    return problems

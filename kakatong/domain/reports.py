@@ -1,0 +1,401 @@
+"""Reports: daily statistics (交易统计), the journal (交易流水) and batch totals.
+
+Read-only. A voided transaction and its void count nowhere; opening entries count nowhere.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import NamedTuple
+
+from peewee import JOIN, Case, fn
+
+from ..store import runtime
+from ..store.codes import JOURNAL_TYPES, TRANSACTION_TYPES
+from ..store.models import Card, Staff, Terminal, Transaction
+from ..store.runtime import shop_date, utcnow
+from . import cards, formats
+from .errors import LedgerError
+from .formats import TERMINAL_ID, TRACE_NO
+
+MAX_RANGE_DAYS = 3 * 366
+MAX_PAGE_SIZE = 200
+EXPORT_LIMIT = 100_000  # journal rows in one export file
+
+_COUNTED = (Transaction.status == "success") & (Transaction.type.in_(TRANSACTION_TYPES))
+
+
+def _sum_if(condition, value):
+    return fn.COALESCE(fn.SUM(Case(None, [(condition, value)], 0)), 0)
+
+
+_RECHARGE = _sum_if(Transaction.type == "recharge", Transaction.amount_fen)
+# `* -1`, not unary minus: peewee reads -field as ORDER BY … DESC.
+_CONSUME = _sum_if(Transaction.type == "consume", Transaction.amount_fen * -1)
+_AWARDED = _sum_if(Transaction.type.in_(("consume", "points_earn")), Transaction.points)
+_REDEEMED = _sum_if(Transaction.type == "points_redeem", Transaction.points * -1)
+
+
+@dataclass(frozen=True)
+class DayStats:
+    date: date | None
+    count: int = 0
+    recharge_fen: int = 0
+    consume_fen: int = 0
+    points_awarded: int = 0
+    points_redeemed: int = 0
+
+    @property
+    def balance_net_fen(self) -> int:
+        return self.recharge_fen - self.consume_fen
+
+    @property
+    def points_net(self) -> int:
+        return self.points_awarded - self.points_redeemed
+
+
+def date_range(date_from: date, date_to: date) -> None:
+    if date_to < date_from:
+        raise LedgerError("bad_request", "结束日期早于开始日期")
+    if (date_to - date_from).days > MAX_RANGE_DAYS:
+        raise LedgerError("bad_request", "日期范围不能超过三年")
+
+
+def daily_stats(date_from: date, date_to: date) -> tuple[list[DayStats], DayStats]:
+    """One row per settlement date of the range (days without transactions as zeros), and
+    the totals."""
+    date_range(date_from, date_to)
+    rows = (
+        Transaction.select(
+            Transaction.settle_date,
+            fn.COUNT(Transaction.id),
+            _RECHARGE,
+            _CONSUME,
+            _AWARDED,
+            _REDEEMED,
+        )
+        .where(_COUNTED, Transaction.settle_date.between(date_from, date_to))
+        .group_by(Transaction.settle_date)
+        .tuples()
+    )
+    found = {_as_date(row[0]): DayStats(_as_date(row[0]), *row[1:]) for row in rows}
+    days = []
+    day = date_from
+    while day <= date_to:
+        days.append(found.get(day, DayStats(day)))
+        day += timedelta(days=1)
+    totals = DayStats(
+        None,
+        sum(d.count for d in days),
+        sum(d.recharge_fen for d in days),
+        sum(d.consume_fen for d in days),
+        sum(d.points_awarded for d in days),
+        sum(d.points_redeemed for d in days),
+    )
+    return days, totals
+
+
+def _as_date(value: date | str) -> date:
+    return value if isinstance(value, date) else date.fromisoformat(value)
+
+
+@dataclass(frozen=True)
+class JournalFilter:
+    card_no: str | None = None
+    time_from: datetime | None = None  # aware, or naive in the shop's zone
+    time_to: datetime | None = None
+    date_from: date | None = None
+    date_to: date | None = None
+    status: str | None = None
+    type: str | None = None
+    trace_no: int | None = None
+    terminal_id: str | None = None
+    batch_no: int | None = None
+
+
+def journal(filters: JournalFilter, page: int = 1, per_page: int = 50) -> tuple[list, int]:
+    """The journal, newest first, one page of it, and how many rows match in all."""
+    query = _journal_query(filters)
+    if page < 1 or not 1 <= per_page <= MAX_PAGE_SIZE:
+        raise LedgerError("bad_request", "分页参数不正确")
+    total = query.count()
+    rows = list(_newest_first(query).paginate(page, per_page))
+    return rows, total
+
+
+class JournalLine(NamedTuple):
+    """A journal row as a report shows it: plain values, no model objects (an export reads
+    100 000 of them)."""
+
+    trace_no: int | None
+    voucher_no: int | None
+    card_no: str
+    type: str
+    status: str
+    amount_fen: int
+    points: int
+    created_at: datetime  # UTC, as stored
+    terminal_id: str | None  # None for an import's opening entry
+    operator_no: str | None
+    operator_name: str | None
+
+
+_LINE_COLUMNS = (
+    Transaction.trace_no,
+    Transaction.voucher_no,
+    Card.card_no,
+    Transaction.type,
+    Transaction.status,
+    Transaction.amount_fen,
+    Transaction.points,
+    Transaction.created_at,
+    Terminal.terminal_id,
+    Transaction.operator_no,
+    Staff.name,
+)
+
+
+def journal_line(t: Transaction) -> JournalLine:
+    """A row of `journal` as a JournalLine."""
+    return JournalLine(
+        t.trace_no,
+        t.voucher_no,
+        t.card.card_no,
+        t.type,
+        t.status,
+        t.amount_fen,
+        t.points,
+        t.created_at,
+        t.terminal.terminal_id if t.terminal_id else None,
+        t.operator_no,
+        t.operator.name if t.operator_id else None,
+    )
+
+
+def journal_export(filters: JournalFilter, limit: int | None = None) -> tuple[Iterator, int]:
+    """Every row the filters select as JournalLines, newest first, and how many: for an
+    export. The rows come one at a time, not held in memory; more than `limit` rows
+    (EXPORT_LIMIT by default) are refused, so that a forgotten filter does not build a file
+    nobody can open."""
+    limit = EXPORT_LIMIT if limit is None else limit
+    query = _journal_query(filters)
+    total = query.count()
+    if total > limit:
+        raise LedgerError(
+            "bad_request",
+            "符合条件的流水太多，不能一次导出，请缩小查询范围",
+            total=total,
+            limit=limit,
+        )
+    rows = _newest_first(query.select(*_LINE_COLUMNS)).tuples().iterator()
+    return map(JournalLine._make, rows), total
+
+
+def _newest_first(query):
+    return query.order_by(Transaction.created_at.desc(), Transaction.id.desc())
+
+
+def _journal_query(filters: JournalFilter):
+    if filters.status not in (None, "success", "voided"):
+        raise LedgerError("bad_request", "交易状态不正确")
+    if filters.type not in (None, *JOURNAL_TYPES):
+        raise LedgerError("bad_request", "交易类型不正确")
+    query = (
+        # The joined rows' ids too: without them peewee would set terminal_id etc. to None.
+        Transaction.select(
+            Transaction,
+            Card.id,
+            Card.card_no,
+            Terminal.id,
+            Terminal.terminal_id,
+            Staff.id,
+            Staff.name,
+        )  # fmt: skip
+        .join(Card)
+        .switch(Transaction)
+        .join(Terminal, JOIN.LEFT_OUTER)
+        .switch(Transaction)
+        .join(Staff, JOIN.LEFT_OUTER)
+    )
+    conditions = []
+    if filters.card_no:
+        conditions.append(Card.card_no == filters.card_no)
+    if filters.time_from:
+        conditions.append(Transaction.created_at >= runtime.to_utc(filters.time_from))
+    if filters.time_to:
+        conditions.append(Transaction.created_at <= runtime.to_utc(filters.time_to))
+    if filters.date_from:
+        conditions.append(Transaction.settle_date >= filters.date_from)
+    if filters.date_to:
+        conditions.append(Transaction.settle_date <= filters.date_to)
+    if filters.status:
+        conditions.append(Transaction.status == filters.status)
+    if filters.type:
+        conditions.append(Transaction.type == filters.type)
+    if filters.trace_no is not None:
+        conditions.append(Transaction.trace_no == filters.trace_no)
+    if filters.terminal_id:
+        conditions.append(Terminal.terminal_id == filters.terminal_id)
+    if filters.batch_no is not None:
+        conditions.append(Transaction.batch_no == filters.batch_no)
+    for condition in conditions:
+        query = query.where(condition)
+    return query
+
+
+# ---------------------------------------------------------------- filters typed on a page
+
+_LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?", re.ASCII)
+
+
+def time_arg(value: object, field: str, *, end: bool = False) -> datetime | None:
+    """A time typed in the shop's zone, "YYYY-MM-DDTHH:MM[:SS]" (what <input
+    type=datetime-local> sends), naive. As the end of a range, a time without seconds means
+    the whole of that minute: "to 19:48" takes in 19:48:02."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or (match := _LOCAL_TIME.fullmatch(value)) is None:
+        raise LedgerError("invalid_date", field=field)
+    try:
+        moment = datetime.fromisoformat(value.replace(" ", "T"))
+    except ValueError:
+        raise LedgerError("invalid_date", field=field) from None
+    if moment.year not in runtime.YEARS:
+        raise LedgerError("invalid_date", field=field)
+    if end and match.group(1) is None:
+        moment = moment.replace(second=59, microsecond=999_999)
+    return moment
+
+
+def journal_filter(args: Mapping[str, str]) -> JournalFilter:
+    """The journal's filters as a page's form sends them (text, "" for none). A refusal names
+    its field (`field` in its details)."""
+
+    def text(name: str) -> str:
+        value = args.get(name) or ""
+        return value.strip() if isinstance(value, str) else value
+
+    card_no = text("card_no")
+    if card_no:
+        card_no = formats.card_no_arg(formats.typed_card_no(card_no))
+    time_from = time_arg(text("time_from"), "time_from")
+    time_to = time_arg(text("time_to"), "time_to", end=True)
+    if time_from and time_to and time_to < time_from:
+        raise LedgerError("bad_request", "结束时间早于开始时间", field="time_to")
+    date_from = cards.date_arg(text("date_from"), "date_from")
+    date_to = cards.date_arg(text("date_to"), "date_to")
+    if date_from and date_to and date_to < date_from:
+        raise LedgerError("bad_request", "结束日期早于开始日期", field="date_to")
+    status = text("status")
+    if status not in ("", "success", "voided"):
+        raise LedgerError("bad_request", "交易状态不正确", field="status")
+    kind = text("type")
+    if kind not in ("", *JOURNAL_TYPES):
+        raise LedgerError("bad_request", "交易类型不正确", field="type")
+    trace_no = text("trace_no")
+    if trace_no and TRACE_NO.fullmatch(trace_no) is None:
+        raise LedgerError("bad_request", "流水号必须是 1 到 6 位数字", field="trace_no")
+    terminal_id = text("terminal_id")
+    if terminal_id and TERMINAL_ID.fullmatch(terminal_id) is None:
+        raise LedgerError("invalid_terminal_id", field="terminal_id")
+    return JournalFilter(
+        card_no=card_no or None,
+        time_from=time_from,
+        time_to=time_to,
+        date_from=date_from,
+        date_to=date_to,
+        status=status or None,
+        type=kind or None,
+        trace_no=int(trace_no) if trace_no else None,
+        terminal_id=terminal_id or None,
+    )
+
+
+def batch_totals(terminal: Terminal, batch_no: int) -> dict:
+    """Totals of one terminal's batch by transaction type (what settlement prints)."""
+    rows = (
+        Transaction.select(
+            Transaction.type,
+            fn.COUNT(Transaction.id),
+            fn.COALESCE(fn.SUM(Transaction.amount_fen), 0),
+            fn.COALESCE(fn.SUM(Transaction.points), 0),
+        )
+        .where(_COUNTED, Transaction.terminal == terminal.id, Transaction.batch_no == batch_no)
+        .group_by(Transaction.type)
+        .tuples()
+    )
+    by_type = {kind: {"count": 0, "amount_fen": 0, "points": 0} for kind in TRANSACTION_TYPES}
+    for kind, count, amount_fen, points in rows:
+        by_type[kind] = {"count": count, "amount_fen": amount_fen, "points": points}
+    voids = (
+        Transaction.select()
+        .where(
+            Transaction.type == "void",
+            Transaction.terminal == terminal.id,
+            Transaction.batch_no == batch_no,
+        )
+        .count()
+    )
+    return {
+        "terminal_id": terminal.terminal_id,
+        "batch_no": batch_no,
+        "count": sum(t["count"] for t in by_type.values()),
+        "types": by_type,
+        "void_count": voids,
+    }
+
+
+def batch_view(terminal: Terminal, every: bool = False) -> tuple[dict, list[Transaction]]:
+    """What the terminal's transaction query (交易查询) shows of its current batch: the totals
+    of the whole batch, and its transactions since the terminal's 清流水, if any, newest first:
+    the newest page of them for a screen, or every one (`every`) for the printed journal."""
+    totals = batch_totals(terminal, terminal.batch_no)
+    since = terminal.journal_view_from
+    filters = JournalFilter(
+        terminal_id=terminal.terminal_id,
+        batch_no=terminal.batch_no,
+        time_from=runtime.local(since) if since else None,
+    )
+    rows, total = journal(filters, 1, MAX_PAGE_SIZE)
+    page = 1
+    while every and len(rows) < total:
+        page += 1
+        more, total = journal(filters, page, MAX_PAGE_SIZE)
+        if not more:
+            break
+        rows += more
+    return totals, rows
+
+
+@dataclass(frozen=True)
+class Overview:
+    """The back office's home page: today, this month, and what the shop owes its members."""
+
+    today: DayStats
+    month: DayStats
+    cards_active: int  # cards members can use now (status active)
+    cards_issued: int  # every activated card, frozen and lost ones too
+    balance_float_fen: int  # stored value held for members: what the shop owes them
+    points_float: int  # points members hold
+
+
+def overview(today: date | None = None) -> Overview:
+    today = today or shop_date(utcnow())
+    _, today_totals = daily_stats(today, today)
+    _, month_totals = daily_stats(today.replace(day=1), today)
+    issued = Card.select().where(Card.status != "inactive")
+    floats = Card.select(
+        fn.COALESCE(fn.SUM(Card.balance_fen), 0), fn.COALESCE(fn.SUM(Card.points), 0)
+    ).tuples()
+    balance_fen, points = floats.get()
+    return Overview(
+        today=today_totals,
+        month=month_totals,
+        cards_active=issued.where(Card.status == "active").count(),
+        cards_issued=issued.count(),
+        balance_float_fen=balance_fen,
+        points_float=points,
+    )

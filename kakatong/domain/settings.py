@@ -1,0 +1,105 @@
+"""Shop-wide settings: each one's type, default and allowed values, stored as JSON text.
+
+The merchant's own fields (merchant_id, merchant_name, receipt_title) live on the Merchant row
+and are edited through the same two functions, so a caller sees one flat mapping.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from ..store.codes import TRANSACTION_TYPES
+from ..store.db import db, write
+from ..store.models import Merchant, Setting
+from . import audit
+from .actors import Actor
+from .errors import LedgerError
+
+
+@dataclass(frozen=True)
+class Spec:
+    default: object
+    valid: Callable[[object], bool]
+    label: str
+
+
+def _int_between(low: int, high: int) -> Callable[[object], bool]:
+    return lambda v: type(v) is int and low <= v <= high
+
+
+def _types(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and len(set(value)) == len(value)
+        and all(v in TRANSACTION_TYPES for v in value)
+    )
+
+
+def _text(max_len: int) -> Callable[[object], bool]:
+    return lambda v: isinstance(v, str) and 0 < len(v.strip()) <= max_len
+
+
+SPECS: dict[str, Spec] = {
+    "points_unit_fen": Spec(1000, _int_between(1, 100_000_00), "每积 1 分所需消费金额（分）"),
+    "single_limit_fen": Spec(50_000_00, _int_between(1, 1_000_000_00), "单笔交易限额（分）"),
+    "pin_attempt_limit": Spec(3, _int_between(1, 10), "密码错误次数上限"),
+    "pin_lock_minutes": Spec(30, _int_between(1, 24 * 60), "密码锁定时间（分钟）"),
+    "password_attempt_limit": Spec(5, _int_between(1, 20), "员工密码错误次数上限"),
+    "password_lock_minutes": Spec(15, _int_between(1, 24 * 60), "员工密码锁定时间（分钟）"),
+    "enabled_types": Spec(list(TRANSACTION_TYPES), _types, "开通的交易类型"),
+    "web_idle_minutes": Spec(30, _int_between(5, 12 * 60), "后台无操作自动退出（分钟）"),
+    "captcha_always": Spec(False, lambda v: type(v) is bool, "后台登录总是需要验证码"),
+}
+
+MERCHANT_FIELDS: dict[str, Spec] = {
+    "merchant_id": Spec(
+        "", lambda v: isinstance(v, str) and re.fullmatch(r"[0-9]{15}", v) is not None, "商户号"
+    ),
+    "merchant_name": Spec("", _text(40), "商户名"),
+    "receipt_title": Spec("", _text(40), "签购单名"),
+}
+
+
+_LOAD_SETTINGS = "SELECT key, value FROM setting"
+_LOAD_MERCHANT = "SELECT " + ", ".join(MERCHANT_FIELDS) + " FROM merchant LIMIT 1"
+
+
+def load() -> dict:
+    """Every setting with its current value. (Fixed SQL: every transaction reads these.)"""
+    values = {key: spec.default for key, spec in SPECS.items()}
+    for key, value in db.execute_sql(_LOAD_SETTINGS).fetchall():
+        if key in SPECS:
+            values[key] = json.loads(value)
+    merchant = db.execute_sql(_LOAD_MERCHANT).fetchone()
+    values.update(zip(MERCHANT_FIELDS, merchant, strict=True))
+    return values
+
+
+def update(changes: dict, actor: Actor | None = None) -> dict:
+    """Validate every change first, then write them all in one transaction."""
+    if not isinstance(changes, dict) or not changes:
+        raise LedgerError("bad_request")
+    for key, value in changes.items():
+        spec = SPECS.get(key) or MERCHANT_FIELDS.get(key)
+        if spec is None:
+            raise LedgerError("invalid_setting", f"未知参数：{key}", setting=key)
+        if not spec.valid(value):
+            raise LedgerError("invalid_setting", f"参数值不正确：{spec.label}", setting=key)
+
+    def apply() -> None:
+        was = load()
+        merchant_changes = {k: v for k, v in changes.items() if k in MERCHANT_FIELDS}
+        if merchant_changes:
+            Merchant.update(**merchant_changes).execute()
+        for key, value in changes.items():
+            if key in SPECS:
+                Setting.replace(key=key, value=json.dumps(value)).execute()
+        changed = {k: {"from": was[k], "to": v} for k, v in changes.items() if was[k] != v}
+        if changed:
+            audit.record(actor, "settings.update", None, **changed)
+
+    write(apply)
+    return load()

@@ -1,0 +1,171 @@
+"""Kakatong: a self-hosted membership-card appliance (stored value and loyalty points).
+
+The application factory: configuration, the database, the blueprints, the CLI, the card
+reader's thread.
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import threading
+
+from flask import Flask, jsonify, render_template, request, session
+from flask_babel import get_locale
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError, CSRFProtect
+from werkzeug.exceptions import HTTPException
+
+from .cli import initialise, register
+from .config import ROOT, Config
+from .devices.printing import Printing
+from .devices.reader import ReaderThread
+from .devices.swipes import Hub
+from .domain.errors import LedgerError
+from .domain.money import format_fen
+from .store import runtime
+from .store.db import connect, open_database
+from .store.models import Terminal
+from .web import i18n
+from .web.api import bp as api_bp
+from .web.backoffice import bp as backoffice_bp
+from .web.backoffice.captcha import CaptchaStore
+from .web.backoffice.web import login_manager, navigation
+from .web.sessions import SessionStore
+from .web.terminal import bp as terminal_bp
+
+__version__ = "0.1.0"
+
+csrf = CSRFProtect()
+
+
+def create_app(overrides: dict | None = None) -> Flask:
+    config = Config.from_env(**(overrides or {}))
+    app = Flask(
+        __name__,
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config["KAKATONG"] = config
+    app.config["SECRET_KEY"] = config.secret("secret_key")
+    app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # a members CSV of some 40 000 lines
+    # The back office's cookie: signed, out of scripts' reach, not sent by other sites' forms.
+    app.config["SESSION_COOKIE_HTTPONLY"] = True
+    app.config["SESSION_COOKIE_SAMESITE"] = "Lax"
+    app.config["SESSION_COOKIE_NAME"] = "kakatong_session"
+    app.config["WTF_CSRF_TIME_LIMIT"] = 12 * 3600
+    app.json.ensure_ascii = False
+    app.json.sort_keys = False
+    runtime.configure(config.zone, config.secret("pin_pepper"))
+    open_database(config.database_path)
+
+    app.config["KAKATONG_INIT_LOG"] = initialise(config)
+    register(app)
+
+    app.extensions["kakatong.sessions"] = SessionStore()
+    app.extensions["kakatong.web_sessions"] = SessionStore()
+    hub = app.extensions["kakatong.swipes"] = Hub()
+    app.extensions["kakatong.printing"] = Printing(on_status=hub.set_printer)
+    # A swipe stream holds a waitress thread while it is open: a quarter of them at most, so
+    # the terminals' streams can never starve the requests that move money.
+    app.extensions["kakatong.stream_slots"] = threading.BoundedSemaphore(
+        max(1, config.threads // 4)
+    )
+
+    app.extensions["kakatong.captcha"] = CaptchaStore()
+
+    def language() -> str:
+        # Chinese unless the page asks for English (?lang=en, kept in the kiosk's URL), or
+        # the back office's user chose English at sign-in.
+        chosen = request.args.get("lang")
+        terminal_page = request.path == "/terminal" or request.path.startswith("/terminal/")
+        if chosen is None and not terminal_page and not request.path.startswith("/api/"):
+            chosen = session.get("lang")
+        return chosen if chosen in i18n.LANGUAGES else "zh"
+
+    i18n.init_app(app, language)
+
+    csrf.init_app(app)
+    csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
+    app.register_blueprint(api_bp)
+    app.register_blueprint(terminal_bp)
+    app.register_blueprint(backoffice_bp)
+    login_manager.init_app(app)
+    app.jinja_env.filters["yuan"] = format_fen
+    app.jinja_env.globals["navigation"] = navigation
+    app.jinja_env.globals["get_locale"] = get_locale
+
+    @app.after_request
+    def _security_headers(response):
+        # No inline script or style anywhere: the pages load only their own static files.
+        response.headers.setdefault(
+            "Content-Security-Policy",
+            "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+            "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
+        )
+        response.headers.setdefault("X-Content-Type-Options", "nosniff")
+        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    app.before_request(connect)  # one kept-open connection per server thread (db.py)
+
+    @app.errorhandler(CSRFError)
+    def _csrf_refused(exc: CSRFError):
+        error = LedgerError("bad_request", _("页面已过期，请刷新后重试"))
+        return render_template("error.html", error=error, status=400), 400
+
+    @app.errorhandler(HTTPException)
+    def _http_error(exc: HTTPException):
+        # Routing errors (404, 405) happen before any blueprint is chosen: answer the API's
+        # callers in JSON here, people with a page.
+        error = LedgerError.for_http(exc.code)
+        if request.path.startswith("/api/"):
+            return jsonify(error.as_dict()), error.status
+        return render_template("error.html", error=error, status=error.status), error.status
+
+    return app
+
+
+def start_reader(app: Flask):
+    """The card reader's thread for this app, started once (a second call returns it).
+
+    The server starts it (app.py); the factory does not, because the admin commands build the
+    same app and must not take the serial port from the running server."""
+    running = app.extensions.get("kakatong.reader")
+    if running is not None and running.is_alive():
+        return running
+    config: Config = app.config["KAKATONG"]
+    terminal_id = config.msr_terminal
+    if not terminal_id:
+        first = (
+            Terminal.select(Terminal.terminal_id)
+            .where(Terminal.kind == "pos")
+            .order_by(Terminal.terminal_id)
+            .first()
+        )
+        terminal_id = first.terminal_id if first else ""
+    hub: Hub = app.extensions["kakatong.swipes"]
+    hub.set_status(terminal_id, "disconnected")  # until the port opens
+    reader = ReaderThread(
+        config.msr,
+        config.msr_baud,
+        # Only the card number and expiry travel on; the reader logs neither.
+        on_swipe=lambda swipe: hub.swipe(terminal_id, swipe.card_no, swipe.expires),
+        on_error=lambda _reason: hub.retry(terminal_id),
+        on_status=lambda status: hub.set_status(terminal_id, status),
+    )
+    reader.terminal_id = terminal_id
+    app.extensions["kakatong.reader"] = reader
+    reader.start()
+    atexit.register(reader.stop)
+    logging.getLogger("kakatong.reader").info(
+        "reader: %s for terminal %s", config.msr, terminal_id or "(none)"
+    )
+    return reader
+
+
+def stop_reader(app: Flask) -> None:
+    reader = app.extensions.pop("kakatong.reader", None)
+    if reader is not None:
+        reader.stop()
+        atexit.unregister(reader.stop)

@@ -1,0 +1,236 @@
+"""The peewee models: merchant, settings, terminals, staff, levels, cards, the journal.
+
+Money is integer fen (`*_fen`), points are integers. Balances and points carry CHECK
+constraints as a backstop for the conditional updates in ledger.py; the journal is
+append-only (schema.JOURNAL_TRIGGERS).
+"""
+
+from __future__ import annotations
+
+from peewee import (
+    BooleanField,
+    CharField,
+    Check,
+    DateField,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+from .codes import CARD_STATUSES, GENDERS, JOURNAL_STATUSES, JOURNAL_TYPES, PAYMENT_METHODS, ROLES
+from .db import db
+from .runtime import utcnow
+
+
+def _in(column: str, values: tuple[str, ...], null: bool = False) -> Check:
+    listed = ", ".join(f"'{v}'" for v in values)
+    if null:
+        return Check(f"{column} IS NULL OR {column} IN ({listed})")
+    return Check(f"{column} IN ({listed})")
+
+
+class BaseModel(Model):
+    class Meta:
+        database = db
+        legacy_table_names = False
+
+
+class Meta(BaseModel):
+    """Key/value facts about the database itself, such as `schema_version`."""
+
+    key = CharField(primary_key=True)
+    value = TextField()
+
+
+class Merchant(BaseModel):
+    """The shop. One row."""
+
+    merchant_id = CharField(max_length=15)
+    merchant_name = CharField()
+    receipt_title = CharField()
+    # Vouchers are numbered shop-wide, so a voucher number alone names one transaction.
+    last_voucher = IntegerField(default=0, constraints=[Check("last_voucher >= 0")])
+
+
+class Setting(BaseModel):
+    """A shop-wide setting as JSON text; settings.py knows each one's type and default."""
+
+    key = CharField(primary_key=True)
+    value = TextField()
+
+
+class Terminal(BaseModel):
+    terminal_id = CharField(max_length=8, unique=True)
+    name = CharField(default="")
+    kind = CharField(default="pos", constraints=[_in("kind", ("pos", "backoffice"))])
+    key_hash = CharField(null=True)
+    last_trace = IntegerField(default=0, constraints=[Check("last_trace >= 0")])
+    batch_no = IntegerField(default=1, constraints=[Check("batch_no >= 1")])
+    # Terminal parameters of the POS manual (终端参数设置), set by the system operator.
+    receipt_copies = IntegerField(default=2, constraints=[Check("receipt_copies IN (1, 2)")])
+    standby_type = CharField(
+        default="consume", constraints=[_in("standby_type", ("consume", "points_earn"))]
+    )
+    manual_entry = BooleanField(default=True)  # 手输卡号
+    service_code_prompt = BooleanField(default=True)  # 服务代码
+    language = CharField(default="zh", constraints=[_in("language", ("zh", "en"))])
+    # 清流水: the terminal's transaction query shows nothing older (the journal itself keeps all).
+    journal_view_from = DateTimeField(null=True)
+    # The receipt printer (小票打印机): where it is, and what it can print (printer.Settings).
+    printer_url = CharField(default="none")
+    printer_encoding = CharField(
+        default="gb18030", constraints=[_in("printer_encoding", ("gb18030", "gbk", "utf-8"))]
+    )
+    printer_chinese_mode = BooleanField(default=True)
+    paper_mm = IntegerField(default=58, constraints=[Check("paper_mm IN (58, 80)")])
+    printer_image = BooleanField(default=False)
+    printer_cut = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class Staff(BaseModel):
+    staff_no = CharField(unique=True)
+    name = CharField(default="")
+    role = CharField(constraints=[_in("role", ROLES)])
+    # NULL while the staff member still has the role's published default password (or, for
+    # the owner, none at all): a default is known to everyone, so hashing it protects nothing.
+    password_hash = CharField(null=True)
+    active = BooleanField(default=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class PasswordGuard(BaseModel):
+    """Failed password attempts per staff number typed (known or not, so that a lock says
+    nothing about whether an account exists)."""
+
+    key = CharField(primary_key=True, max_length=32)  # staff number typed, and the door
+    failures = IntegerField(default=0)
+    locked_until = DateTimeField(null=True)
+    updated_at = DateTimeField(default=utcnow, index=True)
+
+
+class Level(BaseModel):
+    name = CharField(unique=True)
+    discount_pct = IntegerField(default=100, constraints=[Check("discount_pct BETWEEN 1 AND 100")])
+    points_multiplier_pct = IntegerField(
+        default=100, constraints=[Check("points_multiplier_pct BETWEEN 0 AND 10000")]
+    )
+
+
+class Card(BaseModel):
+    card_no = CharField(max_length=19, unique=True)
+    external_no = CharField(null=True, unique=True)
+    phone = CharField(null=True, unique=True)
+    name = CharField(null=True)
+    gender = CharField(null=True, constraints=[_in("gender", GENDERS, null=True)])
+    birthday = DateField(null=True)
+    id_number = CharField(null=True)
+    level = ForeignKeyField(Level, null=True, backref="cards", on_delete="RESTRICT")
+    expires_on = DateField(null=True)
+    status = CharField(default="inactive", constraints=[_in("status", CARD_STATUSES)])
+    pin_salt = CharField(null=True)
+    pin_hash = CharField(null=True)
+    pin_failures = IntegerField(default=0, constraints=[Check("pin_failures >= 0")])
+    pin_locked_until = DateTimeField(null=True)
+    balance_fen = IntegerField(default=0, constraints=[Check("balance_fen >= 0")])
+    points = IntegerField(default=0, constraints=[Check("points >= 0")])
+    activated_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    @property
+    def has_pin(self) -> bool:
+        return self.pin_hash is not None
+
+
+class Transaction(BaseModel):
+    """One row of the journal (交易流水). Never updated but for success -> voided."""
+
+    type = CharField(constraints=[_in("type", JOURNAL_TYPES)])
+    status = CharField(default="success", constraints=[_in("status", JOURNAL_STATUSES)])
+    # No index of their own: (card, created_at) and (terminal, batch_no) below serve these, and
+    # staff are disabled, never deleted. Every index costs each insert.
+    card = ForeignKeyField(Card, backref="journal", on_delete="RESTRICT", index=False)
+    terminal = ForeignKeyField(Terminal, null=True, on_delete="RESTRICT", index=False)
+    operator = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", index=False)
+    operator_no = CharField(null=True)
+    trace_no = IntegerField(null=True)
+    voucher_no = IntegerField(null=True, unique=True)
+    reference_no = CharField(null=True)
+    batch_no = IntegerField(null=True)
+    created_at = DateTimeField()  # UTC
+    settle_date = DateField()  # the date in the shop's time zone
+    amount_fen = IntegerField()  # the balance movement, signed
+    price_fen = IntegerField(null=True)  # consume: the price entered, before the discount
+    purchase_fen = IntegerField(null=True)  # points_earn: the purchase paid some other way
+    points = IntegerField()  # signed
+    balance_after_fen = IntegerField(constraints=[Check("balance_after_fen >= 0")])
+    points_after = IntegerField(constraints=[Check("points_after >= 0")])
+    service_code = CharField(null=True)
+    payment_method = CharField(
+        null=True, constraints=[_in("payment_method", PAYMENT_METHODS, null=True)]
+    )
+    offline = BooleanField(default=False)
+    # A void points at its original; UNIQUE makes "voided exactly once" a database fact too.
+    original = ForeignKeyField("self", null=True, unique=True, on_delete="RESTRICT")
+    request_id = CharField(null=True, unique=True)
+    request_fingerprint = CharField(null=True)
+
+    class Meta:
+        table_name = "journal"
+        indexes = (
+            (("settle_date",), False),
+            (("created_at",), False),
+            (("card", "created_at"), False),
+            (("terminal", "batch_no"), False),
+            (("terminal", "trace_no"), False),
+            (("type", "settle_date"), False),
+            (("status", "settle_date"), False),
+        )
+
+
+class Settlement(BaseModel):
+    """A closed batch (结算) and the totals printed for it."""
+
+    terminal = ForeignKeyField(Terminal, on_delete="RESTRICT")
+    batch_no = IntegerField()
+    operator = ForeignKeyField(Staff, null=True, on_delete="RESTRICT")
+    settled_at = DateTimeField(default=utcnow)
+    settle_date = DateField()
+    totals = TextField()  # JSON, as returned by ledger.settle
+
+    class Meta:
+        indexes = ((("terminal", "batch_no"), True),)
+
+
+class AuditLog(BaseModel):
+    """Who did what, when, from where: staff, card status, PIN resets, settings, voids.
+
+    Append-only, like the journal: the database refuses to change or delete a row
+    (schema.AUDIT_TRIGGERS), and no view of the app offers to.
+    """
+
+    created_at = DateTimeField(default=utcnow, index=True)  # UTC
+    staff = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", index=False)
+    staff_no = CharField()  # who, as typed at sign-in ("system" for the CLI)
+    action = CharField(index=True)
+    target = CharField(null=True)  # a card number, a staff number, a terminal ID, a voucher…
+    details = TextField(default="{}")  # JSON
+    terminal_id = CharField(null=True)
+    address = CharField(null=True)  # the client's IP address, or "cli"
+
+
+ALL_MODELS = [
+    Meta,
+    Merchant,
+    Setting,
+    Terminal,
+    Staff,
+    PasswordGuard,
+    Level,
+    Card,
+    Transaction,
+    Settlement,
+    AuditLog,
+]

@@ -1,0 +1,150 @@
+"""The schema: append-only triggers, the schema's version and the migrations to it.
+
+A fresh database is created at the newest version from the models; an older one is brought
+forward in place, one version at a time, and never by dropping data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from playhouse.migrate import SqliteMigrator
+
+from .db import db, write
+from .models import ALL_MODELS, AuditLog, Meta, Terminal
+
+# The journal is append-only: the database refuses to delete a row or to change what a row
+# says about money; the one change allowed is success -> voided on the original of a void.
+JOURNAL_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
+       BEGIN SELECT RAISE(ABORT, 'journal rows cannot be deleted'); END""",
+    """CREATE TRIGGER IF NOT EXISTS journal_money_immutable
+       BEFORE UPDATE OF type, card_id, terminal_id, amount_fen, price_fen, purchase_fen, points,
+           balance_after_fen, points_after, trace_no, voucher_no, batch_no, created_at,
+           settle_date, original_id, request_id, offline ON journal
+       BEGIN SELECT RAISE(ABORT, 'journal rows are append-only'); END""",
+    """CREATE TRIGGER IF NOT EXISTS journal_status_once BEFORE UPDATE OF status ON journal
+       WHEN NOT (OLD.status = 'success' AND NEW.status = 'voided')
+       BEGIN SELECT RAISE(ABORT, 'only success -> voided'); END""",
+]
+
+
+# The audit log is append-only too: not a row may change or go.
+AUDIT_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit rows cannot be deleted'); END""",
+    """CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit_log
+       BEGIN SELECT RAISE(ABORT, 'audit rows cannot be changed'); END""",
+]
+
+
+def install_triggers() -> None:
+    for sql in (*JOURNAL_TRIGGERS, *AUDIT_TRIGGERS):
+        db.execute_sql(sql)
+
+
+# The schema's version. A fresh database is created at the newest version from the models; an
+# older one is brought forward by MIGRATIONS[v] for each v above its version, with
+# playhouse.migrate (add a column, an index…), never by dropping data.
+SCHEMA_VERSION = 4
+
+
+def add_columns(fields) -> None:
+    """New columns on an existing table, each with its type, NOT NULL, CHECK and default.
+
+    SQLite's ALTER TABLE ADD COLUMN takes all of these at once. playhouse.migrate would add a
+    NOT NULL column by rebuilding the table (copy, drop, rename), and with foreign keys on, the
+    journal's rows that name a terminal forbid dropping it: the upgrade of any shop that has
+    made a sale would fail."""
+    for field in fields:
+        ctx = db.get_sql_context()
+        column, params = ctx.sql(field.ddl(ctx)).query()
+        if params:
+            raise ValueError(f"{field.name}: a column definition with parameters")
+        if field.default is not None:
+            # ALTER TABLE takes no bound parameters: the default, one of our models' own
+            # constants, is written as a literal.
+            value = field.db_value(field.default)
+            if isinstance(value, (bool, int)):
+                column += f" DEFAULT {int(value)}"
+            elif isinstance(value, str):
+                column += " DEFAULT '{}'".format(value.replace("'", "''"))
+            else:
+                raise ValueError(f"{field.name}: no literal for the default {value!r}")
+        db.execute_sql(f'ALTER TABLE "{field.model._meta.table_name}" ADD COLUMN {column}')
+
+
+def _v2_terminal_parameters(migrator: SqliteMigrator) -> None:
+    """The POS manual's terminal parameters (终端参数设置) on each terminal."""
+
+    add_columns(
+        (
+            Terminal.receipt_copies,
+            Terminal.standby_type,
+            Terminal.manual_entry,
+            Terminal.service_code_prompt,
+            Terminal.language,
+            Terminal.journal_view_from,
+        )
+    )
+
+
+def _v3_audit_log(migrator: SqliteMigrator) -> None:
+    """The audit log (who, when, what, from where), append-only by its triggers."""
+
+    db.create_tables([AuditLog])
+
+
+def _v4_printer(migrator: SqliteMigrator) -> None:
+    """Each terminal's receipt printer: URL, encoding, Chinese mode, paper, image mode, cutter."""
+
+    add_columns(
+        (
+            Terminal.printer_url,
+            Terminal.printer_encoding,
+            Terminal.printer_chinese_mode,
+            Terminal.paper_mm,
+            Terminal.printer_image,
+            Terminal.printer_cut,
+        )
+    )
+
+
+MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {
+    2: _v2_terminal_parameters,
+    3: _v3_audit_log,
+    4: _v4_printer,
+}
+
+
+class SchemaTooNew(RuntimeError):
+    pass
+
+
+def upgrade() -> tuple[int, int]:
+    """Create or upgrade the schema; returns (version before, version now). Safe to repeat."""
+
+    def apply() -> tuple[int, int]:
+        if not Meta.table_exists():
+            db.create_tables(ALL_MODELS)
+            Meta.create(key="schema_version", value=str(SCHEMA_VERSION))
+            install_triggers()
+            return 0, SCHEMA_VERSION
+        current = int(Meta.get_by_id("schema_version").value)
+        if current > SCHEMA_VERSION:
+            raise SchemaTooNew(
+                f"the database is at schema version {current}, newer than this software's "
+                f"{SCHEMA_VERSION}: install the newer software"
+            )
+        migrator = SqliteMigrator(db)
+        for version in range(current + 1, SCHEMA_VERSION + 1):
+            MIGRATIONS[version](migrator)
+        Meta.update(value=str(SCHEMA_VERSION)).where(Meta.key == "schema_version").execute()
+        install_triggers()
+        return current, SCHEMA_VERSION
+
+    return write(apply)
+
+
+def integrity_check() -> list[str]:
+    return [row[0] for row in db.execute_sql("PRAGMA integrity_check").fetchall()]

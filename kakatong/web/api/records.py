@@ -1,0 +1,142 @@
+"""Domain objects as the API's JSON: money as yuan strings with two decimals, numbers of the
+POS (trace, voucher, batch) as six-digit strings, times in the shop's zone."""
+
+from __future__ import annotations
+
+from ...domain import terminals
+from ...domain.formats import six
+from ...domain.money import format_fen
+from ...domain.reports import DayStats
+from ...store import runtime
+from ...store.models import Card, Level, Staff, Terminal, Transaction
+
+
+def _money(fen: int | None) -> str | None:
+    return None if fen is None else format_fen(fen)
+
+
+def transaction(t: Transaction) -> dict:
+    original = t.original if t.original_id else None
+    return {
+        "type": t.type,
+        "status": t.status,
+        "card_no": t.card.card_no,
+        "amount": format_fen(t.amount_fen),
+        "points": t.points,
+        "balance": format_fen(t.balance_after_fen),
+        "points_balance": t.points_after,
+        "price": _money(t.price_fen),
+        "purchase_amount": _money(t.purchase_fen),
+        "trace_no": six(t.trace_no),
+        "voucher_no": six(t.voucher_no),
+        "reference_no": t.reference_no,
+        "batch_no": six(t.batch_no),
+        "terminal_id": t.terminal.terminal_id if t.terminal_id else None,
+        "operator_no": t.operator_no,
+        "operator_name": t.operator.name if t.operator_id else None,
+        "created_at": runtime.local(t.created_at).isoformat(timespec="seconds"),
+        "settle_date": t.settle_date.isoformat(),
+        "service_code": t.service_code,
+        "payment_method": t.payment_method,
+        "offline": t.offline,
+        "original_voucher_no": six(original.voucher_no) if original else None,
+    }
+
+
+def level(lv: Level | None) -> dict | None:
+    if lv is None:
+        return None
+    return {
+        "name": lv.name,
+        "discount_pct": lv.discount_pct,
+        "points_multiplier_pct": lv.points_multiplier_pct,
+    }
+
+
+def card(c: Card, *, with_balance: bool) -> dict:
+    now = runtime.utcnow()
+    today = runtime.shop_date(now)
+    body = {
+        "card_no": c.card_no,
+        "external_no": c.external_no,
+        "phone": c.phone,
+        "name": c.name,
+        "gender": c.gender,
+        "birthday": c.birthday.isoformat() if c.birthday else None,
+        "id_number": c.id_number,
+        "level": level(c.level),
+        "expires_on": c.expires_on.isoformat() if c.expires_on else None,
+        "expired": c.expires_on is not None and c.expires_on < today,
+        "status": c.status,
+        "has_pin": c.has_pin,
+        "pin_locked": c.pin_locked_until is not None and c.pin_locked_until > now,
+    }
+    if with_balance:
+        body["balance"] = format_fen(c.balance_fen)
+        body["points"] = c.points
+    return body
+
+
+def day_stats(d: DayStats) -> dict:
+    body = {} if d.date is None else {"date": d.date.isoformat()}
+    body.update(
+        count=d.count,
+        recharge_total=format_fen(d.recharge_fen),
+        consume_total=format_fen(d.consume_fen),
+        balance_net=format_fen(d.balance_net_fen),
+        points_awarded=d.points_awarded,
+        points_redeemed=d.points_redeemed,
+        points_net=d.points_net,
+    )
+    return body
+
+
+def batch(totals: dict) -> dict:
+    return {
+        **{k: v for k, v in totals.items() if k not in ("types", "batch_no")},
+        "batch_no": six(totals["batch_no"]),
+        "types": {
+            kind: {
+                "count": t["count"],
+                "amount": format_fen(t["amount_fen"]),
+                "points": t["points"],
+            }
+            for kind, t in totals["types"].items()
+        },
+    }
+
+
+def terminal(t: Terminal) -> dict:
+    return {
+        "terminal_id": t.terminal_id,
+        "name": t.name,
+        "kind": t.kind,
+        "batch_no": six(t.batch_no),
+        "next_trace_no": six(terminals.next_trace_no(t)),
+        "receipt_copies": t.receipt_copies,
+        "standby_type": t.standby_type,
+        "manual_entry": t.manual_entry,
+        "service_code_prompt": t.service_code_prompt,
+        "language": t.language,
+        "journal_view_from": (
+            runtime.local(t.journal_view_from).isoformat(timespec="seconds")
+            if t.journal_view_from
+            else None
+        ),
+        "printer_url": t.printer_url,
+        "printer_encoding": t.printer_encoding,
+        "printer_chinese_mode": t.printer_chinese_mode,
+        "paper_mm": t.paper_mm,
+        "printer_image": t.printer_image,
+        "printer_cut": t.printer_cut,
+    }
+
+
+def staff(s: Staff) -> dict:
+    return {
+        "operator_no": s.staff_no,
+        "name": s.name,
+        "role": s.role,
+        "active": s.active,
+        "password_set": s.password_hash is not None,
+    }
