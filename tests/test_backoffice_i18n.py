@@ -89,9 +89,12 @@ def test_the_translations_of_the_templates_survive_jinjas_formatting():
 HAN = re.compile(r"[\u4e00-\u9fff]")
 # The domain modules whose Chinese sentences a page may show: refusals (LedgerError messages
 # and the tables they are taken from), names (receipts) and labels (settings).
-DOMAIN = ["audit", "cards", "ledger", "receipts", "reports", "settings", "staff", "terminals"]
+DOMAIN = [
+    "audit", "cards", "formats", "ledger", "receipts", "reports", "settings", "staff", "terminals",
+]  # fmt: skip
 # The back-office modules and the domain modules whose name tables the pages translate.
 TABLES = [
+    "kakatong.store.codes",
     "kakatong.domain.receipts",
     "kakatong.domain.settings",
     "kakatong.domain.terminals",

@@ -11,7 +11,7 @@ import csv
 import io
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from html.parser import HTMLParser
 
@@ -629,6 +629,9 @@ def test_an_empty_range_draws_an_axis_and_no_bars():
         ("2011-12-12T10:00", True, datetime(2011, 12, 12, 10, 0, 59, 999_999)),
         ("2011-12-12T10:00:05", True, datetime(2011, 12, 12, 10, 0, 5)),
         ("2011-12-12 10:00:05", False, datetime(2011, 12, 12, 10, 0, 5)),
+        # With its own zone (the API's callers may send one): aware, and kept so.
+        ("2011-12-12T02:00Z", False, datetime(2011, 12, 12, 2, 0, tzinfo=UTC)),
+        ("2011-12-12T10:00+08:00", True, datetime(2011, 12, 12, 2, 0, 59, 999_999, tzinfo=UTC)),
         ("", False, None),
     ],
 )
@@ -637,7 +640,8 @@ def test_time_arg(text, end, expected):
 
 
 @pytest.mark.parametrize(
-    "text", ["2011-12-12", "2011-12-12T25:00", "2011-12-12T10:00Z", "２０１１-12-12T10:00", "x"]
+    "text",
+    ["2011-12-12", "2011-12-12T25:00", "2011-12-12T10:00+8", "２０１１-12-12T10:00", "x"],
 )
 def test_time_arg_refuses(text):
     with pytest.raises(LedgerError) as caught:

@@ -2,9 +2,13 @@
 was (the wrong-PIN count is the one thing a refused request may change, and is checked in
 test_transactions.py)."""
 
+from urllib.parse import parse_qsl
+
 import pytest
 from conftest import GOLD, INACTIVE, PLAIN, SILVER, body
 
+from kakatong.domain import reports
+from kakatong.domain.errors import LedgerError
 from kakatong.store.db import db
 from kakatong.store.models import Card, Merchant, Setting, Staff, Terminal, Transaction
 
@@ -194,11 +198,43 @@ def test_bad_statistics_ranges(api, query, code):
         "date_from=20111212",
         "date_to=2011-W50-1",
         "time_to=2011-12-12",
+        "batch_no=1234567",
+        "card_no=12ab",
+        "terminal_id=1",
     ],
 )
 def test_bad_journal_filters(api, query):
     r = api.get(f"/api/v1/transactions?{query}", as_="00")
-    assert r.status_code == 400 and body(r)["error"] in ("bad_request", "invalid_date")
+    assert r.status_code == 400 and body(r)["error"] in (
+        "bad_request",
+        "invalid_date",
+        "invalid_card_no",
+        "invalid_terminal_id",
+    )
+
+
+@pytest.mark.parametrize(
+    "query, field",
+    [
+        ("date_from=2011-12-31&date_to=2011-12-01", "date_to"),
+        ("time_from=2011-12-12T10:00&time_to=2011-12-12T09:59", "time_to"),
+        # The same moment written in two zones is no reversed range.
+        ("time_from=2011-12-12T10:00%2B08:00&time_to=2011-12-12T02:30Z", None),
+    ],
+)
+def test_the_api_and_the_back_office_read_the_journal_filters_alike(api, query, field):
+    """One parser for both (the back office's journal page calls it on its form's query): a
+    reversed range is refused by the API as by the back office."""
+    r = api.get(f"/api/v1/transactions?{query}", as_="00")
+    if field is None:
+        assert r.status_code == 200
+        reports.journal_filter(dict(parse_qsl(query)))
+        return
+    assert r.status_code == 400 and body(r)["error"] == "bad_request"
+    assert body(r)["field"] == field
+    with pytest.raises(LedgerError) as refused:
+        reports.journal_filter(dict(parse_qsl(query)))
+    assert refused.value.details == {"field": field}
 
 
 def test_nothing_is_written_by_a_refusal_even_at_the_database_level(app):

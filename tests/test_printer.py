@@ -139,8 +139,14 @@ def test_escpos_bytes_frame_one_slip():
 # --- the printer path over TCP --------------------------------------------------------------
 
 
+def receipt_bytes(slip) -> bytes:
+    """Every copy of a receipt as a 58 mm GB18030 printer gets them (what printing queues)."""
+    settings = printer.Settings()
+    return b"".join(settings.slip(lines) for lines in printer.receipt_slips(slip, settings))
+
+
 def test_two_copies_reach_a_tcp_printer(slip, listener):
-    data = printer.receipt_bytes(slip, paper_mm=58)
+    data = receipt_bytes(slip)
     jobs = printer.PrintQueue(f"tcp://127.0.0.1:{listener.port}", timeout=5)
     try:
         job_id = jobs.submit(data, "消费 " + slip.voucher_no)
@@ -163,7 +169,7 @@ def test_two_copies_reach_a_tcp_printer(slip, listener):
 
 def test_a_refused_connection_fails_the_job_visibly_and_retry_prints(slip):
     port = free_port()  # nothing listens there
-    data = printer.receipt_bytes(slip)
+    data = receipt_bytes(slip)
     jobs = printer.PrintQueue(f"tcp://127.0.0.1:{port}", timeout=2)
     try:
         started = time.monotonic()

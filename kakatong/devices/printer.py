@@ -9,8 +9,9 @@
 - `escpos_bytes` wraps the encoded lines in the ESC/POS commands (init, Chinese mode, title
   style, feed, cut); `image_bytes` sends them as a picture instead, for printers without
   Chinese fonts; `Settings.slip` picks one as a terminal's printer settings say, and
-  `receipt_bytes` is the whole job for every copy of a receipt.
-- `parse_url` checks a printer URL; `open_printer` turns it into a python-escpos printer.
+  `receipt_slips` gives every copy of a receipt.
+- `open_printer` turns a printer URL (checked by `terminals.parse_printer_url`) into a
+  python-escpos printer.
 - `PrintQueue` prints in a background thread, so a transaction never waits for or fails
   because of the printer; each job's outcome is kept, and a failed job can be retried.
 """
@@ -318,27 +319,15 @@ class Settings:
         )
 
 
-def receipt_bytes(
-    receipt: receipts.Receipt,
-    *,
-    paper_mm: int = 58,
-    encoding: str = "gb18030",
-    chinese_mode: bool = True,
-    cut: bool = True,
-    reprint: bool = False,
-    image: bool = False,
-) -> bytes:
-    """Every copy of the receipt (one slip per label in receipt.copies), each cut on its own."""
-    settings = Settings(
-        encoding=encoding, chinese_mode=chinese_mode, paper_mm=paper_mm, image=image, cut=cut
-    )
-    out = bytearray()
-    for label in receipt.copies or (None,):
-        lines = receipt_lines(
-            receipt, width_chars=settings.columns, copy_label=label, reprint=reprint
-        )
-        out += settings.slip(lines)
-    return bytes(out)
+def receipt_slips(
+    receipt: receipts.Receipt, settings: Settings, *, reprint: bool = False
+) -> list[list[str]]:
+    """Every copy of the receipt (one slip per label in receipt.copies), as lines for
+    `Settings.slip`."""
+    return [
+        receipt_lines(receipt, width_chars=settings.columns, copy_label=label, reprint=reprint)
+        for label in receipt.copies or (None,)
+    ]
 
 
 def document_lines(

@@ -225,12 +225,7 @@ class Printing:
         slip = receipts.build(Transaction.get_by_id(record.id))
 
         def slips(settings: printer.Settings) -> list[list[str]]:
-            return [
-                printer.receipt_lines(
-                    slip, width_chars=settings.columns, copy_label=label, reprint=reprint
-                )
-                for label in slip.copies or (None,)
-            ]
+            return printer.receipt_slips(slip, settings, reprint=reprint)
 
         kind = "reprint" if reprint else "receipt"
         return self._submit(terminal, kind, slips, voucher_no=six(record.voucher_no))

@@ -178,15 +178,18 @@ def check_pin(card: Card, pin: str | None, now: datetime) -> None:
 # ---------------------------------------------------------------- finding cards
 
 
-def find_card(key: object) -> Card | None:
-    """A card by its card number, external number or bound phone."""
+def find_card(key: object) -> Card:
+    """A card by its card number, external number or bound phone (`card_not_found` else)."""
     if not isinstance(key, str) or not key:
-        return None
-    return (
+        raise LedgerError("bad_request", "请输入卡号、外卡号或手机号码")
+    card = (
         Card.get_or_none(Card.card_no == key)
         or Card.get_or_none(Card.external_no == key)
         or Card.get_or_none(Card.phone == key)
     )
+    if card is None:
+        raise LedgerError("card_not_found")
+    return card
 
 
 # The card with its level's discount and multiplier (a card without a level: none, ×1).

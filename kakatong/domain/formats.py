@@ -33,7 +33,7 @@ def reference_no(now: datetime, voucher_no: int) -> str:
 
 
 VOUCHER_NO = re.compile(r"[0-9]{1,9}", re.ASCII)
-TRACE_NO = re.compile(r"[0-9]{1,6}", re.ASCII)
+SIX_DIGITS = re.compile(r"[0-9]{1,6}", re.ASCII)  # a trace or batch number as typed
 TERMINAL_ID = re.compile(r"[0-9]{8}", re.ASCII)
 
 

@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -128,13 +129,12 @@ def transact(
     pin: object = None,
     service_code: object = None,
     payment_method: object = None,
-    offline: bool = False,
     now: datetime | None = None,
 ) -> Posted:
     """Post one of consume, recharge, points_earn, points_redeem (the API's single entry)."""
     if kind not in TRANSACTION_TYPES:
         raise LedgerError("bad_request", "交易类型不正确")
-    common = dict(request_id=request_id, pin=pin, offline=offline, now=now)
+    common = dict(request_id=request_id, pin=pin, now=now)
     if kind == "consume":
         _no_fields(points=points, payment_method=payment_method)
         return consume(actor, card_no, amount, service_code=service_code, **common)
@@ -156,6 +156,56 @@ def _no_fields(**fields: object) -> None:
         raise LedgerError("bad_request", f"该交易不接受字段：{', '.join(given)}", fields=given)
 
 
+@dataclass(frozen=True)
+class Asked:
+    """What one of the four transactions asks for, its own fields checked.
+
+    `figures` and `extras` are what its request_id's fingerprint covers besides the kind, the
+    terminal, the card and the PIN; `limited_fen` is the amount the single limit applies to;
+    `move` takes the card (usable, its PIN checked) and the settings, refuses what the card
+    cannot cover, and says what to post."""
+
+    figures: tuple
+    extras: tuple
+    limited_fen: int | None
+    move: Callable[[Card, dict], dict]
+
+
+def _posting(
+    actor: Actor,
+    kind: str,
+    card_no: object,
+    pin: object,
+    request_id: object,
+    now: datetime | None,
+    ask: Callable[[], Asked],
+) -> Posted:
+    """The one skeleton of the four transactions: the order of their checks is written here.
+
+    The caller's role and terminal; the request's format (card number, PIN, request_id, then
+    the transaction's own fields); then, in one write transaction: an earlier posting of the
+    same request_id (answered as it was), the settings (type switched on, the single limit),
+    the card (found, its status, the PIN), what the card can cover, and the posting itself."""
+    _check_actor(actor)
+    card_no, pin, request_id = card_no_arg(card_no), pin_arg(pin), request_id_arg(request_id)
+    asked = ask()
+    now = now or utcnow()
+    fingerprint = _fingerprint(kind, actor.terminal_id, card_no, *asked.figures, pin, *asked.extras)
+
+    def apply() -> Posted:
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        values = _check_settings(kind, asked.limited_fen)
+        card = _usable_card(card_no, pin, now)
+        moved = asked.move(card, values)
+        return _post(
+            actor, kind, card, now, request_id=request_id, fingerprint=fingerprint, **moved
+        )
+
+    return refusable(apply)
+
+
 def consume(
     actor: Actor,
     card_no: object,
@@ -164,36 +214,25 @@ def consume(
     request_id: object,
     pin: object = None,
     service_code: object = None,
-    offline: bool = False,
     now: datetime | None = None,
 ) -> Posted:
     """储值消费: the amount is the price; the level's discount gives what is paid and debited;
     points are awarded on what was paid."""
-    _check_actor(actor)
-    card_no, pin = card_no_arg(card_no), pin_arg(pin)
-    request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
-    price = amount_arg(amount)
-    now = now or utcnow()
-    fingerprint = _fingerprint("consume", actor.terminal_id, card_no, price, pin, service_code)
 
-    def apply() -> Posted:
-        replay = _replay(request_id, fingerprint)
-        if replay:
-            return replay
-        values = _check_settings("consume", price)
-        card = _usable_card(card_no, pin, now)
-        paid = apply_percent(price, card.discount_pct)
-        if card.balance_fen < paid:
-            raise LedgerError("insufficient_balance")
-        earned = points_for(paid, card.points_multiplier_pct, values["points_unit_fen"])
-        return _post(
-            actor, "consume", card, now,
-            amount_fen=-paid, points=earned, price_fen=price,
-            service_code=service_code, request_id=request_id, fingerprint=fingerprint,
-            offline=offline,
-        )  # fmt: skip
+    def ask() -> Asked:
+        code = service_code_arg(service_code)
+        price = amount_arg(amount)
 
-    return refusable(apply)
+        def move(card: Card, values: dict) -> dict:
+            paid = apply_percent(price, card.discount_pct)
+            if card.balance_fen < paid:
+                raise LedgerError("insufficient_balance")
+            earned = points_for(paid, card.points_multiplier_pct, values["points_unit_fen"])
+            return dict(amount_fen=-paid, points=earned, price_fen=price, service_code=code)
+
+        return Asked((price,), (code,), price, move)
+
+    return _posting(actor, "consume", card_no, pin, request_id, now, ask)
 
 
 def recharge(
@@ -204,31 +243,21 @@ def recharge(
     *,
     request_id: object,
     pin: object = None,
-    offline: bool = False,
     now: datetime | None = None,
 ) -> Posted:
     """储值充值: credits the balance; paid by cash, bank card, WeChat Pay, Alipay or other."""
-    _check_actor(actor)
-    card_no, pin, request_id = card_no_arg(card_no), pin_arg(pin), request_id_arg(request_id)
-    if payment_method not in PAYMENT_METHODS:
-        raise LedgerError("bad_request", "请选择支付方式", field="payment_method")
-    fen = amount_arg(amount)
-    now = now or utcnow()
-    fingerprint = _fingerprint("recharge", actor.terminal_id, card_no, fen, pin, payment_method)
 
-    def apply() -> Posted:
-        replay = _replay(request_id, fingerprint)
-        if replay:
-            return replay
-        _check_settings("recharge", fen)
-        card = _usable_card(card_no, pin, now)
-        return _post(
-            actor, "recharge", card, now,
-            amount_fen=fen, points=0, payment_method=payment_method,
-            request_id=request_id, fingerprint=fingerprint, offline=offline,
-        )  # fmt: skip
+    def ask() -> Asked:
+        if payment_method not in PAYMENT_METHODS:
+            raise LedgerError("bad_request", "请选择支付方式", field="payment_method")
+        fen = amount_arg(amount)
 
-    return refusable(apply)
+        def move(card: Card, values: dict) -> dict:
+            return dict(amount_fen=fen, points=0, payment_method=payment_method)
+
+        return Asked((fen,), (payment_method,), fen, move)
+
+    return _posting(actor, "recharge", card_no, pin, request_id, now, ask)
 
 
 def points_earn(
@@ -240,41 +269,30 @@ def points_earn(
     points: object = None,
     pin: object = None,
     service_code: object = None,
-    offline: bool = False,
     now: datetime | None = None,
 ) -> Posted:
     """积分累加: either a purchase paid some other way (points by the consume rule, the
     amount kept as purchase_amount) or a number of points."""
-    _check_actor(actor)
-    card_no, pin = card_no_arg(card_no), pin_arg(pin)
-    request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
-    if (amount is None) == (points is None):
-        raise LedgerError("bad_request", "请输入消费金额或积分，二者选一")
-    purchase = amount_arg(amount) if amount is not None else None
-    fixed = points_arg(points) if points is not None else None
-    now = now or utcnow()
-    fingerprint = _fingerprint(
-        "points_earn", actor.terminal_id, card_no, purchase, fixed, pin, service_code
-    )
 
-    def apply() -> Posted:
-        replay = _replay(request_id, fingerprint)
-        if replay:
-            return replay
-        values = _check_settings("points_earn", purchase)
-        card = _usable_card(card_no, pin, now)
-        earned = fixed
-        if purchase is not None:
-            earned = points_for(purchase, card.points_multiplier_pct, values["points_unit_fen"])
-            if earned == 0:
-                raise LedgerError("no_points")
-        return _post(
-            actor, "points_earn", card, now,
-            amount_fen=0, points=earned, purchase_fen=purchase, service_code=service_code,
-            request_id=request_id, fingerprint=fingerprint, offline=offline,
-        )  # fmt: skip
+    def ask() -> Asked:
+        code = service_code_arg(service_code)
+        if (amount is None) == (points is None):
+            raise LedgerError("bad_request", "请输入消费金额或积分，二者选一")
+        purchase = amount_arg(amount) if amount is not None else None
+        fixed = points_arg(points) if points is not None else None
 
-    return refusable(apply)
+        def move(card: Card, values: dict) -> dict:
+            earned = fixed
+            if purchase is not None:
+                unit = values["points_unit_fen"]
+                earned = points_for(purchase, card.points_multiplier_pct, unit)
+                if earned == 0:
+                    raise LedgerError("no_points")
+            return dict(amount_fen=0, points=earned, purchase_fen=purchase, service_code=code)
+
+        return Asked((purchase, fixed), (code,), purchase, move)
+
+    return _posting(actor, "points_earn", card_no, pin, request_id, now, ask)
 
 
 def points_redeem(
@@ -285,34 +303,22 @@ def points_redeem(
     request_id: object,
     pin: object = None,
     service_code: object = None,
-    offline: bool = False,
     now: datetime | None = None,
 ) -> Posted:
     """积分消费: debits points."""
-    _check_actor(actor)
-    card_no, pin = card_no_arg(card_no), pin_arg(pin)
-    request_id, service_code = request_id_arg(request_id), service_code_arg(service_code)
-    spent = points_arg(points)
-    now = now or utcnow()
-    fingerprint = _fingerprint(
-        "points_redeem", actor.terminal_id, card_no, spent, pin, service_code
-    )
 
-    def apply() -> Posted:
-        replay = _replay(request_id, fingerprint)
-        if replay:
-            return replay
-        _check_settings("points_redeem")
-        card = _usable_card(card_no, pin, now)
-        if card.points < spent:
-            raise LedgerError("insufficient_points")
-        return _post(
-            actor, "points_redeem", card, now,
-            amount_fen=0, points=-spent, service_code=service_code,
-            request_id=request_id, fingerprint=fingerprint, offline=offline,
-        )  # fmt: skip
+    def ask() -> Asked:
+        code = service_code_arg(service_code)
+        spent = points_arg(points)
 
-    return refusable(apply)
+        def move(card: Card, values: dict) -> dict:
+            if card.points < spent:
+                raise LedgerError("insufficient_points")
+            return dict(amount_fen=0, points=-spent, service_code=code)
+
+        return Asked((spent,), (code,), None, move)
+
+    return _posting(actor, "points_redeem", card_no, pin, request_id, now, ask)
 
 
 def points_for(paid_fen: int, multiplier_pct: int, unit_fen: int) -> int:
@@ -368,7 +374,6 @@ def _post(
     purchase_fen: int | None = None,
     service_code: str | None = None,
     payment_method: str | None = None,
-    offline: bool = False,
     original: Transaction | None = None,
 ) -> Posted:
     """Move the money and write the journal row, all or nothing (a savepoint in the caller's
@@ -404,7 +409,7 @@ def _post(
             "points_after": after[1],
             "service_code": service_code,
             "payment_method": payment_method,
-            "offline": offline,
+            "offline": False,  # the offline issue will post its own
             "original": original.id if original is not None else None,
             "request_id": request_id,
             "request_fingerprint": fingerprint,

@@ -14,12 +14,12 @@ from typing import NamedTuple
 from peewee import JOIN, Case, fn
 
 from ..store import runtime
-from ..store.codes import JOURNAL_TYPES, TRANSACTION_TYPES
+from ..store.codes import JOURNAL_STATUSES, JOURNAL_TYPES, TRANSACTION_TYPES
 from ..store.models import Card, Staff, Terminal, Transaction
 from ..store.runtime import shop_date, utcnow
 from . import cards, formats
 from .errors import LedgerError
-from .formats import TERMINAL_ID, TRACE_NO
+from .formats import SIX_DIGITS, TERMINAL_ID
 
 MAX_RANGE_DAYS = 3 * 366
 MAX_PAGE_SIZE = 200
@@ -199,10 +199,6 @@ def _newest_first(query):
 
 
 def _journal_query(filters: JournalFilter):
-    if filters.status not in (None, "success", "voided"):
-        raise LedgerError("bad_request", "交易状态不正确")
-    if filters.type not in (None, *JOURNAL_TYPES):
-        raise LedgerError("bad_request", "交易类型不正确")
     query = (
         # The joined rows' ids too: without them peewee would set terminal_id etc. to None.
         Transaction.select(
@@ -248,16 +244,19 @@ def _journal_query(filters: JournalFilter):
 
 # ---------------------------------------------------------------- filters typed on a page
 
-_LOCAL_TIME = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?", re.ASCII)
+_TIME = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})?",
+    re.ASCII,
+)
 
 
 def time_arg(value: object, field: str, *, end: bool = False) -> datetime | None:
-    """A time typed in the shop's zone, "YYYY-MM-DDTHH:MM[:SS]" (what <input
-    type=datetime-local> sends), naive. As the end of a range, a time without seconds means
-    the whole of that minute: "to 19:48" takes in 19:48:02."""
+    """A time, "YYYY-MM-DDTHH:MM[:SS]" in the shop's zone (what <input type=datetime-local>
+    sends; naive), or with its own zone ("Z", "+08:00"; aware). As the end of a range, a time
+    without seconds means the whole of that minute: "to 19:48" takes in 19:48:02."""
     if value is None or value == "":
         return None
-    if not isinstance(value, str) or (match := _LOCAL_TIME.fullmatch(value)) is None:
+    if not isinstance(value, str) or (match := _TIME.fullmatch(value)) is None:
         raise LedgerError("invalid_date", field=field)
     try:
         moment = datetime.fromisoformat(value.replace(" ", "T"))
@@ -271,8 +270,9 @@ def time_arg(value: object, field: str, *, end: bool = False) -> datetime | None
 
 
 def journal_filter(args: Mapping[str, str]) -> JournalFilter:
-    """The journal's filters as a page's form sends them (text, "" for none). A refusal names
-    its field (`field` in its details)."""
+    """The journal's filters as the back office's form and the API's query string send them
+    (text, "" for none): the one parser of both. A refusal names its field (`field` in its
+    details)."""
 
     def text(name: str) -> str:
         value = args.get(name) or ""
@@ -283,24 +283,27 @@ def journal_filter(args: Mapping[str, str]) -> JournalFilter:
         card_no = formats.card_no_arg(formats.typed_card_no(card_no))
     time_from = time_arg(text("time_from"), "time_from")
     time_to = time_arg(text("time_to"), "time_to", end=True)
-    if time_from and time_to and time_to < time_from:
+    if time_from and time_to and runtime.to_utc(time_to) < runtime.to_utc(time_from):
         raise LedgerError("bad_request", "结束时间早于开始时间", field="time_to")
     date_from = cards.date_arg(text("date_from"), "date_from")
     date_to = cards.date_arg(text("date_to"), "date_to")
     if date_from and date_to and date_to < date_from:
         raise LedgerError("bad_request", "结束日期早于开始日期", field="date_to")
     status = text("status")
-    if status not in ("", "success", "voided"):
+    if status not in ("", *JOURNAL_STATUSES):
         raise LedgerError("bad_request", "交易状态不正确", field="status")
     kind = text("type")
     if kind not in ("", *JOURNAL_TYPES):
         raise LedgerError("bad_request", "交易类型不正确", field="type")
     trace_no = text("trace_no")
-    if trace_no and TRACE_NO.fullmatch(trace_no) is None:
+    if trace_no and SIX_DIGITS.fullmatch(trace_no) is None:
         raise LedgerError("bad_request", "流水号必须是 1 到 6 位数字", field="trace_no")
     terminal_id = text("terminal_id")
     if terminal_id and TERMINAL_ID.fullmatch(terminal_id) is None:
         raise LedgerError("invalid_terminal_id", field="terminal_id")
+    batch_no = text("batch_no")
+    if batch_no and SIX_DIGITS.fullmatch(batch_no) is None:
+        raise LedgerError("bad_request", "批次号必须是 1 到 6 位数字", field="batch_no")
     return JournalFilter(
         card_no=card_no or None,
         time_from=time_from,
@@ -311,6 +314,7 @@ def journal_filter(args: Mapping[str, str]) -> JournalFilter:
         type=kind or None,
         trace_no=int(trace_no) if trace_no else None,
         terminal_id=terminal_id or None,
+        batch_no=int(batch_no) if batch_no else None,
     )
 
 

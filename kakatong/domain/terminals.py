@@ -151,6 +151,36 @@ def find(terminal_id: object) -> Terminal:
     return terminal
 
 
+def _sole_pos() -> Terminal | None:
+    """The shop's POS terminal when it has exactly one (a fresh shop's 10000001)."""
+    pos = list(Terminal.select().where(Terminal.kind == "pos").limit(2))
+    return pos[0] if len(pos) == 1 else None
+
+
+def self_binding() -> str | None:
+    """The terminal a screen binds itself to without asking: the shop's one POS terminal, while
+    it has no key. Otherwise (None) the page asks once for a terminal ID and its key."""
+    sole = _sole_pos()
+    return sole.terminal_id if sole is not None and not sole.key_hash else None
+
+
+def for_sign_in(terminal_id: object) -> Terminal:
+    """The POS terminal a sign-in names; none named: the shop's one POS terminal
+    (`terminal_required` when it has several). The back office is a terminal of its own for
+    the ledger, and no screen signs in to it."""
+    if terminal_id is None:
+        sole = _sole_pos()
+        if sole is None:
+            raise LedgerError("terminal_required")
+        return sole
+    if not isinstance(terminal_id, str):
+        raise LedgerError("bad_request")
+    terminal = Terminal.get_or_none(Terminal.terminal_id == terminal_id, Terminal.kind == "pos")
+    if terminal is None:
+        raise LedgerError("terminal_not_found")
+    return terminal
+
+
 def update(terminal_id: object, changes: object, actor: Actor | None = None) -> Terminal:
     """Change a terminal's parameters; every change is checked before any is written.
 

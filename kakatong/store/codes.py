@@ -86,8 +86,11 @@ TABLES: dict[str, dict[str, Name]] = {
 
 
 def as_json() -> dict:
-    """The tables for a page's script: {table: {code: {"name": …, "code": …}}}, in order."""
-    return {
+    """The tables for a page's script: {table: {code: {"name": …, "code": …}}}, in order, and
+    which transaction types move money (`money_types`)."""
+    tables: dict = {
         table: {key: value._asdict() for key, value in names.items()}
         for table, names in TABLES.items()
     }
+    tables["money_types"] = [kind for kind in TRANSACTION_TYPES if kind in MONEY_TYPES]
+    return tables

@@ -1833,7 +1833,7 @@ def _transaction_paths() -> dict:
                 "optional and combine with AND.",
                 roles="CAN_READ_JOURNAL",
                 params=journal_params,
-                errors=("bad_request", "invalid_date"),
+                errors=("bad_request", "invalid_date", "invalid_card_no", "invalid_terminal_id"),
                 ok=_json(_ref("TransactionPage"), "one page"),
             ),
         },

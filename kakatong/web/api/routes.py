@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import functools
 import json
-import re
 import time
-from datetime import date, datetime
+from datetime import date
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
@@ -27,7 +26,6 @@ from ...domain.actors import (
 )
 from ...domain.errors import LedgerError
 from ...domain.money import format_fen
-from ...store import runtime
 from ...store.models import Card, Terminal
 from ...store.runtime import shop_date, utcnow
 from ..sessions import end_sessions_of
@@ -102,28 +100,6 @@ def body(*fields: str) -> dict:
 def _args_date(name: str) -> date | None:
     """YYYY-MM-DD, and nothing else date.fromisoformat would take (20111212, 2011-W50-1)."""
     return cards.date_arg(request.args.get(name), name)
-
-
-_TIME = re.compile(
-    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[T ][0-9]{2}:[0-9]{2}(:[0-9]{2})?(Z|[+-][0-9]{2}:[0-9]{2})?",
-    re.ASCII,
-)
-
-
-def _args_time(name: str) -> datetime | None:
-    """YYYY-MM-DDTHH:MM[:SS][Z|±HH:MM]; without a zone, the shop's."""
-    text = request.args.get(name)
-    if not text:
-        return None
-    if _TIME.fullmatch(text) is None:
-        raise LedgerError("invalid_date", field=name)
-    try:
-        moment = datetime.fromisoformat(text)
-    except ValueError:
-        raise LedgerError("invalid_date", field=name) from None
-    if moment.year not in runtime.YEARS:
-        raise LedgerError("invalid_date", field=name)
-    return moment
 
 
 def _args_int(name: str, default: int | None = None) -> int | None:
@@ -646,18 +622,7 @@ def void_transaction(voucher_no: str):
 @bp.get("/v1/transactions")
 @signed_in(CAN_READ_JOURNAL)
 def list_transactions():
-    filters = reports.JournalFilter(
-        card_no=request.args.get("card_no") or None,
-        time_from=_args_time("time_from"),
-        time_to=_args_time("time_to"),
-        date_from=_args_date("date_from"),
-        date_to=_args_date("date_to"),
-        status=request.args.get("status") or None,
-        type=request.args.get("type") or None,
-        trace_no=_args_int("trace_no"),
-        terminal_id=request.args.get("terminal_id") or None,
-        batch_no=_args_int("batch_no"),
-    )
+    filters = reports.journal_filter(request.args)
     page, per_page = _args_int("page", 1), _args_int("per_page", 50)
     rows, total = reports.journal(filters, page, per_page)
     return jsonify(

@@ -8,7 +8,8 @@ from flask import Blueprint, current_app, render_template
 from flask_babel import get_locale
 
 from ... import __version__
-from ...store.models import Terminal
+from ...domain import terminals
+from ...store import codes
 from .. import i18n
 
 bp = Blueprint("terminal", __name__, url_prefix="/terminal")
@@ -26,15 +27,10 @@ KEYS = [
 @bp.get("")
 def page():
     language = str(get_locale() or "zh")
-    pos = list(
-        Terminal.select(Terminal.terminal_id, Terminal.key_hash)
-        .where(Terminal.kind == "pos")
-        .limit(2)
-    )
     config = {
-        # The one terminal of a shop, keyless, binds itself; otherwise the page asks once which
-        # terminal it is and for that terminal's key, and remembers both.
-        "terminal_id": pos[0].terminal_id if len(pos) == 1 and not pos[0].key_hash else None,
+        "terminal_id": terminals.self_binding(),
+        # The code tables the screens name (types, payment methods…), never a copy of them.
+        "codes": codes.as_json(),
         "version": __version__,
         "tz": current_app.config["KAKATONG"].tz,
         "language": language,
