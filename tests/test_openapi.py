@@ -1,5 +1,6 @@
-"""The API's documents against the code: kakatong/web/api/openapi.py (the OpenAPI document) and
-docs/api.md (the guide). Each test fails when one of them drifts from what the app does."""
+"""The API's documents against the code: the OpenAPI document (kakatong/web/api/openapi.py, built
+from the routes' `@operation` declarations) and docs/api.md (the guide). Each test fails when
+one of them drifts from what the app does."""
 
 from __future__ import annotations
 
