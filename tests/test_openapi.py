@@ -26,6 +26,7 @@ from referencing.jsonschema import DRAFT4
 
 from kakatong.domain import cards, formats, ledger, money, settings, terminals
 from kakatong.domain.errors import ERRORS
+from kakatong.web.api.contract import OPERATIONS
 from kakatong.web.api.openapi import document
 
 DOC = document()
@@ -62,6 +63,18 @@ def test_every_route_is_documented_and_every_documented_route_exists(app):
     documented = {(path, method) for path, method, _ in operations()}
     assert set(routes) - documented == set(), "routes missing from the OpenAPI document"
     assert documented - set(routes) == set(), "documented operations the app does not have"
+
+
+def test_every_api_route_is_declared_once_and_every_declaration_is_a_route(app):
+    """Each route of the `api` blueprint comes from one `@operation` declaration, which is
+    what the document is built from."""
+    declared = {(op.path, op.method.lower()): "api." + op.view for op in OPERATIONS}
+    assert len(declared) == len(OPERATIONS), "a route declared twice"
+    assert api_rules(app) == declared
+    documented = [(path, method) for path, method, _ in operations()]
+    assert documented == [(op.path, op.method.lower()) for op in OPERATIONS], (
+        "the document lists the declarations, in their order"
+    )
 
 
 def test_operation_ids_are_the_view_names(app):
@@ -546,6 +559,21 @@ def test_the_documented_roles_are_the_enforced_roles(api, client):
             data = _call(client, path, method, token).get_json(silent=True) or {}
             permitted = data.get("error") not in ("not_permitted", "not_signed_in")
             assert permitted == (role in operation["x-roles"]), (role, method, path, data)
+
+
+def test_the_declared_role_sets_are_what_the_guard_enforces(api, client):
+    """A session of a role outside an operation's declared set is `not_permitted`; one of a
+    role inside it is not refused for its role."""
+    guarded = [op for op in OPERATIONS if op.roles is not None]
+    guarded.sort(key=lambda op: _last_the_lock_and_sign_out((op.path, op.method.lower())))
+    for role, staff_no in STAFF_OF_ROLE.items():
+        token = api.token(staff_no)
+        for op in guarded:
+            data = _call(client, op.path, op.method.lower(), token).get_json(silent=True) or {}
+            if role in op.roles:
+                assert data.get("error") not in ("not_permitted", "not_signed_in"), (role, op)
+            else:
+                assert data.get("error") == "not_permitted", (role, op.method, op.path, data)
 
 
 def test_a_locked_session_answers_only_where_documented(api, client):
