@@ -4,6 +4,7 @@ one of them drifts from what the app does."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -24,7 +25,7 @@ from openapi_spec_validator import validate as validate_spec
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from kakatong.domain import cards, formats, ledger, money, settings, terminals
+from kakatong.domain import cards, formats, ledger, money, receipts, settings, terminals
 from kakatong.domain.errors import ERRORS
 from kakatong.web.api.contract import OPERATIONS
 from kakatong.web.api.openapi import document
@@ -343,6 +344,39 @@ def test_batch_settlement_journal_and_void_match_the_schema(api, supervisor):
     assert "transactions" in check(api.get("/api/v1/batch"), "/api/v1/batch", "get")
     closed = check(api.post("/api/v1/settlements"), "/api/v1/settlements", "post")
     assert "settled_at" in closed
+
+
+def test_a_receipt_says_what_the_slip_says(api, supervisor):
+    posted = body(api.transact("consume", GOLD, amount="100"))
+    url = f"{TX}/{posted['voucher_no']}/receipt"
+    receipt = check(api.get(url), TX + "/{voucher_no}/receipt", "get")
+    assert list(receipt) == [
+        f.name.removesuffix("_fen") for f in dataclasses.fields(receipts.Receipt)
+    ]
+    assert receipt["card_no"] == "168086******7114"
+    assert (receipt["type"], receipt["type_name"], receipt["type_code"]) == (
+        "consume",
+        "储值消费",
+        "SALE",
+    )
+    assert (receipt["amount"], receipt["price"], receipt["purchase"]) == ("88.00", "100.00", None)
+    assert receipt["balance_after"] == posted["balance"]
+    assert receipt["voucher_no"] == posted["voucher_no"] and receipt["voided"] is False
+    assert receipt["copies"] == ["商户存根", "持卡人存根"]
+    assert receipt["original_voucher_no"] is None
+    void = body(
+        api.post(
+            f"{TX}/{posted['voucher_no']}/void",
+            {"supervisor_password": supervisor, "request_id": rid(), "pin": PINS[GOLD]},
+        )
+    )
+    slip = check(api.get(f"{TX}/{void['voucher_no']}/receipt"), TX + "/{voucher_no}/receipt", "get")
+    assert (slip["type"], slip["original_voucher_no"]) == ("void", posted["voucher_no"])
+    assert slip["original_type_name"] == "储值消费" and slip["amount"] == "88.00"
+    assert check(api.get(url), TX + "/{voucher_no}/receipt", "get")["voided"] is True
+    for refused, code in ((f"{TX}/999999999/receipt", "transaction_not_found"),):
+        assert check(api.get(refused), TX + "/{voucher_no}/receipt", "get")["error"] == code
+    assert api.get(url, as_="99").get_json()["error"] == "not_permitted"
 
 
 def test_errors_match_the_error_schema(api):

@@ -13,6 +13,7 @@ from ...domain.cards import ACTIVATION_TYPES, EXTERNAL_NO, ID_NUMBER, PHONE, PIN
 from ...domain.errors import ERRORS
 from ...domain.formats import CARD_NO, REQUEST_ID, SERVICE_CODE
 from ...domain.ledger import MAX_POINTS
+from ...domain.receipts import COPY_LABELS, RECEIPT_TYPES
 from ...domain.reports import MAX_PAGE_SIZE
 from ...domain.staff import OPERATOR_NO, SUPERVISOR_NO
 from ...domain.terminals import KEY_DIGITS, PRINTER_PARAMETERS
@@ -565,6 +566,94 @@ _RECORDS = {
             "original_voucher_no",
         ],  # fmt: skip
         description="One row of the journal (交易流水).",
+    ),
+    "Receipt": _object(
+        {
+            "receipt_title": _string(None, description="签购单名"),
+            "merchant_name": _string(None, description="商户名"),
+            "merchant_id": _string("^[0-9]{15}$", description="商户号"),
+            "terminal_id": _string(None, nullable=True, description="终端号"),
+            "operator_no": _string(None, nullable=True, description="操作员号"),
+            "operator_name": _string(None, nullable=True),
+            "card_no": _string(
+                "^[0-9]{0,6}[*]+[0-9]{4}$|^[*]+$",
+                description="卡号, masked: the first 6 and last 4 digits",
+                example="168086******7114",
+            ),
+            "type": _enum(RECEIPT_TYPES),
+            "type_name": _string(None, description="the type in Chinese: 储值消费"),
+            "type_code": _string(None, description="the POS's English code: SALE"),
+            "batch_no": _six("批次号"),
+            "voucher_no": _six("凭证号"),
+            "reference_no": _string(
+                "^[0-9]{12}$", nullable=True, description="参考号 REF.NO: hhmmss + voucher"
+            ),
+            "trace_no": _six("流水号"),
+            "date": _date("in the shop's time zone"),
+            "time": _string("^[0-9]{2}:[0-9]{2}:[0-9]{2}$", description="HH:MM:SS, the shop's"),
+            "amount": _money("the money moved, unsigned; null for points", nullable=True),
+            "price": _money(
+                "consume: the price before the level's discount, where it differs",
+                nullable=True,
+            ),
+            "purchase": _money("points_earn: the purchase paid some other way", nullable=True),
+            "balance_after": _money("the card's balance after it"),
+            "points": _integer(description="the points moved, signed; null for a recharge")
+            | {"nullable": True},
+            "points_after": _integer(0, description="the card's points after it"),
+            "service_code": _string(None, nullable=True),
+            "payment_method": _string(None, nullable=True, description="支付方式, in Chinese"),
+            "signature_required": {
+                "type": "boolean",
+                "description": "the cardholder signs the slip (持卡人签名)",
+            },
+            "original_voucher_no": _six("a void: the voucher it reverses"),
+            "original_type_name": _string(
+                None, nullable=True, description="a void: what it reverses (储值消费)"
+            ),
+            "voided": {"type": "boolean", "description": "voided since: the slip no longer stands"},
+            "copies": {
+                "type": "array",
+                "items": _enum(COPY_LABELS),
+                "minItems": 1,
+                "description": "one label per copy the terminal prints",
+            },
+        },
+        [
+            "receipt_title",
+            "merchant_name",
+            "merchant_id",
+            "terminal_id",
+            "operator_no",
+            "operator_name",
+            "card_no",
+            "type",
+            "type_name",
+            "type_code",
+            "batch_no",
+            "voucher_no",
+            "reference_no",
+            "trace_no",
+            "date",
+            "time",
+            "amount",
+            "price",
+            "purchase",
+            "balance_after",
+            "points",
+            "points_after",
+            "service_code",
+            "payment_method",
+            "signature_required",
+            "original_voucher_no",
+            "original_type_name",
+            "voided",
+            "copies",
+        ],  # fmt: skip
+        description=(
+            "签购单: what the receipt of one transaction says, as plain data "
+            "(domain/receipts.py); the layout is the drawer's."
+        ),
     ),
     "TransactionPage": _object(
         {

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from ...domain import ledger, reports
+from ...domain import ledger, receipts, reports
 from ...domain.actors import (
     CAN_READ_JOURNAL,
     CAN_TRANSACT,
@@ -205,6 +205,25 @@ def list_transactions():
 )
 def get_transaction(voucher_no: str):
     return jsonify(records.transaction(ledger.find_voucher(voucher_no)))
+
+
+@operation(
+    "GET",
+    "/v1/transactions/<voucher_no>/receipt",
+    "transactions",
+    "A transaction's receipt (签购单)",
+    "What the slip of the transaction this 凭证号 names says, from any terminal, as data: the "
+    "card number masked, the type in Chinese with the POS's code, the numbers as six digits, "
+    "the shop-local date and time, money as yuan, a void's original, and the copies the "
+    "terminal prints. The layout is left to whoever draws it. An import's opening entry has "
+    "none (`transaction_not_found`).",
+    roles=CAN_TRANSACT,
+    params=[_path_voucher_no()],
+    errors=("bad_request", "transaction_not_found"),
+    ok=_json(_ref("Receipt"), "the receipt"),
+)
+def get_receipt(voucher_no: str):
+    return jsonify(records.receipt(receipts.for_voucher(voucher_no)))
 
 
 @operation(
