@@ -78,6 +78,18 @@ def test_every_api_route_is_declared_once_and_every_declaration_is_a_route(app):
     )
 
 
+def test_the_fields_a_body_takes_are_its_declared_schemas():
+    """body() refuses what the declared request body does not name; those names are the
+    domain's where the domain has a list of its own."""
+    fields = {op.view: set(op.fields) for op in OPERATIONS}
+    assert fields["activate_card"] == {*cards.ACTIVATION_FIELDS, "activation_type"}
+    assert fields["update_terminal"] == set(terminals.PARAMETERS)
+    assert fields["post_transaction"] == {
+        "type", "card_no", "amount", "points", "pin", "service_code", "payment_method", "request_id",
+    }  # fmt: skip
+    assert all(fields[op.view] for op in OPERATIONS if op.body is not None)
+
+
 def test_operation_ids_are_the_view_names(app):
     routes = api_rules(app)
     for path, method, operation in operations():

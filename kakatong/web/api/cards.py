@@ -75,7 +75,7 @@ _HOLDER_CHANGE = "Checks, in order: formats, card found, card status, PIN (a wro
     status=201,
 )
 def activate_card():
-    data = body(*cards.ACTIVATION_FIELDS, "activation_type")
+    data = body()
     kind = data.pop("activation_type", None) or "card_no"
     return _card_record(cards.activate(data, g.actor, kind)), 201
 
@@ -158,7 +158,7 @@ def get_card(card_no: str):
     ok=_card_response(),
 )
 def bind_phone(card_no: str):
-    data = body("phone", "pin")
+    data = body()
     if "phone" not in data:
         raise LedgerError("bad_request", "请输入手机号码（为空则解绑）")
     return _card_record(cards.bind(card_no, data.get("pin"), phone=data["phone"]))
@@ -193,7 +193,7 @@ def bind_phone(card_no: str):
     ok=_card_response(),
 )
 def bind_id_number(card_no: str):
-    data = body("id_number", "pin")
+    data = body()
     if "id_number" not in data:
         raise LedgerError("bad_request", "请输入身份证号码（为空则解绑）")
     return _card_record(cards.bind(card_no, data.get("pin"), id_number=data["id_number"]))
@@ -222,7 +222,7 @@ def bind_id_number(card_no: str):
     ok=_flag("changed"),
 )
 def change_pin(card_no: str):
-    data = body("old_pin", "new_pin")
+    data = body()
     cards.change_pin(card_no, data.get("old_pin"), data.get("new_pin"))
     return jsonify({"card_no": card_no, "changed": True})
 
@@ -256,7 +256,7 @@ def change_pin(card_no: str):
     ok=_flag("reset"),
 )
 def reset_pin(card_no: str):
-    data = body("new_pin", "supervisor_password")
+    data = body()
     cards.reset_pin(g.actor, card_no, data.get("new_pin"), data.get("supervisor_password"))
     return jsonify({"card_no": card_no, "reset": True})
 
@@ -283,7 +283,7 @@ def reset_pin(card_no: str):
     ok=_flag("unlocked"),
 )
 def unlock_pin(card_no: str):
-    cards.unlock_pin(g.actor, card_no, body("supervisor_password").get("supervisor_password"))
+    cards.unlock_pin(g.actor, card_no, body().get("supervisor_password"))
     return jsonify({"card_no": card_no, "unlocked": True})
 
 
@@ -318,7 +318,7 @@ def unlock_pin(card_no: str):
     ok=_card_response("the card with its new status"),
 )
 def set_card_status(card_no: str):
-    data = body("status", "supervisor_password")
+    data = body()
     card = cards.set_status(g.actor, card_no, data.get("status"), data.get("supervisor_password"))
     return _card_record(card)
 
@@ -343,7 +343,7 @@ def set_card_status(card_no: str):
     ok=_json(_ref("Balance"), "the balance and points"),
 )
 def query_card(card_no: str):
-    card = ledger.query(g.actor, card_no, body("pin").get("pin"))
+    card = ledger.query(g.actor, card_no, body().get("pin"))
     return jsonify(
         {
             "card_no": card.card_no,

@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from ...domain import actors
 from ...domain.actors import ALL_ROLES
 from ...domain.errors import ERRORS, LedgerError
-from .schemas import _json, _ref
+from .schemas import SCHEMAS, _json, _ref
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -83,16 +83,29 @@ def signed_in(roles: frozenset[str] = ALL_ROLES, while_locked: bool = False):
     return wrap
 
 
-def body(*fields: str) -> dict:
-    """The JSON object sent. With `fields`, a field not among them is refused: a typo such as
-    `"supervisor_pasword"` must not be silently ignored."""
+def body(*, any_field: bool = False) -> dict:
+    """The JSON object sent. A field the route's declared request body does not name is
+    refused: a typo such as `"supervisor_pasword"` must not be silently ignored. With
+    `any_field`, the view checks the names itself (the settings name theirs)."""
     data = request.get_json(force=True, silent=True)
     if not isinstance(data, dict):
         raise LedgerError("bad_request", "请求体必须是 JSON 对象")
+    fields = () if any_field else _DECLARED[request.endpoint].fields
     unknown = set(data) - set(fields) if fields else set()
     if unknown:
         raise LedgerError("bad_request", f"未知字段：{', '.join(sorted(unknown))}")
     return data
+
+
+def _properties(schema: dict) -> list[str]:
+    """The field names a request body schema allows: its own, a component's, or those of
+    each of its `oneOf` alternatives."""
+    if "$ref" in schema:
+        return _properties(SCHEMAS[schema["$ref"].rpartition("/")[2]])
+    if "properties" not in schema and "oneOf" in schema:
+        names = [name for option in schema["oneOf"] for name in _properties(option)]
+        return list(dict.fromkeys(names))
+    return list(schema.get("properties", {}))
 
 
 # ---------------------------------------------------------------- the declarations
@@ -116,6 +129,13 @@ class Operation:
     ok: dict = field(default_factory=dict)
     status: int = 200
     errors: tuple = ()
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        """The fields the declared request body allows: what `body()` accepts."""
+        if self.body is None:
+            return ()
+        return tuple(_properties(self.body["content"]["application/json"]["schema"]))
 
     @property
     def path(self) -> str:
@@ -171,6 +191,7 @@ class Operation:
 
 
 OPERATIONS: list[Operation] = []
+_DECLARED: dict[str, Operation] = {}  # endpoint -> its declaration
 
 
 def operation(
@@ -201,6 +222,7 @@ def operation(
             tuple(params), body, ok, status, tuple(errors),
         )  # fmt: skip
         OPERATIONS.append(declared)
+        _DECLARED[f"{bp.name}.{view.__name__}"] = declared
         guarded = view if roles is None else signed_in(roles, while_locked)(view)
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=guarded, methods=[method])
         return view

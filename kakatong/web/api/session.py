@@ -90,7 +90,7 @@ _SIGN_IN_BODY = _object(
     status=201,
 )
 def sign_in():
-    data = body("terminal_id", "terminal_key", "operator_no", "password")
+    data = body()
     terminal = _terminal_for(data.get("terminal_id"))
     terminals.check_key(terminal, data.get("terminal_key"))
     member = staff.authenticate(data.get("operator_no"), data.get("password"))
@@ -183,6 +183,6 @@ def lock_session():
     while_locked=True,
 )
 def unlock_session():
-    staff.check_own_password(g.actor, body("password").get("password"))
+    staff.check_own_password(g.actor, body().get("password"))
     _sessions().set_locked(_token(), False)
     return jsonify({"locked": False})

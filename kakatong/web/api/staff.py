@@ -94,7 +94,7 @@ def list_staff():
     status=201,
 )
 def add_operator():
-    data = body("operator_no", "name", "password", "supervisor_password")
+    data = body()
     member = staff.add_operator(
         g.actor,
         data.get("operator_no"),
@@ -130,7 +130,7 @@ def add_operator():
     status=204,
 )
 def remove_operator(operator_no: str):
-    data = body("supervisor_password") if request.get_data() else {}
+    data = body() if request.get_data() else {}
     staff.remove_operator(g.actor, operator_no, data.get("supervisor_password"))
     end_sessions_of(operator_no)
     return "", 204
@@ -160,7 +160,7 @@ def remove_operator(operator_no: str):
     ok=_changed(),
 )
 def change_staff_password(operator_no: str):
-    data = body("old_password", "new_password")
+    data = body()
     staff.change_password(
         operator_no, data.get("old_password"), data.get("new_password"), request.remote_addr
     )
@@ -196,7 +196,7 @@ def change_staff_password(operator_no: str):
     ok=_changed(),
 )
 def reset_staff_password(operator_no: str):
-    data = body("new_password", "supervisor_password")
+    data = body()
     staff.reset_password(
         g.actor, operator_no, data.get("new_password"), data.get("supervisor_password")
     )
