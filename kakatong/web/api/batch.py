@@ -8,22 +8,14 @@ from __future__ import annotations
 from flask import g, jsonify
 
 from ...domain import ledger, reports
-from ...domain.actors import (
-    CAN_READ_JOURNAL,
-    CAN_TRANSACT,
-)
+from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
 from ...domain.reports import MAX_RANGE_DAYS
 from ...store.models import Terminal
 from ...store.runtime import shop_date, utcnow
 from . import records
 from .common import _args_date, _printing
 from .contract import operation
-from .schemas import (
-    _json,
-    _param,
-    _ref,
-    _string,
-)
+from .schemas import _json, _param, _ref, _string
 
 
 @operation(

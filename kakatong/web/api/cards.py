@@ -9,10 +9,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from ...domain import cards, formats, ledger
-from ...domain.actors import (
-    ALL_ROLES,
-    CAN_TRANSACT,
-)
+from ...domain.actors import ALL_ROLES, CAN_TRANSACT
 from ...domain.cards import ID_NUMBER, PHONE
 from ...domain.errors import LedgerError
 from ...domain.money import format_fen

@@ -9,18 +9,10 @@ from flask import g, jsonify
 
 from ... import __version__
 from ...domain import settings as shop_settings
-from ...domain.actors import (
-    ALL_ROLES,
-)
+from ...domain.actors import ALL_ROLES
 from .contract import operation
 from .openapi import document
-from .schemas import (
-    _SETTING_PROPERTIES,
-    _enum,
-    _json,
-    _object,
-    _string,
-)
+from .schemas import _SETTING_PROPERTIES, _enum, _json, _object, _string
 
 
 @operation(

@@ -8,20 +8,10 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from ...domain import formats, staff, terminals
-from ...domain.actors import (
-    ALL_ROLES,
-    Actor,
-)
+from ...domain.actors import ALL_ROLES, Actor
 from .common import _terminal_for
 from .contract import _sessions, _token, body, operation
-from .schemas import (
-    _body,
-    _json,
-    _locked,
-    _object,
-    _ref,
-    _string,
-)
+from .schemas import _body, _json, _locked, _object, _ref, _string
 
 _LOCK_DESCRIPTION = """\
 锁定: the staff member steps away from the terminal. Until POST /api/v1/session/unlock with \

@@ -8,15 +8,9 @@ from __future__ import annotations
 from flask import g, jsonify
 
 from ...domain import settings as shop_settings
-from ...domain.actors import (
-    CAN_CHANGE_SETTINGS,
-)
+from ...domain.actors import CAN_CHANGE_SETTINGS
 from .contract import body, operation
-from .schemas import (
-    _body,
-    _json,
-    _ref,
-)
+from .schemas import _body, _json, _ref
 
 
 @operation(

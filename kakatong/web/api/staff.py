@@ -9,10 +9,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from ...domain import staff
-from ...domain.actors import (
-    CAN_MANAGE_STAFF,
-    CAN_TRANSACT,
-)
+from ...domain.actors import CAN_MANAGE_STAFF, CAN_TRANSACT
 from ..sessions import end_sessions_of
 from . import records
 from .contract import body, operation

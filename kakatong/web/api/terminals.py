@@ -13,11 +13,7 @@ from flask import Response, current_app, g, jsonify, request
 
 from ...domain import settings as shop_settings
 from ...domain import terminals
-from ...domain.actors import (
-    ALL_ROLES,
-    CAN_CHANGE_SETTINGS,
-    CAN_TRANSACT,
-)
+from ...domain.actors import ALL_ROLES, CAN_CHANGE_SETTINGS, CAN_TRANSACT
 from ...domain.errors import LedgerError
 from ...domain.formats import TERMINAL_ID
 from ...domain.terminals import KEY_DIGITS

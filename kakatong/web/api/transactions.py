@@ -9,10 +9,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from ...domain import ledger, receipts, reports
-from ...domain.actors import (
-    CAN_READ_JOURNAL,
-    CAN_TRANSACT,
-)
+from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
 from ...domain.reports import MAX_PAGE_SIZE
 from ...store.codes import JOURNAL_TYPES
 from . import records
