@@ -1,8 +1,10 @@
-"""The API's documents against the code: kakatong/web/api/openapi.py (the OpenAPI document) and
-docs/api.md (the guide). Each test fails when one of them drifts from what the app does."""
+"""The API's documents against the code: the OpenAPI document (kakatong/web/api/openapi.py, built
+from the routes' `@operation` declarations) and docs/api.md (the guide). Each test fails when
+one of them drifts from what the app does."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
@@ -23,8 +25,9 @@ from openapi_spec_validator import validate as validate_spec
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
-from kakatong.domain import cards, formats, ledger, money, settings, terminals
+from kakatong.domain import cards, formats, ledger, money, receipts, settings, terminals
 from kakatong.domain.errors import ERRORS
+from kakatong.web.api.contract import OPERATIONS
 from kakatong.web.api.openapi import document
 
 DOC = document()
@@ -61,6 +64,30 @@ def test_every_route_is_documented_and_every_documented_route_exists(app):
     documented = {(path, method) for path, method, _ in operations()}
     assert set(routes) - documented == set(), "routes missing from the OpenAPI document"
     assert documented - set(routes) == set(), "documented operations the app does not have"
+
+
+def test_every_api_route_is_declared_once_and_every_declaration_is_a_route(app):
+    """Each route of the `api` blueprint comes from one `@operation` declaration, which is
+    what the document is built from."""
+    declared = {(op.path, op.method.lower()): "api." + op.view for op in OPERATIONS}
+    assert len(declared) == len(OPERATIONS), "a route declared twice"
+    assert api_rules(app) == declared
+    documented = [(path, method) for path, method, _ in operations()]
+    assert documented == [(op.path, op.method.lower()) for op in OPERATIONS], (
+        "the document lists the declarations, in their order"
+    )
+
+
+def test_the_fields_a_body_takes_are_its_declared_schemas():
+    """body() refuses what the declared request body does not name; those names are the
+    domain's where the domain has a list of its own."""
+    fields = {op.view: set(op.fields) for op in OPERATIONS}
+    assert fields["activate_card"] == {*cards.ACTIVATION_FIELDS, "activation_type"}
+    assert fields["update_terminal"] == set(terminals.PARAMETERS)
+    assert fields["post_transaction"] == {
+        "type", "card_no", "amount", "points", "pin", "service_code", "payment_method", "request_id",
+    }  # fmt: skip
+    assert all(fields[op.view] for op in OPERATIONS if op.body is not None)
 
 
 def test_operation_ids_are_the_view_names(app):
@@ -331,6 +358,39 @@ def test_batch_settlement_journal_and_void_match_the_schema(api, supervisor):
     assert "settled_at" in closed
 
 
+def test_a_receipt_says_what_the_slip_says(api, supervisor):
+    posted = body(api.transact("consume", GOLD, amount="100"))
+    url = f"{TX}/{posted['voucher_no']}/receipt"
+    receipt = check(api.get(url), TX + "/{voucher_no}/receipt", "get")
+    assert list(receipt) == [
+        f.name.removesuffix("_fen") for f in dataclasses.fields(receipts.Receipt)
+    ]
+    assert receipt["card_no"] == "168086******7114"
+    assert (receipt["type"], receipt["type_name"], receipt["type_code"]) == (
+        "consume",
+        "储值消费",
+        "SALE",
+    )
+    assert (receipt["amount"], receipt["price"], receipt["purchase"]) == ("88.00", "100.00", None)
+    assert receipt["balance_after"] == posted["balance"]
+    assert receipt["voucher_no"] == posted["voucher_no"] and receipt["voided"] is False
+    assert receipt["copies"] == ["商户存根", "持卡人存根"]
+    assert receipt["original_voucher_no"] is None
+    void = body(
+        api.post(
+            f"{TX}/{posted['voucher_no']}/void",
+            {"supervisor_password": supervisor, "request_id": rid(), "pin": PINS[GOLD]},
+        )
+    )
+    slip = check(api.get(f"{TX}/{void['voucher_no']}/receipt"), TX + "/{voucher_no}/receipt", "get")
+    assert (slip["type"], slip["original_voucher_no"]) == ("void", posted["voucher_no"])
+    assert slip["original_type_name"] == "储值消费" and slip["amount"] == "88.00"
+    assert check(api.get(url), TX + "/{voucher_no}/receipt", "get")["voided"] is True
+    for refused, code in ((f"{TX}/999999999/receipt", "transaction_not_found"),):
+        assert check(api.get(refused), TX + "/{voucher_no}/receipt", "get")["error"] == code
+    assert api.get(url, as_="99").get_json()["error"] == "not_permitted"
+
+
 def test_errors_match_the_error_schema(api):
     data = check(api.transact("consume", GOLD, amount="10", pin="000000"), TX, "post")
     assert data["error"] == "wrong_pin" and data["attempts_left"] == 2
@@ -545,6 +605,21 @@ def test_the_documented_roles_are_the_enforced_roles(api, client):
             data = _call(client, path, method, token).get_json(silent=True) or {}
             permitted = data.get("error") not in ("not_permitted", "not_signed_in")
             assert permitted == (role in operation["x-roles"]), (role, method, path, data)
+
+
+def test_the_declared_role_sets_are_what_the_guard_enforces(api, client):
+    """A session of a role outside an operation's declared set is `not_permitted`; one of a
+    role inside it is not refused for its role."""
+    guarded = [op for op in OPERATIONS if op.roles is not None]
+    guarded.sort(key=lambda op: _last_the_lock_and_sign_out((op.path, op.method.lower())))
+    for role, staff_no in STAFF_OF_ROLE.items():
+        token = api.token(staff_no)
+        for op in guarded:
+            data = _call(client, op.path, op.method.lower(), token).get_json(silent=True) or {}
+            if role in op.roles:
+                assert data.get("error") not in ("not_permitted", "not_signed_in"), (role, op)
+            else:
+                assert data.get("error") == "not_permitted", (role, op.method, op.path, data)
 
 
 def test_a_locked_session_answers_only_where_documented(api, client):

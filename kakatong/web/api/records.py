@@ -3,9 +3,12 @@ POS (trace, voucher, batch) as six-digit strings, times in the shop's zone."""
 
 from __future__ import annotations
 
+from dataclasses import fields
+
 from ...domain import terminals
 from ...domain.formats import six
 from ...domain.money import format_fen
+from ...domain.receipts import Receipt
 from ...domain.reports import DayStats
 from ...store import runtime
 from ...store.models import Card, Level, Staff, Terminal, Transaction
@@ -41,6 +44,19 @@ def transaction(t: Transaction) -> dict:
         "offline": t.offline,
         "original_voucher_no": six(original.voucher_no) if original else None,
     }
+
+
+def receipt(r: Receipt) -> dict:
+    """Every field of the receipt, in its order: the `*_fen` money as yuan strings under their
+    names without `_fen` (null stays null), the copies as a list."""
+    data = {}
+    for field in fields(r):
+        value = getattr(r, field.name)
+        if field.name.endswith("_fen"):
+            data[field.name.removesuffix("_fen")] = _money(value)
+        else:
+            data[field.name] = list(value) if field.name == "copies" else value
+    return data
 
 
 def level(lv: Level | None) -> dict | None:

@@ -1,0 +1,85 @@
+"""The terminal's batch (批次): the open batch, settlement (结算), and the daily statistics.
+
+Each route is declared once with `@operation` (contract.py): its route, guard and contract.
+"""
+
+from __future__ import annotations
+
+from flask import g, jsonify
+
+from ...domain import ledger, reports
+from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
+from ...domain.reports import MAX_RANGE_DAYS
+from ...store.models import Terminal
+from ...store.runtime import shop_date, utcnow
+from . import records
+from .common import _args_date, _printing
+from .contract import operation
+from .schemas import _json, _param, _ref, _string
+
+
+@operation(
+    "GET",
+    "/v1/batch",
+    "batch",
+    "The open batch of the caller's terminal",
+    "Totals by type and the batch's journal (newest first), as settlement would print them now.",
+    roles=CAN_TRANSACT,
+    ok=_json(_ref("Batch"), "the open batch, with `transactions`"),
+)
+def current_batch():
+    # The list starts at the terminal's 清流水, if any; the totals are the whole batch's.
+    totals, rows = reports.batch_view(Terminal.get_by_id(g.actor.terminal_pk))
+    return jsonify(
+        {**records.batch(totals), "transactions": [records.transaction(t) for t in rows]}
+    )
+
+
+@operation(
+    "POST",
+    "/v1/settlements",
+    "batch",
+    "Settle (结算)",
+    "Closes the caller's terminal's batch, keeps its totals and opens the next "
+    "batch. Its transactions can no longer be voided (`batch_closed`). Takes no "
+    "body.",
+    roles=CAN_TRANSACT,
+    ok=_json(_ref("Batch"), "the closed batch, with `settled_at` and `settle_date`"),
+    status=201,
+)
+def settle():
+    totals = ledger.settle(g.actor)
+    terminal = Terminal.get_by_id(g.actor.terminal_pk)
+    _printing().settlement(terminal, totals, g.actor.staff_no)
+    return jsonify(records.batch(totals)), 201
+
+
+@operation(
+    "GET",
+    "/v1/stats/daily",
+    "reports",
+    "Daily statistics (交易统计)",
+    f"One row per settlement date from `from` to `to` (days without transactions "
+    f"as zeros) and the totals. At most {MAX_RANGE_DAYS} days; `to` before `from` "
+    f"is `bad_request`.",
+    roles=CAN_READ_JOURNAL,
+    params=[
+        _param(
+            "from",
+            "query",
+            _string(None, format="date"),
+            "YYYY-MM-DD; default the first day of this month",
+        ),
+        _param("to", "query", _string(None, format="date"), "YYYY-MM-DD; default today"),
+    ],
+    errors=("bad_request", "invalid_date"),
+    ok=_json(_ref("DailyStats"), "the days and the totals"),
+)
+def daily_stats():
+    today = shop_date(utcnow())
+    date_from = _args_date("from") or today.replace(day=1)
+    date_to = _args_date("to") or today
+    days, totals = reports.daily_stats(date_from, date_to)
+    return jsonify(
+        {"days": [records.day_stats(d) for d in days], "totals": records.day_stats(totals)}
+    )

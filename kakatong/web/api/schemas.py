@@ -1,0 +1,917 @@
+"""The OpenAPI document's shared parts: the formats (patterns taken from the domain modules that
+enforce them), the small schema helpers (`_string`, `_enum`, `_object`, `_body` for a JSON
+request body, `_json` for a response, `_ref` for a component, `_param`), the component schemas
+(`SCHEMAS`: request formats, requests, records) and the responses several routes give.
+
+The route modules declare their operations with these; openapi.py puts them together.
+"""
+
+from __future__ import annotations
+
+from ...domain.actors import ALL_ROLES
+from ...domain.cards import ACTIVATION_TYPES, EXTERNAL_NO, ID_NUMBER, PHONE, PIN
+from ...domain.errors import ERRORS
+from ...domain.formats import CARD_NO, REQUEST_ID, SERVICE_CODE
+from ...domain.ledger import MAX_POINTS
+from ...domain.receipts import COPY_LABELS, RECEIPT_TYPES
+from ...domain.reports import MAX_PAGE_SIZE
+from ...domain.staff import OPERATOR_NO, SUPERVISOR_NO
+from ...domain.terminals import KEY_DIGITS, PRINTER_PARAMETERS
+from ...store.codes import CARD_STATUSES, GENDERS, JOURNAL_TYPES, PAYMENT_METHODS, TRANSACTION_TYPES
+
+JSON = "application/json"
+
+
+MONEY = r"^-?(?:0|[1-9][0-9]*)\.[0-9]{2}$"  # money.format_fen: yuan, always two decimals
+
+
+# money.parse_amount: up to two decimals, and not zero
+AMOUNT = r"^(?:[1-9][0-9]*(?:\.[0-9]{1,2})?|0\.(?:[1-9][0-9]?|0[1-9]))$"
+
+
+SIX = "^[0-9]{6}$"  # trace and batch numbers; they wrap from 999999 to 000001
+
+
+# staff.add_operator: two digits, not the supervisor's 00 nor the system operator's 99
+NEW_OPERATOR_NO = f"^(?!(?:{SUPERVISOR_NO}|99)$)(?:{OPERATOR_NO.pattern})$"
+
+
+TERMINAL_PASSWORD = "^[0-9]{4,8}$"  # staff.validate_new_password, all but the owner
+
+
+TERMINAL_KINDS = ("pos", "backoffice")  # models.Terminal.kind
+
+
+TERMINAL_KEY = f"^[0-9]{{{KEY_DIGITS}}}$"  # terminals.new_key
+
+
+def _ref(name: str) -> dict:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _full(regex) -> str:
+    """A compiled domain regex (used with fullmatch) as an anchored OpenAPI pattern."""
+    return f"^(?:{regex.pattern})$"
+
+
+def _string(pattern: str | None = None, *, nullable: bool = False, **extra) -> dict:
+    schema = {"type": "string", **extra}
+    if pattern:
+        schema["pattern"] = pattern
+    if nullable:
+        schema["nullable"] = True
+    return schema
+
+
+def _enum(values, *, nullable: bool = False, **extra) -> dict:
+    schema = {"type": "string", "enum": list(values), **extra}
+    if nullable:  # OpenAPI 3.0: a nullable enum must list null among its values
+        schema["nullable"] = True
+        schema["enum"].append(None)
+    return schema
+
+
+def _integer(minimum: int | None = None, maximum: int | None = None, **extra) -> dict:
+    schema = {"type": "integer", **extra}
+    if minimum is not None:
+        schema["minimum"] = minimum
+    if maximum is not None:
+        schema["maximum"] = maximum
+    return schema
+
+
+def _object(properties: dict, required=(), *, closed: bool = True, **extra) -> dict:
+    """An object schema; `closed` (additionalProperties false) where the code refuses or
+    never sends other fields."""
+    schema = {"type": "object", **extra, "properties": properties}
+    if required:
+        schema["required"] = list(required)
+    if closed:
+        schema["additionalProperties"] = False
+    return schema
+
+
+def _money(description: str, *, nullable: bool = False) -> dict:
+    return _string(MONEY, nullable=nullable, description=description, example="90.50")
+
+
+def _date(description: str, *, nullable: bool = False) -> dict:
+    return _string(None, nullable=nullable, format="date", description=description)
+
+
+def _datetime(description: str) -> dict:
+    return _string(None, format="date-time", description=description)
+
+
+def _six(description: str, *, nullable: bool = True) -> dict:
+    return _string(SIX, nullable=nullable, description=description, example="000001")
+
+
+def _body(schema: dict, example: dict | None = None) -> dict:
+    content = {"schema": schema}
+    if example is not None:
+        content["example"] = example
+    return {"required": True, "content": {JSON: content}}
+
+
+def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
+    response = {"description": description, "content": {JSON: {"schema": schema}}}
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _param(name: str, where: str, schema: dict, description: str, required=False) -> dict:
+    return {
+        "name": name,
+        "in": where,
+        "required": required or where == "path",
+        "description": description,
+        "schema": schema,
+    }
+
+
+def _path_card_no() -> dict:
+    return _param("card_no", "path", _ref("CardNo"), "卡号, 8 to 19 digits")
+
+
+def _path_operator_no() -> dict:
+    return _param("operator_no", "path", _string(None), "员工号")
+
+
+def _path_voucher_no() -> dict:
+    return _param(
+        "voucher_no",
+        "path",
+        _string("^[0-9]{1,9}$"),
+        "凭证号 as printed on the slip (leading zeros may be kept or dropped)",
+    )
+
+
+_REQUEST_FORMATS = {
+    "CardNo": _string(_full(CARD_NO), description="卡号 (card number): 8 to 19 ASCII digits."),
+    "Pin": _string(
+        f"^(?:{PIN.pattern})?$",  # "" is no PIN, like null
+        nullable=True,
+        description=(
+            'The cardholder\'s PIN (持卡人密码): exactly 6 digits. null or "" for a card '
+            "without a PIN; on a card that has one, a missing PIN is a wrong PIN."
+        ),
+    ),
+    "Amount": _string(
+        AMOUNT,
+        description=(
+            'Yuan as a STRING with at most two decimals ("90", "90.5", "90.50"); not '
+            "zero, no sign, no leading zeros, not above the `single_limit_fen` setting. A JSON "
+            "number is refused (`invalid_amount`): a float has already lost exactness."
+        ),
+        example="90.50",
+    ),
+    "Points": _integer(
+        1,
+        MAX_POINTS,
+        description="Points as a JSON integer (not a string, not true/false).",
+        example=100,
+    ),
+    "RequestId": _string(
+        _full(REQUEST_ID),
+        description=(
+            "The caller's idempotency key, unique in the shop. Sent again with the same "
+            "content it returns the original transaction (201, `Idempotent-Replayed: true`); "
+            "with different content it is refused (`request_id_reused`). A refused request "
+            "claims nothing: its id may be used again."
+        ),
+        example="pos1-20250301-0001",
+    ),
+    "ServiceCode": _string(
+        f"^(?:{SERVICE_CODE.pattern})?$",
+        nullable=True,
+        description='服务代码 / 商品代码, optional: 1 to 20 letters or digits ("" = none).',
+    ),
+    "SupervisorPassword": _string(
+        None,
+        nullable=True,
+        description=(
+            "The supervisor's (主管, staff 00) password, typed at the terminal to authorise. "
+            "Not needed when the caller is signed in as the owner, nor, for staff management, "
+            "as the supervisor. Wrong ones count toward staff 00's password lock "
+            "(`staff_locked`)."
+        ),
+    ),
+}
+
+
+_TRANSACTION_REQUESTS = {
+    "ConsumeRequest": _object(
+        {
+            "type": _enum(["consume"]),
+            "card_no": _ref("CardNo"),
+            "amount": _ref("Amount"),
+            "pin": _ref("Pin"),
+            "service_code": _ref("ServiceCode"),
+            "request_id": _ref("RequestId"),
+        },
+        ["type", "card_no", "amount", "request_id"],
+        description=(
+            "储值消费 (consume): `amount` is the price; the member level's discount gives what "
+            "is paid and debited; points are awarded on what was paid (⌊paid × multiplier ÷ "
+            "points_unit⌋)."
+        ),
+    ),
+    "RechargeRequest": _object(
+        {
+            "type": _enum(["recharge"]),
+            "card_no": _ref("CardNo"),
+            "amount": _ref("Amount"),
+            "payment_method": _enum(PAYMENT_METHODS, description="支付方式"),
+            "pin": _ref("Pin"),
+            "request_id": _ref("RequestId"),
+        },
+        ["type", "card_no", "amount", "payment_method", "request_id"],
+        description="储值充值 (recharge): credits the balance; no points.",
+    ),
+    "PointsEarnRequest": _object(
+        {
+            "type": _enum(["points_earn"]),
+            "card_no": _ref("CardNo"),
+            "amount": _ref("Amount"),
+            "points": _ref("Points"),
+            "pin": _ref("Pin"),
+            "service_code": _ref("ServiceCode"),
+            "request_id": _ref("RequestId"),
+        },
+        ["type", "card_no", "request_id"],
+        description=(
+            "积分累加 (points_earn): exactly one of `amount` (a purchase paid some other way; "
+            "points by the consume rule, `no_points` if that gives 0) or `points`."
+        ),
+        oneOf=[{"required": ["amount"]}, {"required": ["points"]}],
+    ),
+    "PointsRedeemRequest": _object(
+        {
+            "type": _enum(["points_redeem"]),
+            "card_no": _ref("CardNo"),
+            "points": _ref("Points"),
+            "pin": _ref("Pin"),
+            "service_code": _ref("ServiceCode"),
+            "request_id": _ref("RequestId"),
+        },
+        ["type", "card_no", "points", "request_id"],
+        description="积分消费 (points_redeem): debits points.",
+    ),
+}
+
+
+_REQUEST_OF_TYPE = {
+    "consume": "ConsumeRequest",
+    "recharge": "RechargeRequest",
+    "points_earn": "PointsEarnRequest",
+    "points_redeem": "PointsRedeemRequest",
+}
+
+
+_ACTIVATION = _object(
+    {
+        "activation_type": _enum(
+            ACTIVATION_TYPES,
+            nullable=True,
+            description=(
+                "激活类型: what the member is known by (default card_no). external_no or phone:"
+                " a member without a card of ours; that field is required, card_no is left out"
+                " and the shop issues a 16-digit card number starting with 8"
+            ),
+        ),
+        "card_no": _ref("CardNo"),
+        "external_no": _string(
+            _full(EXTERNAL_NO), nullable=True, description="外卡号, 1 to 32 letters or digits"
+        ),
+        "phone": _string(_full(PHONE), nullable=True, description="手机号码, 11 digits"),
+        "name": _string(None, nullable=True, maxLength=40, description="holder's name"),
+        "gender": _enum(GENDERS, nullable=True),
+        "birthday": _date("YYYY-MM-DD, not after today", nullable=True),
+        "id_number": _string(
+            _full(ID_NUMBER),
+            nullable=True,
+            description="身份证号码: 18 characters (check digit verified) or 15 digits",
+        ),
+        "level": _string(
+            None, nullable=True, description="会员等级 name; the first level when omitted"
+        ),
+        "expires_on": _date("会员有效期, YYYY-MM-DD, not before today", nullable=True),
+        "pin": _ref("Pin"),
+    },
+    [],
+    description=(
+        '会员激活. Unknown fields are refused; "" counts as absent for the optional ones.'
+        " card_no is required unless activation_type is external_no or phone."
+    ),
+)
+
+
+_SETTING_PROPERTIES = {
+    "points_unit_fen": _integer(1, 100_000_00, description="fen of spending per point"),
+    "single_limit_fen": _integer(1, 1_000_000_00, description="单笔交易限额, in fen"),
+    "pin_attempt_limit": _integer(1, 10, description="wrong PINs in a row that lock the PIN"),
+    "pin_lock_minutes": _integer(1, 24 * 60, description="how long a PIN stays locked"),
+    "password_attempt_limit": _integer(
+        1, 20, description="wrong staff passwords in a row that lock the staff number"
+    ),
+    "password_lock_minutes": _integer(
+        1, 24 * 60, description="how long a staff number stays locked"
+    ),
+    "enabled_types": {
+        "type": "array",
+        "items": _enum(TRANSACTION_TYPES),
+        "uniqueItems": True,
+        "description": "开通的交易类型",
+    },
+    "web_idle_minutes": _integer(
+        5, 12 * 60, description="a back-office session ends after this many idle minutes"
+    ),
+    "captcha_always": {
+        "type": "boolean",
+        "description": "the back office's sign-in always asks for the captcha",
+    },
+    "merchant_id": _string("^[0-9]{15}$", description="商户号"),
+    "merchant_name": _string(None, minLength=1, maxLength=40, description="商户名"),
+    "receipt_title": _string(None, minLength=1, maxLength=40, description="签购单名"),
+}
+
+
+# terminals.PARAMETERS: the POS manual's terminal parameters (终端参数设置)
+_TERMINAL_PARAMETERS = {
+    "name": _string(
+        r"\S", maxLength=40, description="终端名称, 1 to 40 characters (not only spaces; trimmed)"
+    ),
+    "receipt_copies": _integer(1, 2, description="签购单联数: 1 or 2 copies of each slip"),
+    "standby_type": _enum(
+        ["consume", "points_earn"],
+        description="待机交易: 储值消费 or 积分累加 on the standby screen",
+    ),
+    "manual_entry": {"type": "boolean", "description": "手输卡号: card numbers may be typed"},
+    "service_code_prompt": {
+        "type": "boolean",
+        "description": "服务代码: the terminal asks for a service code",
+    },
+    "next_trace_no": _integer(
+        1, 999_999, description="流水号: the trace number the next transaction gets"
+    ),
+    "language": _enum(["zh", "en"], description="the terminal page's language"),
+    "clear_journal_view": {
+        "type": "boolean",
+        "enum": [True],
+        "description": "清流水: the terminal's transaction query (GET /api/v1/batch) lists nothing "
+        "older than now; the batch's totals and the journal keep everything",
+    },
+    "printer_url": _string(
+        None,
+        maxLength=200,
+        description="the receipt printer (小票打印机): `tcp://HOST:9100`, `usb://VID:PID`, "
+        "`serial:///dev/ttyS0?baudrate=9600`, `file:///dev/usb/lp0`, `cups://QUEUE`, or `none`",
+        example="tcp://192.168.1.50:9100",
+    ),
+    "printer_encoding": _enum(
+        ["gb18030", "gbk", "utf-8"], description="the encoding the printer reads Chinese in"
+    ),
+    "printer_chinese_mode": {
+        "type": "boolean",
+        "description": "switch the printer's Chinese mode on (FS &) before each slip",
+    },
+    "paper_mm": {
+        "type": "integer",
+        "enum": [58, 80],
+        "description": "paper width in mm: 32 or 48 columns",
+    },
+    "printer_image": {
+        "type": "boolean",
+        "description": "for printers without Chinese fonts: each slip is sent as a picture",
+    },
+    "printer_cut": {"type": "boolean", "description": "the printer has a cutter"},
+}
+
+
+_TERMINAL = {
+    "terminal_id": _string(None, description="终端号"),
+    "name": _string(None, description="终端名称"),
+    "kind": _enum(TERMINAL_KINDS, description="a POS terminal or the back office"),
+    "batch_no": _six("the open batch (批次号)", nullable=False),
+    "next_trace_no": _six("流水号 the next transaction gets", nullable=False),
+    "receipt_copies": _TERMINAL_PARAMETERS["receipt_copies"],
+    "standby_type": _TERMINAL_PARAMETERS["standby_type"],
+    "manual_entry": _TERMINAL_PARAMETERS["manual_entry"],
+    "service_code_prompt": _TERMINAL_PARAMETERS["service_code_prompt"],
+    "language": _TERMINAL_PARAMETERS["language"],
+    "journal_view_from": {
+        **_datetime("清流水: when the transaction query's list was last cleared (null: never)"),
+        "nullable": True,
+    },
+    **{key: _TERMINAL_PARAMETERS[key] for key in PRINTER_PARAMETERS},
+}
+
+
+PRINT_KINDS = ("probe", "receipt", "reprint", "feed", "settlement", "journal", "totals", "test")
+
+
+_PRINT_JOB = _object(
+    {
+        "id": _integer(1),
+        "kind": _enum(PRINT_KINDS, description="what the job prints (probe: a connection test)"),
+        "name": _string(None, description="its name on the terminal's screen"),
+        "voucher_no": _six("the receipt's voucher (receipt and reprint only)"),
+        "state": _enum(["queued", "printing", "printed", "failed", "skipped"]),
+        "error": _string(None, nullable=True, description="why it failed"),
+        "attempts": _integer(0),
+    },
+    ["id", "kind", "name", "voucher_no", "state", "error", "attempts"],
+    nullable=True,
+    description="A print job of the terminal's print queue (null: none yet).",
+)
+
+
+_RECORDS = {
+    "Error": _object(
+        {
+            "error": _enum(ERRORS, description="stable code; see the x-error-codes of each call"),
+            "message": _string(None, description="the Chinese sentence a screen shows"),
+            "attempts_left": _integer(
+                0, description="wrong_pin: how many more wrong PINs before the lock"
+            ),
+            "locked_until": _datetime("pin_locked: when the PIN unlocks (shop time)"),
+            "field": _string(None, description="the request field or parameter at fault"),
+            "fields": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "bad_request: the fields this transaction type does not take",
+            },
+            "setting": _string(
+                None, description="invalid_setting: the setting or terminal parameter at fault"
+            ),
+            "minutes_left": _integer(
+                1, description="staff_locked: minutes until passwords are taken again"
+            ),
+            "current_status": _enum(
+                CARD_STATUSES, description="invalid_status_change: the card's status now"
+            ),
+        },
+        ["error", "message"],
+        description="Every refusal: `{error, message}` plus, for some codes, details.",
+    ),
+    "Level": _object(
+        {
+            "name": _string(None),
+            "discount_pct": _integer(1, 100, description="88 = pays 88 % of the price"),
+            "points_multiplier_pct": _integer(0, 10000, description="150 = points × 1.5"),
+        },
+        ["name", "discount_pct", "points_multiplier_pct"],
+        nullable=True,
+        description="会员等级 (member level); null on a card without one.",
+    ),
+    "Card": _object(
+        {
+            "card_no": _ref("CardNo"),
+            "external_no": _string(None, nullable=True),
+            "phone": _string(None, nullable=True),
+            "name": _string(None, nullable=True),
+            "gender": _enum(GENDERS, nullable=True),
+            "birthday": _date("生日", nullable=True),
+            "id_number": _string(None, nullable=True),
+            "level": _ref("Level"),
+            "expires_on": _date("会员有效期", nullable=True),
+            "expired": {"type": "boolean", "description": "expires_on is before today"},
+            "status": _enum(CARD_STATUSES),
+            "has_pin": {"type": "boolean"},
+            "pin_locked": {"type": "boolean", "description": "too many wrong PINs, for now"},
+            "balance": _money("储值余额; only in the owner's view"),
+            "points": _integer(0, description="可用积分; only in the owner's view"),
+        },
+        [
+            "card_no",
+            "external_no",
+            "phone",
+            "name",
+            "gender",
+            "birthday",
+            "id_number",
+            "level",
+            "expires_on",
+            "expired",
+            "status",
+            "has_pin",
+            "pin_locked",
+        ],  # fmt: skip
+        description=(
+            "A member card (会员卡) and its holder. `balance` and `points` are sent to the "
+            "owner only; staff at the till learn them from POST /api/v1/cards/{card_no}/query "
+            "with the holder's PIN."
+        ),
+    ),
+    "Transaction": _object(
+        {
+            "type": _enum(JOURNAL_TYPES),
+            "status": _enum(["success", "voided"], description="成功 / 已撤销"),
+            "card_no": _ref("CardNo"),
+            "amount": _money("the balance movement, signed: consume -88.00, recharge 100.00"),
+            "points": _integer(description="the points movement, signed"),
+            "balance": _money("the card's balance after this transaction"),
+            "points_balance": _integer(0, description="the card's points after it"),
+            "price": _money("consume: the price entered, before the discount", nullable=True),
+            "purchase_amount": _money(
+                "points_earn: the purchase paid some other way", nullable=True
+            ),
+            "trace_no": _six("流水号, per terminal; null for an opening entry"),
+            "voucher_no": _string(
+                "^[0-9]{6,}$",
+                nullable=True,
+                description="凭证号, shop-wide, at least six digits; quote it to void",
+                example="000001",
+            ),
+            "reference_no": _string(
+                "^[0-9]{12}$", nullable=True, description="参考号 REF.NO: hhmmss + voucher"
+            ),
+            "batch_no": _six("批次号"),
+            "terminal_id": _string(None, nullable=True, description="终端号"),
+            "operator_no": _string(None, nullable=True, description="操作员号"),
+            "operator_name": _string(None, nullable=True),
+            "created_at": _datetime("in the shop's time zone, with its offset"),
+            "settle_date": _date("清算日期: the shop-local date"),
+            "service_code": _string(None, nullable=True),
+            "payment_method": _enum(PAYMENT_METHODS, nullable=True),
+            "offline": {"type": "boolean"},
+            "original_voucher_no": _string(
+                None, nullable=True, description="a void: the voucher it reverses"
+            ),
+        },
+        [
+            "type",
+            "status",
+            "card_no",
+            "amount",
+            "points",
+            "balance",
+            "points_balance",
+            "price",
+            "purchase_amount",
+            "trace_no",
+            "voucher_no",
+            "reference_no",
+            "batch_no",
+            "terminal_id",
+            "operator_no",
+            "operator_name",
+            "created_at",
+            "settle_date",
+            "service_code",
+            "payment_method",
+            "offline",
+            "original_voucher_no",
+        ],  # fmt: skip
+        description="One row of the journal (交易流水).",
+    ),
+    "Receipt": _object(
+        {
+            "receipt_title": _string(None, description="签购单名"),
+            "merchant_name": _string(None, description="商户名"),
+            "merchant_id": _string("^[0-9]{15}$", description="商户号"),
+            "terminal_id": _string(None, nullable=True, description="终端号"),
+            "operator_no": _string(None, nullable=True, description="操作员号"),
+            "operator_name": _string(None, nullable=True),
+            "card_no": _string(
+                "^[0-9]{0,6}[*]+[0-9]{4}$|^[*]+$",
+                description="卡号, masked: the first 6 and last 4 digits",
+                example="168086******7114",
+            ),
+            "type": _enum(RECEIPT_TYPES),
+            "type_name": _string(None, description="the type in Chinese: 储值消费"),
+            "type_code": _string(None, description="the POS's English code: SALE"),
+            "batch_no": _six("批次号"),
+            "voucher_no": _six("凭证号"),
+            "reference_no": _string(
+                "^[0-9]{12}$", nullable=True, description="参考号 REF.NO: hhmmss + voucher"
+            ),
+            "trace_no": _six("流水号"),
+            "date": _date("in the shop's time zone"),
+            "time": _string("^[0-9]{2}:[0-9]{2}:[0-9]{2}$", description="HH:MM:SS, the shop's"),
+            "amount": _money("the money moved, unsigned; null for points", nullable=True),
+            "price": _money(
+                "consume: the price before the level's discount, where it differs",
+                nullable=True,
+            ),
+            "purchase": _money("points_earn: the purchase paid some other way", nullable=True),
+            "balance_after": _money("the card's balance after it"),
+            "points": _integer(description="the points moved, signed; null for a recharge")
+            | {"nullable": True},
+            "points_after": _integer(0, description="the card's points after it"),
+            "service_code": _string(None, nullable=True),
+            "payment_method": _string(None, nullable=True, description="支付方式, in Chinese"),
+            "signature_required": {
+                "type": "boolean",
+                "description": "the cardholder signs the slip (持卡人签名)",
+            },
+            "original_voucher_no": _six("a void: the voucher it reverses"),
+            "original_type_name": _string(
+                None, nullable=True, description="a void: what it reverses (储值消费)"
+            ),
+            "voided": {"type": "boolean", "description": "voided since: the slip no longer stands"},
+            "copies": {
+                "type": "array",
+                "items": _enum(COPY_LABELS),
+                "minItems": 1,
+                "description": "one label per copy the terminal prints",
+            },
+        },
+        [
+            "receipt_title",
+            "merchant_name",
+            "merchant_id",
+            "terminal_id",
+            "operator_no",
+            "operator_name",
+            "card_no",
+            "type",
+            "type_name",
+            "type_code",
+            "batch_no",
+            "voucher_no",
+            "reference_no",
+            "trace_no",
+            "date",
+            "time",
+            "amount",
+            "price",
+            "purchase",
+            "balance_after",
+            "points",
+            "points_after",
+            "service_code",
+            "payment_method",
+            "signature_required",
+            "original_voucher_no",
+            "original_type_name",
+            "voided",
+            "copies",
+        ],  # fmt: skip
+        description=(
+            "签购单: what the receipt of one transaction says, as plain data "
+            "(domain/receipts.py); the layout is the drawer's."
+        ),
+    ),
+    "TransactionPage": _object(
+        {
+            "transactions": {"type": "array", "items": _ref("Transaction")},
+            "total": _integer(0, description="rows matching the filters, all pages"),
+            "page": _integer(1),
+            "per_page": _integer(1, MAX_PAGE_SIZE),
+        },
+        ["transactions", "total", "page", "per_page"],
+        description="One page of the journal, newest first.",
+    ),
+    "DayStats": _object(
+        {
+            "date": _date("the settlement date (absent in the totals)"),
+            "count": _integer(0, description="successful transactions, voided ones excluded"),
+            "recharge_total": _money("储值充值 total"),
+            "consume_total": _money("储值消费 total (what was debited)"),
+            "balance_net": _money("储值沉淀: recharge_total - consume_total"),
+            "points_awarded": _integer(0, description="积分奖励"),
+            "points_redeemed": _integer(0, description="积分兑换"),
+            "points_net": _integer(description="积分沉淀: awarded - redeemed"),
+        },
+        [
+            "count",
+            "recharge_total",
+            "consume_total",
+            "balance_net",
+            "points_awarded",
+            "points_redeemed",
+            "points_net",
+        ],  # fmt: skip
+        description=(
+            "交易统计 of one day or of a range. Voided transactions and their voids count "
+            "nowhere; opening entries of an import count nowhere."
+        ),
+    ),
+    "DailyStats": _object(
+        {"days": {"type": "array", "items": _ref("DayStats")}, "totals": _ref("DayStats")},
+        ["days", "totals"],
+        description="One DayStats per date of the range (zeros included), and the totals.",
+    ),
+    "TypeTotals": _object(
+        {
+            "count": _integer(0),
+            "amount": _money("sum of the signed amounts (consume is negative)"),
+            "points": _integer(description="sum of the signed points"),
+        },
+        ["count", "amount", "points"],
+    ),
+    "Batch": _object(
+        {
+            "terminal_id": _string(None, description="终端号"),
+            "batch_no": _six("批次号", nullable=False),
+            "count": _integer(0, description="successful transactions of the batch"),
+            "void_count": _integer(0, description="voids posted in the batch"),
+            "types": _object(
+                {kind: _ref("TypeTotals") for kind in TRANSACTION_TYPES},
+                TRANSACTION_TYPES,
+            ),
+            "settled_at": _datetime("settlement only: when the batch was closed"),
+            "settle_date": _date("settlement only: 清算日期"),
+            "transactions": {
+                "type": "array",
+                "items": _ref("Transaction"),
+                "maxItems": MAX_PAGE_SIZE,
+                "description": (
+                    f"GET /api/v1/batch only: the batch's journal, newest first (at most "
+                    f"{MAX_PAGE_SIZE} rows)"
+                ),
+            },
+        },
+        ["terminal_id", "batch_no", "count", "void_count", "types"],
+        description=(
+            "A terminal's batch (批次) totals by transaction type, as settlement (结算) prints "
+            "them. Voided transactions count nowhere."
+        ),
+    ),
+    "Session": _object(
+        {
+            "token": _string(None, description="send as `Authorization: Bearer <token>`"),
+            "operator_no": _string(None),
+            "name": _string(None),
+            "role": _enum(sorted(ALL_ROLES)),
+            "terminal_id": _string(None),
+            "batch_no": _six("the terminal's open batch", nullable=False),
+        },
+        ["token", "operator_no", "name", "role", "terminal_id", "batch_no"],
+    ),
+    "Whoami": _object(
+        {
+            "operator_no": _string(None),
+            "name": _string(None),
+            "role": _enum(sorted(ALL_ROLES)),
+            "terminal_id": _string(None),
+            "locked": {
+                "type": "boolean",
+                "description": "locked (锁定) until POST /api/v1/session/unlock",
+            },
+        },
+        ["operator_no", "name", "role", "terminal_id", "locked"],
+    ),
+    "StaffMember": _object(
+        {
+            "operator_no": _string(
+                None, description="员工号: 00 (主管), 01–98 (操作员), 99 (系统操作员) or owner"
+            ),
+            "name": _string(None),
+            "role": _enum(sorted(ALL_ROLES)),
+            "active": {
+                "type": "boolean",
+                "description": "false once removed (删除操作员): cannot sign in",
+            },
+            "password_set": {
+                "type": "boolean",
+                "description": "false while still on the role's default password (owner: none)",
+            },
+        },
+        ["operator_no", "name", "role", "active", "password_set"],
+        description="A staff member (员工); never a password.",
+    ),
+    "Terminal": _object(
+        _TERMINAL,
+        list(_TERMINAL),
+        description="A terminal (终端) and its parameters (终端参数).",
+    ),
+    "NewTerminal": _object(
+        {
+            **_TERMINAL,
+            "terminal_key": _string(
+                TERMINAL_KEY,
+                description=(
+                    "终端密钥: shown this once and kept only as a keyed hash; a new one with "
+                    "POST /api/v1/terminals/{terminal_id}/key"
+                ),
+                example="3385192015828982",
+            ),
+        },
+        [*_TERMINAL, "terminal_key"],
+        description="A terminal just registered: its parameters (the defaults) and its key.",
+    ),
+    "TerminalKeyChecked": _object(
+        {"terminal_id": _string(None, description="终端号"), "name": _TERMINAL["name"]},
+        ["terminal_id", "name"],
+        description="The terminal whose key was right (or which has no key).",
+    ),
+    "PrintJob": _PRINT_JOB,
+    "PrinterStatus": _object(
+        {
+            "printer": _enum(
+                ["none", "unknown", "printing", "ok", "failed"],
+                description="none: no printer set; unknown: not tried yet; ok: the last job "
+                "(or connection test) got through; failed: it did not (see `error`)",
+            ),
+            "error": _string(None, nullable=True, description="the last failure"),
+            "job": _ref("PrintJob"),
+        },
+        ["printer", "error", "job"],
+        description="The terminal's receipt printer and its last job.",
+    ),
+    "OwnTerminal": _object(
+        {
+            **_TERMINAL,
+            "enabled_types": _SETTING_PROPERTIES["enabled_types"],
+            "merchant_id": _SETTING_PROPERTIES["merchant_id"],
+            "merchant_name": _SETTING_PROPERTIES["merchant_name"],
+            "receipt_title": _SETTING_PROPERTIES["receipt_title"],
+            "printer": _ref("PrinterStatus"),
+        },
+        [*_TERMINAL, "enabled_types", "merchant_id", "merchant_name", "receipt_title", "printer"],
+        description=(
+            "The caller's terminal, with what its screens need of the shop's settings: a type "
+            "not in `enabled_types` is not on the menu."
+        ),
+    ),
+    "TerminalChange": _object(
+        _TERMINAL_PARAMETERS,
+        minProperties=1,
+        description=(
+            "Any non-empty subset of the terminal parameters; all are checked before any is "
+            "written. A key that is not a parameter is `bad_request`; a value a parameter does "
+            "not take is `invalid_setting` (with `setting`)."
+        ),
+    ),
+    "Balance": _object(
+        {"card_no": _ref("CardNo"), "balance": _money("储值余额"), "points": _integer(0)},
+        ["card_no", "balance", "points"],
+        description="储值查询 / 积分查询.",
+    ),
+    "Settings": _object(
+        _SETTING_PROPERTIES,
+        list(_SETTING_PROPERTIES),
+        description="Shop-wide settings (终端参数 / 交易参数) and the merchant's own fields.",
+    ),
+    "SettingsChange": _object(
+        _SETTING_PROPERTIES,
+        minProperties=1,
+        description=(
+            "Any non-empty subset of Settings; all are checked before any is written. An "
+            "unknown key or a bad value is refused (`invalid_setting`, with `setting`)."
+        ),
+    ),
+}
+
+
+SCHEMAS = {
+    **_REQUEST_FORMATS,
+    **_TRANSACTION_REQUESTS,
+    "ActivateCardRequest": _ACTIVATION,
+    **_RECORDS,
+}
+
+
+_REPLAYED = {
+    "Idempotent-Replayed": {
+        "description": "`true` when the request_id was seen before and this is the original",
+        "schema": {"type": "string", "enum": ["true"]},
+    }
+}
+
+
+_CARD_STATUS_REFUSALS = ("card_inactive", "card_frozen", "card_lost", "card_expired")
+
+
+_PIN_REFUSALS = ("wrong_pin", "pin_locked")
+
+
+_SUPERVISOR_REFUSALS = (
+    "bad_request",
+    "staff_locked",
+    "wrong_password",
+    "password_change_required",
+)
+
+
+def _card_response(description: str = "the card") -> dict:
+    return _json(_ref("Card"), f"{description} (balance and points in the owner's view only)")
+
+
+def _flag(name: str) -> dict:
+    """A small `{card_no, <name>: true}` acknowledgement."""
+    return _json(
+        _object(
+            {"card_no": _ref("CardNo"), name: {"type": "boolean", "enum": [True]}},
+            ["card_no", name],
+        ),
+        "done",
+    )
+
+
+def _locked(value: bool) -> dict:
+    return _object({"locked": {"type": "boolean", "enum": [value]}}, ["locked"])
+
+
+def _changed() -> dict:
+    return _json(
+        _object(
+            {"operator_no": _string(None), "changed": {"type": "boolean", "enum": [True]}},
+            ["operator_no", "changed"],
+        ),
+        "changed",
+    )

@@ -1,0 +1,75 @@
+"""The service's own routes: this API's OpenAPI document, the health check and the version.
+
+Each route is declared once with `@operation` (contract.py): its route, guard and contract.
+"""
+
+from __future__ import annotations
+
+from flask import g, jsonify
+
+from ... import __version__
+from ...domain import settings as shop_settings
+from ...domain.actors import ALL_ROLES
+from .contract import operation
+from .openapi import document
+from .schemas import _SETTING_PROPERTIES, _enum, _json, _object, _string
+
+
+@operation(
+    "GET",
+    "/openapi.json",
+    "service",
+    "This document",
+    "The OpenAPI 3.0.3 document of the API.",
+    roles=None,
+    ok=_json({"type": "object"}, "the document"),
+)
+def openapi():
+    return jsonify(document())
+
+
+@operation(
+    "GET",
+    "/v1/health",
+    "service",
+    "Health check",
+    "Answers while the server runs; touches no data.",
+    roles=None,
+    ok=_json(_object({"status": _enum(["ok"])}, ["status"]), "the server is running"),
+)
+def health():
+    return jsonify({"status": "ok"})
+
+
+@operation(
+    "GET",
+    "/v1/version",
+    "service",
+    "Version (版本信息)",
+    "What the POS's version screen shows: the software version, the caller's "
+    "terminal and the merchant.",
+    roles=ALL_ROLES,
+    ok=_json(
+        _object(
+            {
+                "version": _string(None, description="the software's version"),
+                "terminal_id": _string(None, description="the caller's 终端号"),
+                "merchant_id": _SETTING_PROPERTIES["merchant_id"],
+                "merchant_name": _SETTING_PROPERTIES["merchant_name"],
+            },
+            ["version", "terminal_id", "merchant_id", "merchant_name"],
+        ),
+        "the version",
+    ),
+)
+def version():
+
+    shop = shop_settings.load()
+    return jsonify(
+        {
+            "version": __version__,
+            "terminal_id": g.actor.terminal_id,
+            "merchant_id": shop["merchant_id"],
+            "merchant_name": shop["merchant_name"],
+        }
+    )

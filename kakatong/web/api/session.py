@@ -1,0 +1,177 @@
+"""Sessions at a terminal: sign in (签到), whoami, sign out (签退), lock (锁定) and unlock.
+
+Each route is declared once with `@operation` (contract.py): its route, guard and contract.
+"""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from ...domain import formats, staff, terminals
+from ...domain.actors import ALL_ROLES, Actor
+from .contract import _sessions, _token, body, operation
+from .schemas import _body, _json, _locked, _object, _ref, _string
+
+_LOCK_DESCRIPTION = """\
+锁定: the staff member steps away from the terminal. Until POST /api/v1/session/unlock with \
+their own password, every call of this session answers `terminal_locked` (423) but GET and \
+DELETE /api/v1/session and the unlock; locking a locked session is `terminal_locked` too. \
+Only this session is locked, not the terminal's other sessions. Takes no body."""
+
+
+_SIGN_IN_BODY = _object(
+    {
+        "operator_no": _string(None, description="员工号: 00, 01–05, 99 or owner"),
+        "password": _string(None),
+        "terminal_id": _string(
+            None,
+            nullable=True,
+            description=("终端号; may be left out while the shop has exactly one POS terminal"),
+        ),
+        "terminal_key": _string(
+            None,
+            nullable=True,
+            description="终端密钥; needed at a terminal that has a key, ignored at one without",
+        ),
+    },
+    ["operator_no", "password"],
+)
+
+
+@operation(
+    "POST",
+    "/v1/session",
+    "session",
+    "Sign in (签到)",
+    "Opens a session at a terminal and returns its bearer token. The terminal "
+    "is checked first, then its key, then the password. A terminal that has a key "
+    "(every one registered with POST /api/v1/terminals) opens sessions only with "
+    "it in `terminal_key`: `terminal_key_required` when missing, "
+    "`wrong_terminal_key` when wrong; wrong keys count per terminal like "
+    "passwords, with the terminal key check (POST "
+    "/api/v1/terminals/{terminal_id}/bind), up to `staff_locked`. A terminal "
+    "without a key (the one terminal of a fresh shop) takes any call. An unknown "
+    "operator number and a "
+    "wrong password answer alike (`wrong_password`). A staff member still on "
+    "the published default password cannot sign in "
+    "(`password_change_required`): change it first with "
+    "POST /api/v1/staff/{operator_no}/password. The owner has no default "
+    "(`password_not_set` until `flask set-password owner …`). After "
+    "`password_attempt_limit` wrong passwords in a row for an operator number "
+    "(known or not; default 5) every attempt is `staff_locked` (with "
+    "`minutes_left`) for `password_lock_minutes` (default 15), right password "
+    "or not. Sessions live in memory: a restart or 12 idle hours ends them.",
+    roles=None,
+    body=_body(_SIGN_IN_BODY, {"operator_no": "01", "password": "2580"}),
+    errors=(
+        "bad_request",
+        "terminal_required",
+        "terminal_not_found",
+        "terminal_key_required",
+        "wrong_terminal_key",
+        "password_not_set",
+        "staff_locked",
+        "wrong_password",
+        "staff_disabled",
+        "password_change_required",
+    ),
+    ok=_json(_ref("Session"), "signed in"),
+    status=201,
+)
+def sign_in():
+    data = body()
+    terminal = terminals.for_sign_in(data.get("terminal_id"))
+    terminals.check_key(terminal, data.get("terminal_key"))
+    member = staff.authenticate(data.get("operator_no"), data.get("password"))
+    actor = Actor(
+        member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id, member.name,
+        request.remote_addr,
+    )  # fmt: skip
+    token = _sessions().open(actor)
+    return jsonify(
+        {
+            "token": token,
+            "operator_no": member.staff_no,
+            "name": member.name,
+            "role": member.role,
+            "terminal_id": terminal.terminal_id,
+            "batch_no": formats.six(terminal.batch_no),
+        }
+    ), 201
+
+
+@operation(
+    "GET",
+    "/v1/session",
+    "session",
+    "The current session",
+    "Who the bearer token belongs to, at which terminal, and whether the "
+    "session is locked. Answers while it is locked.",
+    roles=ALL_ROLES,
+    ok=_json(_ref("Whoami"), "the session"),
+    while_locked=True,
+)
+def whoami():
+    a = g.actor
+    return jsonify(
+        {
+            "operator_no": a.staff_no,
+            "name": a.name,
+            "role": a.role,
+            "terminal_id": a.terminal_id,
+            "locked": g.locked,
+        }
+    )
+
+
+@operation(
+    "DELETE",
+    "/v1/session",
+    "session",
+    "Sign out (签退)",
+    "Ends the session of this token, locked or not.",
+    roles=ALL_ROLES,
+    ok={"description": "signed out (no body)"},
+    status=204,
+    while_locked=True,
+)
+def sign_out():
+    _sessions().close(_token())
+    return "", 204
+
+
+@operation(
+    "POST",
+    "/v1/session/lock",
+    "session",
+    "Lock the session (锁定)",
+    _LOCK_DESCRIPTION,
+    roles=ALL_ROLES,
+    ok=_json(_locked(True), "locked"),
+)
+def lock_session():
+    _sessions().set_locked(_token(), True)
+    return jsonify({"locked": True})
+
+
+@operation(
+    "POST",
+    "/v1/session/unlock",
+    "session",
+    "Unlock the session",
+    "The password of the staff member signed in on this session, theirs and no "
+    "one else's (not the supervisor's), unlocks it; a missing one is a wrong one. "
+    "Wrong passwords count at a door of their own, apart from sign-in: after "
+    "`password_attempt_limit` in a row every attempt is `staff_locked` (with "
+    "`minutes_left`) for `password_lock_minutes`, right password or not; the "
+    "session may still sign out. Answers on an unlocked session too.",
+    roles=ALL_ROLES,
+    body=_body(_object({"password": _string(None)}, ["password"]), {"password": "2580"}),
+    errors=("bad_request", "staff_locked", "wrong_password"),
+    ok=_json(_locked(False), "unlocked"),
+    while_locked=True,
+)
+def unlock_session():
+    staff.check_own_password(g.actor, body().get("password"))
+    _sessions().set_locked(_token(), False)
+    return jsonify({"locked": False})

@@ -1,0 +1,201 @@
+"""Staff management (员工管理): the staff list, adding and removing operators, and staff
+passwords (a change with the old password, a reset by the supervisor or the owner).
+
+Each route is declared once with `@operation` (contract.py): its route, guard and contract.
+"""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from ...domain import staff
+from ...domain.actors import CAN_MANAGE_STAFF, CAN_TRANSACT
+from ..sessions import end_sessions_of
+from . import records
+from .contract import body, operation
+from .schemas import (
+    _SUPERVISOR_REFUSALS,
+    NEW_OPERATOR_NO,
+    TERMINAL_PASSWORD,
+    _body,
+    _changed,
+    _json,
+    _object,
+    _path_operator_no,
+    _ref,
+    _string,
+)
+
+_STAFF_AUTHORITY = (
+    "Authorised by a supervisor's or the owner's session, or from an operator's session by "
+    "`supervisor_password` (the supervisor's authorisation, with its lock)."
+)
+
+
+@operation(
+    "GET",
+    "/v1/staff",
+    "staff",
+    "The staff (员工管理)",
+    "Every staff member by number, removed operators too (`active` false). No "
+    "passwords: `password_set` is false while one is still on the role's default "
+    "(the owner: none set).",
+    roles=CAN_MANAGE_STAFF,
+    ok=_json(
+        _object({"staff": {"type": "array", "items": _ref("StaffMember")}}, ["staff"]),
+        "the staff",
+    ),
+)
+def list_staff():
+    return jsonify({"staff": [records.staff(s) for s in staff.list_staff()]})
+
+
+@operation(
+    "POST",
+    "/v1/staff",
+    "staff",
+    "Add an operator (添加操作员)",
+    "A new operator number, two digits other than 00 (supervisor) and 99 (system "
+    "operator), with a password of the operator's own: 4 to 8 digits, not the "
+    "default 0000, so they can sign in at once. `name` defaults to 操作员NN. A "
+    "removed operator's number may be given again: the operator is back, active, "
+    "with the new name and password. " + _STAFF_AUTHORITY + " Checks, in order: "
+    "the operator number (`invalid_staff_no`), the name (`bad_request` with "
+    "`field`), the password (`invalid_password`), the authorisation, the number "
+    "free (`staff_exists`).",
+    roles=CAN_TRANSACT,
+    body=_body(
+        _object(
+            {
+                "operator_no": _string(NEW_OPERATOR_NO, description="操作员号"),
+                "name": _string(None, nullable=True, maxLength=40, description="default 操作员NN"),
+                "password": _string(TERMINAL_PASSWORD, description="4 to 8 digits, not 0000"),
+                "supervisor_password": _ref("SupervisorPassword"),
+            },
+            ["operator_no", "password"],
+        ),
+        {
+            "operator_no": "06",
+            "name": "陈七",
+            "password": "6060",
+            "supervisor_password": "135790",
+        },
+    ),
+    errors=(
+        "invalid_staff_no",
+        "invalid_password",
+        *_SUPERVISOR_REFUSALS,
+        "staff_exists",
+    ),
+    ok=_json(_ref("StaffMember"), "the operator"),
+    status=201,
+)
+def add_operator():
+    data = body()
+    member = staff.add_operator(
+        g.actor,
+        data.get("operator_no"),
+        data.get("password"),
+        data.get("name"),
+        data.get("supervisor_password"),
+    )
+    return jsonify(records.staff(member)), 201
+
+
+@operation(
+    "DELETE",
+    "/v1/staff/<operator_no>",
+    "staff",
+    "Remove an operator (删除操作员)",
+    "Disables the operator: they can no longer sign in (`staff_disabled`) and "
+    "every session of theirs ends; their journal rows keep naming them, and the "
+    "number may be given again with POST /api/v1/staff. Only operators are "
+    "removed. The body is optional. " + _STAFF_AUTHORITY + " Checks, in order: "
+    "the authorisation, an active staff member of this number "
+    "(`staff_not_found`), an operator (`not_permitted`).",
+    roles=CAN_TRANSACT,
+    params=[_path_operator_no()],
+    body={
+        **_body(
+            _object({"supervisor_password": _ref("SupervisorPassword")}),
+            {"supervisor_password": "135790"},
+        ),
+        "required": False,
+    },
+    errors=(*_SUPERVISOR_REFUSALS, "staff_not_found"),
+    ok={"description": "removed (no body)"},
+    status=204,
+)
+def remove_operator(operator_no: str):
+    data = body() if request.get_data() else {}
+    staff.remove_operator(g.actor, operator_no, data.get("supervisor_password"))
+    end_sessions_of(operator_no)
+    return "", 204
+
+
+@operation(
+    "POST",
+    "/v1/staff/<operator_no>/password",
+    "session",
+    "Change a staff password",
+    "The old password is the proof, so no session is needed; this is how a "
+    "default password is replaced before the first sign-in. Operators, the "
+    "supervisor and the system operator take 4 to 8 digits, the owner 8 to 128 "
+    "characters; never the role's default. A wrong old password counts toward "
+    "the same lock as sign-in (`staff_locked`). Ends every session of that "
+    "staff member.",
+    roles=None,
+    params=[_path_operator_no()],
+    body=_body(
+        _object(
+            {"old_password": _string(None), "new_password": _string(None)},
+            ["old_password", "new_password"],
+        ),
+        {"old_password": "0000", "new_password": "2580"},
+    ),
+    errors=("password_not_set", "staff_locked", "wrong_password", "invalid_password"),
+    ok=_changed(),
+)
+def change_staff_password(operator_no: str):
+    data = body()
+    staff.change_password(
+        operator_no, data.get("old_password"), data.get("new_password"), request.remote_addr
+    )
+    end_sessions_of(operator_no)
+    return jsonify({"operator_no": operator_no, "changed": True})
+
+
+@operation(
+    "PUT",
+    "/v1/staff/<operator_no>/password",
+    "staff",
+    "Set a staff password (改密)",
+    "Without the old password: an operator's, authorised by the supervisor; "
+    "anyone's, by the owner. The rules of the new password are those of the "
+    "change above. Ends every session of that staff member. "
+    + _STAFF_AUTHORITY
+    + " Checks, in order: the authorisation, the staff member found "
+    "(`staff_not_found`), whose it is (`not_permitted`: the supervisor sets "
+    "operators' passwords only), the new password (`invalid_password`).",
+    roles=CAN_TRANSACT,
+    params=[_path_operator_no()],
+    body=_body(
+        _object(
+            {
+                "new_password": _string(None),
+                "supervisor_password": _ref("SupervisorPassword"),
+            },
+            ["new_password"],
+        ),
+        {"new_password": "7070"},
+    ),
+    errors=(*_SUPERVISOR_REFUSALS, "staff_not_found", "invalid_password"),
+    ok=_changed(),
+)
+def reset_staff_password(operator_no: str):
+    data = body()
+    staff.reset_password(
+        g.actor, operator_no, data.get("new_password"), data.get("supervisor_password")
+    )
+    end_sessions_of(operator_no)
+    return jsonify({"operator_no": operator_no, "changed": True})

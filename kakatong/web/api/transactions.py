@@ -1,0 +1,263 @@
+"""The ledger's transactions: post one of the four, look one up by voucher number, void it, and
+the journal (交易流水).
+
+Each route is declared once with `@operation` (contract.py): its route, guard and contract.
+"""
+
+from __future__ import annotations
+
+from flask import g, jsonify, request
+
+from ...domain import ledger, receipts, reports
+from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
+from ...domain.reports import MAX_PAGE_SIZE
+from ...store.codes import JOURNAL_TYPES
+from . import records
+from .common import _args_int, _posted
+from .contract import body, operation
+from .schemas import (
+    _CARD_STATUS_REFUSALS,
+    _PIN_REFUSALS,
+    _REPLAYED,
+    _REQUEST_OF_TYPE,
+    _body,
+    _enum,
+    _integer,
+    _json,
+    _object,
+    _param,
+    _path_voucher_no,
+    _ref,
+    _string,
+)
+
+_TRANSACT_DESCRIPTION = """\
+One of the four transactions, by `type`: 储值消费 `consume`, 储值充值 `recharge`, 积分累加 \
+`points_earn`, 积分消费 `points_redeem`. Each is one database transaction.
+
+Checks, in this order (the first failure answers): request format (fields, type, card number, \
+PIN format, request_id, service code, payment method), the type is enabled \
+(`transaction_disabled`), amount or points (`invalid_amount`, `over_limit`, \
+`invalid_points`), the request_id (replay or `request_id_reused`), card found, card status, \
+PIN (a wrong PIN counts toward the lock even though the request is refused), balance or \
+points.
+
+Idempotency: the same `request_id` with the same content returns the original transaction \
+(as it is now: it may since have been voided) with status 201 and `Idempotent-Replayed: \
+true`; with different content (another card, amount, PIN, terminal…) `request_id_reused`. A \
+refused request claims nothing."""
+
+
+_VOID_DESCRIPTION = """\
+交易撤销: reverses a transaction of a still-open batch, exactly once, as a new `void` row \
+(posted to the caller's terminal and batch).
+
+Checks, in this order: request format, supervisor password (the owner needs none), \
+request_id (replay or `request_id_reused`), original found, voidable (`not_voidable` for a \
+void or an opening entry), already voided, batch closed (the original's terminal has \
+settled since), the card's PIN (on the card that holds the original), and that the \
+reversal leaves no balance or points negative (`void_refused`). The card's status is not \
+checked. Idempotent like POST /api/v1/transactions."""
+
+
+_JOURNAL_PARAMS = [
+    _param("card_no", "query", _string(None), "卡号"),
+    _param(
+        "time_from",
+        "query",
+        _string(None),
+        "ISO 8601 date-time, inclusive; without an offset it is shop time. Percent-"
+        "encode a `+` offset as %2B",
+    ),
+    _param("time_to", "query", _string(None), "ISO 8601 date-time, inclusive"),
+    _param("date_from", "query", _string(None, format="date"), "清算日期 from, YYYY-MM-DD"),
+    _param("date_to", "query", _string(None, format="date"), "清算日期 to, inclusive"),
+    _param("status", "query", _enum(["success", "voided"]), "交易状态"),
+    _param("type", "query", _enum(JOURNAL_TYPES), "交易类型"),
+    _param("trace_no", "query", _integer(0), "流水号 (digits)"),
+    _param("terminal_id", "query", _string(None), "终端号"),
+    _param("batch_no", "query", _integer(0), "批次号 (digits)"),
+    _param("page", "query", _integer(1, default=1), "page number, from 1"),
+    _param("per_page", "query", _integer(1, MAX_PAGE_SIZE, default=50), "rows per page"),
+]
+
+
+@operation(
+    "POST",
+    "/v1/transactions",
+    "transactions",
+    "Post a transaction (消费 / 充值 / 积分累加 / 积分消费)",
+    _TRANSACT_DESCRIPTION,
+    roles=CAN_TRANSACT,
+    body=_body(
+        {
+            "oneOf": [_ref(name) for name in _REQUEST_OF_TYPE.values()],
+            "discriminator": {
+                "propertyName": "type",
+                "mapping": {
+                    kind: f"#/components/schemas/{name}" for kind, name in _REQUEST_OF_TYPE.items()
+                },
+            },
+        },
+        {
+            "type": "consume",
+            "card_no": "1680860097157114",
+            "amount": "100.00",
+            "pin": "123456",
+            "request_id": "pos1-20250301-0001",
+        },
+    ),
+    errors=(
+        "bad_request",
+        "invalid_card_no",
+        "invalid_pin",
+        "transaction_disabled",
+        "invalid_amount",
+        "over_limit",
+        "invalid_points",
+        "request_id_reused",
+        "card_not_found",
+        *_CARD_STATUS_REFUSALS,
+        *_PIN_REFUSALS,
+        "insufficient_balance",
+        "insufficient_points",
+        "no_points",
+    ),
+    ok=_json(
+        _ref("Transaction"),
+        "posted, or the original of a replayed request_id",
+        headers=_REPLAYED,
+    ),
+    status=201,
+)
+def post_transaction():
+    data = body()
+    result = ledger.transact(
+        g.actor,
+        data.get("type"),
+        data.get("card_no"),
+        request_id=data.get("request_id"),
+        amount=data.get("amount"),
+        points=data.get("points"),
+        pin=data.get("pin"),
+        service_code=data.get("service_code"),
+        payment_method=data.get("payment_method"),
+    )
+    return _posted(result)
+
+
+@operation(
+    "GET",
+    "/v1/transactions",
+    "transactions",
+    "The journal (交易流水)",
+    "Every terminal's journal, newest first, filtered and paged. All filters are "
+    "optional and combine with AND.",
+    roles=CAN_READ_JOURNAL,
+    params=_JOURNAL_PARAMS,
+    errors=("bad_request", "invalid_date", "invalid_card_no", "invalid_terminal_id"),
+    ok=_json(_ref("TransactionPage"), "one page"),
+)
+def list_transactions():
+    filters = reports.journal_filter(request.args)
+    page, per_page = _args_int("page", 1), _args_int("per_page", 50)
+    rows, total = reports.journal(filters, page, per_page)
+    return jsonify(
+        {
+            "transactions": [records.transaction(t) for t in rows],
+            "total": total,
+            "page": page,
+            "per_page": per_page,
+        }
+    )
+
+
+@operation(
+    "GET",
+    "/v1/transactions/<voucher_no>",
+    "transactions",
+    "A transaction by voucher number",
+    "What the void screen shows before the void: the transaction this 凭证号 names, "
+    "from any terminal.",
+    roles=CAN_TRANSACT,
+    params=[_path_voucher_no()],
+    errors=("bad_request", "transaction_not_found"),
+    ok=_json(_ref("Transaction"), "the transaction"),
+)
+def get_transaction(voucher_no: str):
+    return jsonify(records.transaction(ledger.find_voucher(voucher_no)))
+
+
+@operation(
+    "GET",
+    "/v1/transactions/<voucher_no>/receipt",
+    "transactions",
+    "A transaction's receipt (签购单)",
+    "What the slip of the transaction this 凭证号 names says, from any terminal, as data: the "
+    "card number masked, the type in Chinese with the POS's code, the numbers as six digits, "
+    "the shop-local date and time, money as yuan, a void's original, and the copies the "
+    "terminal prints. The layout is left to whoever draws it. An import's opening entry has "
+    "none (`transaction_not_found`).",
+    roles=CAN_TRANSACT,
+    params=[_path_voucher_no()],
+    errors=("bad_request", "transaction_not_found"),
+    ok=_json(_ref("Receipt"), "the receipt"),
+)
+def get_receipt(voucher_no: str):
+    return jsonify(records.receipt(receipts.for_voucher(voucher_no)))
+
+
+@operation(
+    "POST",
+    "/v1/transactions/<voucher_no>/void",
+    "transactions",
+    "Void a transaction (交易撤销)",
+    _VOID_DESCRIPTION,
+    roles=CAN_TRANSACT,
+    params=[_path_voucher_no()],
+    body=_body(
+        _object(
+            {
+                "supervisor_password": _ref("SupervisorPassword"),
+                "request_id": _ref("RequestId"),
+                "pin": _ref("Pin"),
+            },
+            ["request_id"],
+        ),
+        {
+            "supervisor_password": "135790",
+            "request_id": "pos1-20250301-0002",
+            "pin": "123456",
+        },
+    ),
+    errors=(
+        "bad_request",
+        "invalid_pin",
+        "staff_locked",
+        "wrong_password",
+        "password_change_required",
+        "request_id_reused",
+        "transaction_not_found",
+        "not_voidable",
+        "already_voided",
+        "batch_closed",
+        *_PIN_REFUSALS,
+        "void_refused",
+    ),
+    ok=_json(
+        _ref("Transaction"),
+        "the void row (type `void`), or the original of a replayed request_id",
+        headers=_REPLAYED,
+    ),
+    status=201,
+)
+def void_transaction(voucher_no: str):
+    data = body()
+    result = ledger.void(
+        g.actor,
+        voucher_no,
+        supervisor_password=data.get("supervisor_password"),
+        request_id=data.get("request_id"),
+        pin=data.get("pin"),
+    )
+    return _posted(result)
