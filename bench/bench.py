@@ -485,7 +485,11 @@ def terminal_page_ready(port: int, loads: int = 7) -> float | None:
             context = browser.new_context(viewport={"width": 800, "height": 480})
             page = context.new_page()
             page.goto(f"http://127.0.0.1:{port}/terminal")
-            page.wait_for_function("performance.getEntriesByName('kkt-ready').length > 0")
+            # Polled from here: wait_for_function with a string needs eval, which the page's
+            # CSP refuses whenever the first look finds the page not yet ready.
+            ready = "() => performance.getEntriesByName('kkt-ready').length > 0"
+            while not page.evaluate(ready):
+                time.sleep(0.005)
             times.append(page.evaluate("performance.getEntriesByName('kkt-ready')[0].startTime"))
             context.close()
         browser.close()

@@ -8,6 +8,9 @@ import pytest
 from browser import chromium, expect, key, page_errors, screen, shoot, sign_in, type_keys
 from conftest import GOLD, SILVER, Api, body, ensure_password
 
+# The page's script: the ES modules of static/terminal/ (main.js imports the others).
+SCRIPTS = sorted((Path(__file__).resolve().parent.parent / "static" / "terminal").glob("*.js"))
+
 
 @pytest.fixture(scope="module")
 def browser():
@@ -236,13 +239,24 @@ def test_the_page_is_small_and_has_no_inline_script(live_server):
 
     html = requests.get(live_server.url + "/terminal").text
     assert "<script>" not in html and "onclick" not in html
+    scripts = [f"terminal/{p.name}" for p in SCRIPTS]
+    assert "terminal/main.js" in scripts
     sizes = [len(requests.get(live_server.url + f"/static/{f}").content)
-             for f in ("terminal.js", "terminal.css")]  # fmt: skip
+             for f in (*scripts, "terminal.css")]  # fmt: skip
     assert sum(sizes) < 100 * 1024
     assert (
         "script-src 'self'"
         in requests.get(live_server.url + "/terminal").headers["Content-Security-Policy"]
     )
+
+
+def test_the_page_loads_main_js_and_preloads_every_other_module(live_server):
+    import requests
+
+    html = requests.get(live_server.url + "/terminal").text
+    assert '<script type="module" src="/static/terminal/main.js">' in html
+    preloaded = set(re.findall(r'<link rel="modulepreload" href="/static/terminal/([^"]+)">', html))
+    assert preloaded == {p.name for p in SCRIPTS} - {"main.js"}
 
 
 def test_balance_and_points_queries(page):
@@ -344,7 +358,8 @@ def test_every_string_of_the_script_is_in_the_catalogue():
 
     from kakatong.web.i18n import msgids
 
-    script = (Path(__file__).resolve().parent.parent / "static" / "terminal.js").read_text()
+    assert SCRIPTS
+    script = "\n".join(path.read_text() for path in SCRIPTS)
     used = set(re.findall(r'\bt\("([^"]+)"\)', script))
     used |= {a or b for a, b in re.findall(r'label: "([^"]+)"|title: "([^"]+)"', script)}
     assert used - set(msgids()) == set()

@@ -4,7 +4,7 @@ Three layers, each usable alone:
 
 - `parse_swipe` turns one swipe's bytes into a `Swipe` (card number, expiry, name) or raises
   `SwipeError` with a stable reason code. It accepts what the terminal page's keyboard-wedge
-  parser (static/terminal.js, `parseStripe`) accepts: track 1 `%B<PAN>^<NAME>^<YYMM>…?` and/or
+  parser (static/terminal/keys.js, `parseStripe`) accepts: track 1 `%B<PAN>^<NAME>^<YYMM>…?` and/or
   track 2 `;<PAN>=<YYMM>…?`, a PAN of 8 to 19 digits, the two PANs equal when both are read.
 - `Framer` cuts the raw byte stream of a serial port into swipes.
 - `ReaderThread` owns the port: opens it with pyserial, reopens it with back-off when it is

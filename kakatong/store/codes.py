@@ -87,10 +87,11 @@ TABLES: dict[str, dict[str, Name]] = {
 
 def as_json() -> dict:
     """The tables for a page's script: {table: {code: {"name": …, "code": …}}}, in order, and
-    which transaction types move money (`money_types`)."""
+    the four transactions (`transaction_types`) and which of them move money (`money_types`)."""
     tables: dict = {
         table: {key: value._asdict() for key, value in names.items()}
         for table, names in TABLES.items()
     }
+    tables["transaction_types"] = list(TRANSACTION_TYPES)
     tables["money_types"] = [kind for kind in TRANSACTION_TYPES if kind in MONEY_TYPES]
     return tables

@@ -1,5 +1,5 @@
 """The cashier's touch-screen terminal page (/terminal): one page, its screens drawn by
-static/terminal.js over the JSON API, every string from the message catalogue."""
+the ES modules of static/terminal/ over the JSON API, every string from the message catalogue."""
 
 from .routes import bp
 

@@ -14,7 +14,7 @@ from .. import i18n
 
 bp = Blueprint("terminal", __name__, url_prefix="/terminal")
 
-# The manual's keys: (key name in terminal.js, label, keyboard key shown on screen)
+# The manual's keys: (key name in static/terminal/keys.js, label, keyboard key shown on screen)
 KEYS = [
     ("1", "1", ""), ("2", "2", ""), ("3", "3", ""), ("func", "功能", "F1"),
     ("4", "4", ""), ("5", "5", ""), ("6", "6", ""), ("reprint", "重印", "F2"),

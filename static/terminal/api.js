@@ -1,0 +1,73 @@
+// The JSON API (/api/v1) with this tab's bearer token, and the outbox: the one transaction
+// request kept until it is answered.
+import { t } from "./page.js";
+import { store } from "./state.js";
+import { status } from "./status.js";
+
+export const api = {
+  token: store.getItem("kkt.token"),
+  async call(method, path, body) {
+    const headers = { "Content-Type": "application/json" };
+    if (this.token) headers.Authorization = "Bearer " + this.token;
+    let response;
+    try {
+      response = await fetch("/api/v1" + path, {
+        method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+      });
+    } catch (err) {
+      status.online(false);
+      throw { error: "offline", message: t("网络中断，请稍后重试") };
+    }
+    status.online(true);
+    const data = response.status === 204 ? {} : await response.json();
+    if (!response.ok) throw data;
+    return data;
+  },
+  signedIn(token) {
+    this.token = token;
+    store.setItem("kkt.token", token);
+  },
+  signOut() {
+    this.token = null;
+    store.removeItem("kkt.token");
+  },
+};
+
+// A transaction request is created once, when the cashier confirms, and kept (with its
+// request_id) until its answer arrives: sending it again, after a double tap, a slow
+// network or a reload, can only be answered with the same result. It holds the PIN, so it
+// is kept in this tab's sessionStorage (gone with the browser), never in localStorage.
+export const outbox = {
+  key: "kkt.pending",
+  create(path, body) {
+    const request = { path, body: { ...body, request_id: newRequestId() } };
+    store.setItem(this.key, JSON.stringify(request));
+    return request;
+  },
+  pending() {
+    const text = store.getItem(this.key);
+    return text ? JSON.parse(text) : null;
+  },
+  async send(request) {
+    try {
+      const record = await api.call("POST", request.path, request.body);
+      this.done();
+      return record;
+    } catch (err) {
+      // Answered with a refusal: it claimed nothing, forget it. Not answered: keep it, to
+      // send again as it is.
+      if (err.error !== "offline") this.done();
+      throw err;
+    }
+  },
+  done() {
+    store.removeItem(this.key);
+  },
+};
+
+function newRequestId() {
+  if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+  const bytes = new Uint8Array(16);
+  crypto.getRandomValues(bytes);
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
