@@ -22,7 +22,14 @@ from wtforms import Form
 
 from ...domain import formats
 from ...domain import settings as shop_settings
-from ...domain.actors import CAN_CHANGE_SETTINGS, CAN_READ_JOURNAL, CAN_TRANSACT, Actor
+from ...domain.actors import (
+    ALL_ROLES,
+    CAN_CHANGE_SETTINGS,
+    CAN_READ_JOURNAL,
+    CAN_TRANSACT,
+    OWNER_ONLY,
+    Actor,
+)
 from ...domain.errors import ERRORS, LedgerError
 from ...store import codes
 from ...store.models import Staff, Terminal
@@ -33,8 +40,7 @@ login_manager.login_view = "backoffice.login"
 login_manager.login_message = _l("请先登录")
 login_manager.session_protection = None  # the token is the session, held on the server
 
-OWNER_ONLY = frozenset({"owner"})
-EVERYONE = frozenset({"operator", "supervisor", "sysadmin", "owner"})
+EVERYONE = ALL_ROLES
 
 
 def web_sessions() -> SessionStore:
