@@ -25,6 +25,7 @@ from openapi_spec_validator import validate as validate_spec
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT4
 
+from kakatong.devices import printer
 from kakatong.domain import cards, formats, ledger, money, receipts, settings, terminals
 from kakatong.domain.errors import ERRORS
 from kakatong.web.api.contract import OPERATIONS
@@ -363,9 +364,27 @@ def test_a_receipt_says_what_the_slip_says(api, supervisor):
     url = f"{TX}/{posted['voucher_no']}/receipt"
     receipt = check(api.get(url), TX + "/{voucher_no}/receipt", "get")
     assert list(receipt) == [
-        f.name.removesuffix("_fen") for f in dataclasses.fields(receipts.Receipt)
+        *(f.name.removesuffix("_fen") for f in dataclasses.fields(receipts.Receipt)),
+        "lines",
     ]
     assert receipt["card_no"] == "168086******7114"
+    # The slip's lines, in order, as the printer prints them: decided once.
+    assert [line["key"] for line in receipt["lines"]] == [
+        "merchant_name", "merchant_id", "terminal_id", "operator", "card_no", "type",
+        "batch_no", "voucher_no", "reference_no", "trace_no", "date_time",
+        "price", "amount", "balance", "points", "points_after",
+    ]  # fmt: skip
+    printed = printer.receipt_lines(
+        receipts.for_voucher(posted["voucher_no"]), width_chars=48, copy_label=None, reprint=False
+    )
+    rules = [i for i, text in enumerate(printed) if set(text) == {"-"}]
+    labelled = printed[rules[0] + 1 : rules[1]]  # between the rules: one text line each here
+    assert len(labelled) == len(receipt["lines"])
+    for line, text in zip(receipt["lines"], labelled, strict=True):
+        assert text.startswith(f"{line['label']} {line['label_code']}"), (line, text)
+        money = "¥" if line["money"] else ""
+        value = " ".join(filter(None, (line["value"], line["value_code"])))
+        assert text.endswith(money + value), (line, text)
     assert (receipt["type"], receipt["type_name"], receipt["type_code"]) == (
         "consume",
         "储值消费",

@@ -34,7 +34,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ..domain import receipts
-from ..domain.money import format_fen
 from ..domain.terminals import ENCODINGS, PAPER_COLUMNS, is_device, parse_printer_url
 
 log = logging.getLogger(__name__)
@@ -180,10 +179,6 @@ def _pair(label: str, value: str, width: int) -> list[str]:
     return lines
 
 
-def _yuan(fen: int) -> str:
-    return "¥" + format_fen(fen)
-
-
 def receipt_lines(
     receipt: receipts.Receipt, *, width_chars: int, copy_label: str | None, reprint: bool
 ) -> list[str]:
@@ -201,38 +196,13 @@ def receipt_lines(
     rule = "-" * width
     lines.append(rule)
 
-    def pair(label: str, value: object) -> None:
-        lines.extend(_pair(label, "-" if value in (None, "") else str(value), width))
-
-    pair("商户名称 MERCHANT NAME", r.merchant_name)
-    pair("商户编号 MERCHANT NO.", r.merchant_id)
-    pair("终端编号 TERMINAL ID", r.terminal_id)
-    operator = " ".join(part for part in (r.operator_no, r.operator_name) if part)
-    pair("操作员 OPERATOR", operator)
-    pair("卡号 CARD NO.", r.card_no)
-    pair("交易类型 TRANS TYPE", f"{r.type_name} {r.type_code}")
-    if r.original_voucher_no:
-        pair("原交易 ORIG. TRANS", r.original_type_name)
-        pair("原凭证号 ORIG. VOUCHER", r.original_voucher_no)
-    pair("批次号 BATCH NO.", r.batch_no)
-    pair("凭证号 VOUCHER NO.", r.voucher_no)
-    pair("参考号 REF. NO.", r.reference_no)
-    pair("流水号 TRACE NO.", r.trace_no)
-    pair("日期时间 DATE/TIME", f"{r.date} {r.time}")
-    if r.service_code:
-        pair("服务代码 SERVICE CODE", r.service_code)
-    if r.payment_method:
-        pair("支付方式 PAYMENT", r.payment_method)
-    if r.price_fen is not None:
-        pair("原价 PRICE", _yuan(r.price_fen))
-    if r.purchase_fen is not None:
-        pair("消费金额 PURCHASE", _yuan(r.purchase_fen))
-    if r.amount_fen is not None:
-        pair("金额 AMOUNT", _yuan(r.amount_fen))
-    pair("余额 BALANCE", _yuan(r.balance_after_fen))
-    if r.points is not None:
-        pair("积分 POINTS", f"{r.points:+d}")
-    pair("积分余额 POINTS BALANCE", r.points_after)
+    for line in receipts.lines(r):
+        value = "-" if line.value in (None, "") else line.value
+        if line.money:
+            value = "¥" + value
+        elif line.value_code:
+            value = f"{value} {line.value_code}"
+        lines.extend(_pair(f"{line.label} {line.label_code}", value, width))
     lines.append(rule)
     if r.signature_required:
         lines += _wrap("持卡人签名 CARDHOLDER SIGNATURE", width)

@@ -3,7 +3,9 @@
 The back office shows it as a page and the receipt printer will print the same data, so the
 content is decided here once: the card number masked, the type in Chinese with the POS's English
 code, trace, voucher and batch numbers as six digits, the date and time in the shop's zone, and
-the copies the terminal prints (商户存根, 持卡人存根). Layout belongs to whoever draws it.
+the copies the terminal prints (商户存根, 持卡人存根). `lines()` says which labelled lines the slip
+has and in what order, so the printer, the terminal page's on-screen slip and the back office's
+page show the same lines. Layout (widths, fonts, a currency sign) belongs to whoever draws it.
 """
 
 from __future__ import annotations
@@ -21,7 +23,8 @@ from ..store.models import Transaction
 from . import ledger
 from . import settings as shop_settings
 from .errors import LedgerError
-from .ledger import six
+from .formats import six
+from .money import format_fen
 
 COPY_LABELS = ("商户存根", "持卡人存根")
 # The cardholder signs for money taken from the card, as on a bank card's sales slip.
@@ -61,6 +64,65 @@ class Receipt:
     original_type_name: str | None  # a void: what it reverses (储值消费)
     voided: bool  # voided since: the slip no longer stands
     copies: tuple[str, ...]  # one label per copy printed
+
+
+@dataclass(frozen=True)
+class Line:
+    """One labelled line of the slip: 卡号 CARD NO.  168086******7114.
+
+    `label` is Chinese (a msgid of the message catalogue) and `label_code` the POS's English;
+    `value` is the text (None: the slip shows a dash), money as yuan with two decimals and
+    `money` set; where `translate` is set the value is a msgid too, followed by `value_code`
+    (储值消费 SALE)."""
+
+    key: str
+    label: str
+    label_code: str
+    value: str | None
+    value_code: str = ""
+    money: bool = False
+    translate: bool = False
+
+
+def lines(r: Receipt) -> tuple[Line, ...]:
+    """The labelled lines of the slip between its title and its signature, in their order."""
+    operator = " ".join(part for part in (r.operator_no, r.operator_name) if part)
+    rows = [
+        Line("merchant_name", "商户名称", "MERCHANT NAME", r.merchant_name),
+        Line("merchant_id", "商户编号", "MERCHANT NO.", r.merchant_id),
+        Line("terminal_id", "终端编号", "TERMINAL ID", r.terminal_id),
+        Line("operator", "操作员", "OPERATOR", operator or None),
+        Line("card_no", "卡号", "CARD NO.", r.card_no),
+        Line("type", "交易类型", "TRANS TYPE", r.type_name, r.type_code, translate=True),
+    ]
+    if r.original_voucher_no:
+        rows += [
+            Line("original_type", "原交易", "ORIG. TRANS", r.original_type_name, translate=True),
+            Line("original_voucher_no", "原凭证号", "ORIG. VOUCHER", r.original_voucher_no),
+        ]
+    rows += [
+        Line("batch_no", "批次号", "BATCH NO.", r.batch_no),
+        Line("voucher_no", "凭证号", "VOUCHER NO.", r.voucher_no),
+        Line("reference_no", "参考号", "REF. NO.", r.reference_no),
+        Line("trace_no", "流水号", "TRACE NO.", r.trace_no),
+        Line("date_time", "日期时间", "DATE/TIME", f"{r.date} {r.time}"),
+    ]
+    if r.service_code:
+        rows.append(Line("service_code", "服务代码", "SERVICE CODE", r.service_code))
+    if r.payment_method:
+        rows.append(Line("payment_method", "支付方式", "PAYMENT", r.payment_method, translate=True))
+    for key, label, code, fen in (
+        ("price", "原价", "PRICE", r.price_fen),
+        ("purchase", "消费金额", "PURCHASE", r.purchase_fen),
+        ("amount", "金额", "AMOUNT", r.amount_fen),
+    ):
+        if fen is not None:
+            rows.append(Line(key, label, code, format_fen(fen), money=True))
+    rows.append(Line("balance", "余额", "BALANCE", format_fen(r.balance_after_fen), money=True))
+    if r.points is not None:
+        rows.append(Line("points", "积分", "POINTS", f"{r.points:+d}"))
+    rows.append(Line("points_after", "积分余额", "POINTS BALANCE", str(r.points_after)))
+    return tuple(rows)
 
 
 def mask_card_no(card_no: str) -> str:

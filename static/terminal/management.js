@@ -6,7 +6,7 @@ import { ask, choose, message, processing, refusal, show, twice } from "./displa
 import { printer } from "./printer.js";
 import { printJob } from "./printing.js";
 import { swipes } from "./reader.js";
-import { maskCard, slipView, typeNames } from "./receipt.js";
+import { fetchReceipt, slipView } from "./receipt.js";
 import { logon } from "./signin.js";
 import { menu, standby } from "./state.js";
 import { askCard, TYPES } from "./transactions.js";
@@ -174,20 +174,21 @@ async function transactionQuery(page = 0) {
   });
 }
 
-// One transaction of the batch; 重印 opens its receipt as a page to print.
-function oneTransaction(r, page) {
-  const [typeName, typeCode] = typeNames(r.type);
+// One transaction of the batch, as its receipt says it; 重印 opens the receipt as a page.
+async function oneTransaction(r, page) {
   const back = () => transactionQuery(page);
-  const figure = r.amount !== "0.00" ? `${t("金额")} ${r.amount}` : `${t("积分")} ${r.points}`;
+  const slip = await fetchReceipt(r.voucher_no, back);
+  if (!slip) return;
+  const figure = slip.amount !== null ? `${t("金额")} ${slip.amount}` : `${t("积分")} ${slip.points}`;
   show({
-    name: "transaction", title: `${t(typeName)}${r.status === "voided" ? " " + t("已撤销") : ""}`,
-    code: typeCode,
-    lines: [`${t("卡号")} ${maskCard(r.card_no)}`, `${t("凭证号")} ${r.voucher_no}  ${t("流水号")} ${r.trace_no}`,
-      figure, r.created_at.slice(0, 16).replace("T", " ")],
+    name: "transaction", title: `${t(slip.type_name)}${slip.voided ? " " + t("已撤销") : ""}`,
+    code: slip.type_code,
+    lines: [`${t("卡号")} ${slip.card_no}`, `${t("凭证号")} ${slip.voucher_no}  ${t("流水号")} ${slip.trace_no}`,
+      figure, `${slip.date} ${slip.time.slice(0, 5)}`],
     hint: t("按[重印]键打印签购单"),
     keys: {
       enter: back, cancel: back,
-      reprint: () => slipView(r, () => oneTransaction(r, page)),
+      reprint: () => slipView(r.voucher_no, () => oneTransaction(r, page)),
     },
   });
 }

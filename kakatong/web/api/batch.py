@@ -13,7 +13,7 @@ from ...domain.reports import MAX_RANGE_DAYS
 from ...store.models import Terminal
 from ...store.runtime import shop_date, utcnow
 from . import records
-from .common import _args_date, _printing
+from .common import print_service, query_date
 from .contract import operation
 from .schemas import _json, _param, _ref, _string
 
@@ -50,7 +50,7 @@ def current_batch():
 def settle():
     totals = ledger.settle(g.actor)
     terminal = Terminal.get_by_id(g.actor.terminal_pk)
-    _printing().settlement(terminal, totals, g.actor.staff_no)
+    print_service().settlement(terminal, totals, g.actor.staff_no)
     return jsonify(records.batch(totals)), 201
 
 
@@ -77,8 +77,8 @@ def settle():
 )
 def daily_stats():
     today = shop_date(utcnow())
-    date_from = _args_date("from") or today.replace(day=1)
-    date_to = _args_date("to") or today
+    date_from = query_date("from") or today.replace(day=1)
+    date_to = query_date("to") or today
     days, totals = reports.daily_stats(date_from, date_to)
     return jsonify(
         {"days": [records.day_stats(d) for d in days], "totals": records.day_stats(totals)}

@@ -12,12 +12,12 @@ from ...domain.errors import LedgerError
 from . import records
 
 
-def _args_date(name: str) -> date | None:
+def query_date(name: str) -> date | None:
     """YYYY-MM-DD, and nothing else date.fromisoformat would take (20111212, 2011-W50-1)."""
     return cards.date_arg(request.args.get(name), name)
 
 
-def _args_int(name: str, default: int | None = None) -> int | None:
+def query_int(name: str, default: int | None = None) -> int | None:
     text = request.args.get(name)
     if text is None or text == "":
         return default
@@ -26,12 +26,12 @@ def _args_int(name: str, default: int | None = None) -> int | None:
     return int(text)
 
 
-def _printing():
+def print_service():
     return current_app.extensions["kakatong.printing"]
 
 
-def _posted(result: ledger.Posted):
-    _printing().after_transaction(result.record, result.replayed)
+def posted_response(result: ledger.Posted):
+    print_service().after_transaction(result.record, result.replayed)
     response = jsonify(records.transaction(result.record))
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"

@@ -49,11 +49,11 @@ def _http_error(exc: HTTPException):
 # ---------------------------------------------------------------- sessions and bodies
 
 
-def _sessions():
+def session_store():
     return current_app.extensions["kakatong.sessions"]
 
 
-def _token() -> str | None:
+def bearer_token() -> str | None:
     header = request.headers.get("Authorization", "")
     scheme, _, value = header.partition(" ")
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
@@ -66,8 +66,8 @@ def signed_in(roles: frozenset[str] = ALL_ROLES, while_locked: bool = False):
     def wrap(view):
         @functools.wraps(view)
         def inner(*args, **kwargs):
-            bearer = _token()
-            session = _sessions().get(bearer) if bearer else None
+            bearer = bearer_token()
+            session = session_store().get(bearer) if bearer else None
             if session is None:
                 raise LedgerError("not_signed_in")
             if session.locked and not while_locked:

@@ -3,9 +3,9 @@ POS (trace, voucher, batch) as six-digit strings, times in the shop's zone."""
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import asdict, fields
 
-from ...domain import terminals
+from ...domain import receipts, terminals
 from ...domain.formats import six
 from ...domain.money import format_fen
 from ...domain.receipts import Receipt
@@ -48,7 +48,8 @@ def transaction(t: Transaction) -> dict:
 
 def receipt(r: Receipt) -> dict:
     """Every field of the receipt, in its order: the `*_fen` money as yuan strings under their
-    names without `_fen` (null stays null), the copies as a list."""
+    names without `_fen` (null stays null), the copies as a list; then the slip's labelled
+    lines in their order (`receipts.lines`)."""
     data = {}
     for field in fields(r):
         value = getattr(r, field.name)
@@ -56,6 +57,7 @@ def receipt(r: Receipt) -> dict:
             data[field.name.removesuffix("_fen")] = _money(value)
         else:
             data[field.name] = list(value) if field.name == "copies" else value
+    data["lines"] = [asdict(line) for line in receipts.lines(r)]
     return data
 
 

@@ -3,7 +3,10 @@ enforce them), the small schema helpers (`_string`, `_enum`, `_object`, `_body` 
 request body, `_json` for a response, `_ref` for a component, `_param`), the component schemas
 (`SCHEMAS`: request formats, requests, records) and the responses several routes give.
 
-The route modules declare their operations with these; openapi.py puts them together.
+The route modules declare their operations with these; openapi.py puts them together. The
+underscore on the helpers and shared parts marks them as this package's own vocabulary (they
+read as a declaration language, `_string(...)`, beside stdlib names such as `json` and `object`),
+not a public interface: nothing outside kakatong/web/api imports them.
 """
 
 from __future__ import annotations
@@ -618,6 +621,11 @@ _RECORDS = {
                 "minItems": 1,
                 "description": "one label per copy the terminal prints",
             },
+            "lines": {
+                "type": "array",
+                "items": _ref("ReceiptLine"),
+                "description": "the slip's labelled lines, in their order: what every drawer shows",
+            },
         },
         [
             "receipt_title",
@@ -649,11 +657,28 @@ _RECORDS = {
             "original_type_name",
             "voided",
             "copies",
+            "lines",
         ],  # fmt: skip
         description=(
             "签购单: what the receipt of one transaction says, as plain data "
             "(domain/receipts.py); the layout is the drawer's."
         ),
+    ),
+    "ReceiptLine": _object(
+        {
+            "key": _string("^[a-z_]+$", description="what the line is: card_no, amount, …"),
+            "label": _string(None, description="the label in Chinese: 卡号"),
+            "label_code": _string(None, description="the POS's English label: CARD NO."),
+            "value": _string(None, nullable=True, description="its text; null: a dash"),
+            "value_code": _string(None, description="after the value: the type's SALE, or empty"),
+            "money": {"type": "boolean", "description": "the value is yuan with two decimals"},
+            "translate": {
+                "type": "boolean",
+                "description": "the value is Chinese the message catalogue translates",
+            },
+        },
+        ["key", "label", "label_code", "value", "value_code", "money", "translate"],
+        description="One labelled line of a receipt: 卡号 CARD NO.  168086******7114.",
     ),
     "TransactionPage": _object(
         {

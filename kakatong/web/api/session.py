@@ -9,7 +9,7 @@ from flask import g, jsonify, request
 
 from ...domain import formats, staff, terminals
 from ...domain.actors import ALL_ROLES, Actor
-from .contract import _sessions, _token, body, operation
+from .contract import bearer_token, body, operation, session_store
 from .schemas import _body, _json, _locked, _object, _ref, _string
 
 _LOCK_DESCRIPTION = """\
@@ -87,7 +87,7 @@ def sign_in():
         member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id, member.name,
         request.remote_addr,
     )  # fmt: skip
-    token = _sessions().open(actor)
+    token = session_store().open(actor)
     return jsonify(
         {
             "token": token,
@@ -136,7 +136,7 @@ def whoami():
     while_locked=True,
 )
 def sign_out():
-    _sessions().close(_token())
+    session_store().close(bearer_token())
     return "", 204
 
 
@@ -150,7 +150,7 @@ def sign_out():
     ok=_json(_locked(True), "locked"),
 )
 def lock_session():
-    _sessions().set_locked(_token(), True)
+    session_store().set_locked(bearer_token(), True)
     return jsonify({"locked": True})
 
 
@@ -173,5 +173,5 @@ def lock_session():
 )
 def unlock_session():
     staff.check_own_password(g.actor, body().get("password"))
-    _sessions().set_locked(_token(), False)
+    session_store().set_locked(bearer_token(), False)
     return jsonify({"locked": False})

@@ -19,7 +19,7 @@ from ...domain.formats import TERMINAL_ID
 from ...domain.terminals import KEY_DIGITS
 from ...store.models import Terminal
 from . import records
-from .common import _args_int, _printing
+from .common import print_service, query_int
 from .contract import body, operation
 from .schemas import (
     _TERMINAL_PARAMETERS,
@@ -87,7 +87,7 @@ def own_terminal():
             "merchant_id": shop["merchant_id"],
             "merchant_name": shop["merchant_name"],
             "receipt_title": shop["receipt_title"],
-            "printer": _printing().status(terminal),
+            "printer": print_service().status(terminal),
         }
     )
 
@@ -104,7 +104,7 @@ def own_terminal():
     ok=_json(_ref("PrinterStatus"), "the printer"),
 )
 def printer_status():
-    return jsonify(_printing().status(Terminal.get_by_id(g.actor.terminal_pk)))
+    return jsonify(print_service().status(Terminal.get_by_id(g.actor.terminal_pk)))
 
 
 @operation(
@@ -159,7 +159,7 @@ def print_job():
     if kind in ("reprint", "journal", "totals", "settlement") and g.actor.role not in CAN_TRANSACT:
         raise LedgerError("not_permitted")
     terminal = Terminal.get_by_id(g.actor.terminal_pk)
-    job = _printing().request(terminal, kind, g.actor.staff_no, data.get("voucher_no"))
+    job = print_service().request(terminal, kind, g.actor.staff_no, data.get("voucher_no"))
     return jsonify(job), 202
 
 
@@ -211,7 +211,7 @@ def swipe_stream():
     seconds = _timing("STREAM_SECONDS", STREAM_SECONDS)
     heartbeat = _timing("HEARTBEAT_SECONDS", HEARTBEAT_SECONDS)
 
-    printer = _printing().status(Terminal.get_by_id(g.actor.terminal_pk))
+    printer = print_service().status(Terminal.get_by_id(g.actor.terminal_pk))
 
     def sse(event_id: int, kind: str, data: dict) -> str:
         return f"id: {event_id}\nevent: {kind}\ndata: {json.dumps(data, ensure_ascii=False)}\n\n"
@@ -296,7 +296,7 @@ def swipe_stream():
 def poll_swipes():
     hub = current_app.extensions["kakatong.swipes"]
     terminal_id = g.actor.terminal_id
-    after = _args_int("after")
+    after = query_int("after")
     cursor = _cursor(None if after is None else str(after), hub)
     new = []
     slots = current_app.extensions["kakatong.stream_slots"]
@@ -313,7 +313,7 @@ def poll_swipes():
         {
             "swipes": [_swipe_event(e) for e in new if e.kind in ("swipe", "retry")],
             "reader": hub.status(terminal_id),
-            "printer": _printing().status(Terminal.get_by_id(g.actor.terminal_pk)),
+            "printer": print_service().status(Terminal.get_by_id(g.actor.terminal_pk)),
             "last_id": max([cursor, *(e.id for e in new)]),
         }
     )
@@ -460,5 +460,5 @@ def update_terminal(terminal_id: str):
     changes = body()
     changed = terminals.update(terminal_id, changes, g.actor)
     if any(key in changes for key in terminals.PRINTER_PARAMETERS):
-        _printing().settings_changed(changed)
+        print_service().settings_changed(changed)
     return jsonify(records.terminal(changed))

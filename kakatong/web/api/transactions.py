@@ -13,7 +13,7 @@ from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
 from ...domain.reports import MAX_PAGE_SIZE
 from ...store.codes import JOURNAL_TYPES
 from . import records
-from .common import _args_int, _posted
+from .common import posted_response, query_int
 from .contract import body, operation
 from .schemas import (
     _CARD_STATUS_REFUSALS,
@@ -143,7 +143,7 @@ def post_transaction():
         service_code=data.get("service_code"),
         payment_method=data.get("payment_method"),
     )
-    return _posted(result)
+    return posted_response(result)
 
 
 @operation(
@@ -160,7 +160,7 @@ def post_transaction():
 )
 def list_transactions():
     filters = reports.journal_filter(request.args)
-    page, per_page = _args_int("page", 1), _args_int("per_page", 50)
+    page, per_page = query_int("page", 1), query_int("per_page", 50)
     rows, total = reports.journal(filters, page, per_page)
     return jsonify(
         {
@@ -195,9 +195,10 @@ def get_transaction(voucher_no: str):
     "A transaction's receipt (签购单)",
     "What the slip of the transaction this 凭证号 names says, from any terminal, as data: the "
     "card number masked, the type in Chinese with the POS's code, the numbers as six digits, "
-    "the shop-local date and time, money as yuan, a void's original, and the copies the "
-    "terminal prints. The layout is left to whoever draws it. An import's opening entry has "
-    "none (`transaction_not_found`).",
+    "the shop-local date and time, money as yuan, a void's original, the copies the "
+    "terminal prints, and the slip's labelled lines in their order (`lines`: what the printer, "
+    "the terminal page and the back office all show). The layout is left to whoever draws it. "
+    "An import's opening entry has none (`transaction_not_found`).",
     roles=CAN_TRANSACT,
     params=[_path_voucher_no()],
     errors=("bad_request", "transaction_not_found"),
@@ -260,4 +261,4 @@ def void_transaction(voucher_no: str):
         request_id=data.get("request_id"),
         pin=data.get("pin"),
     )
-    return _posted(result)
+    return posted_response(result)

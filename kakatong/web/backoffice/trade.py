@@ -381,7 +381,12 @@ def receipt(voucher_no: str):
         slip = receipts.for_voucher(voucher_no)
     except LedgerError:
         abort(404)
-    return render_template("backoffice/receipt.html", receipt=slip, can_transact=CAN_TRANSACT)
+    return render_template(
+        "backoffice/receipt.html",
+        receipt=slip,
+        receipt_lines=receipts.lines(slip),
+        can_transact=CAN_TRANSACT,
+    )
 
 
 # ---------------------------------------------------------------- 结算
