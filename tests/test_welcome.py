@@ -1,0 +1,105 @@
+"""First start: `python app.py` says where to go next, with addresses another device can open."""
+
+import os
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from conftest import free_port
+
+from kakatong import welcome
+
+ROOT = Path(__file__).resolve().parent.parent
+PINS = ("123456", "888888")  # the demo cards' PINs (README): never in a log
+
+
+def serve(data_dir: Path, port: int, **env: str) -> tuple[subprocess.Popen, list[str]]:
+    """python app.py as `make run` starts it; the log up to its terminal page's line."""
+    environment = {
+        **os.environ,
+        "KAKATONG_DATA_DIR": str(data_dir),
+        "KAKATONG_PORT": str(port),
+        "KAKATONG_HOST": "0.0.0.0",
+        "KAKATONG_MSR": "",
+        **env,
+    }
+    process = subprocess.Popen(
+        [sys.executable, "app.py"],
+        cwd=ROOT,
+        env=environment,
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+    lines: list[str] = []
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        lines.append(line.rstrip("\n"))
+        if "Terminal page:" in line:
+            break  # the server listens; the demo lines follow (stop() returns them)
+    return process, lines
+
+
+def stop(process: subprocess.Popen) -> list[str]:
+    process.terminate()
+    _, rest = process.communicate(timeout=20)
+    return rest.splitlines()
+
+
+def urls(lines: list[str], label: str) -> list[str]:
+    return [re.search(r"(http://\S+)", line)[1] for line in lines if f"{label}:" in line]
+
+
+def test_the_first_start_names_the_pages_on_the_shops_network(tmp_path):
+    port = free_port()
+    process, lines = serve(tmp_path, port)
+    try:
+        log = "\n".join(lines)
+        assert "0.0.0.0:" not in log and "http://0.0.0.0" not in log
+        first_run, terminal = urls(lines, "First run (owner)"), urls(lines, "Terminal page")
+        assert first_run and terminal, log
+        expected = welcome.lan_addresses() or ["127.0.0.1"]
+        assert [u.split("/")[2] for u in terminal] == [f"{a}:{port}" for a in expected]
+        # Each address answers from this box: the pages are where the log says.
+        for url in first_run:
+            assert url.endswith("/setup")
+            page = requests.get(url, timeout=10)
+            assert page.status_code == 200 and "店主" in page.text
+        for url in terminal:
+            assert requests.get(url, timeout=10).status_code == 200
+    finally:
+        lines += stop(process)
+    log = "\n".join(lines)
+    assert "Demo cards (their PINs are in the README): 1680106700000018, 1680860097157114" in log
+    assert "ready to activate: 1680106700000026" in log
+    assert not any(pin in log for pin in PINS)
+
+
+def test_once_the_owner_has_a_password_the_log_names_the_sign_in_page(tmp_path):
+    env = {**os.environ, "KAKATONG_DATA_DIR": str(tmp_path), "KAKATONG_DEMO": "0"}
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    done = subprocess.run(
+        [*flask, "set-password", "owner", "owner-pass-1"], cwd=ROOT, env=env, capture_output=True
+    )
+    assert done.returncode == 0, done.stderr
+    process, lines = serve(tmp_path, free_port(), KAKATONG_DEMO="0")
+    lines += stop(process)
+    log = "\n".join(lines)
+    assert urls(lines, "Back office") and all(
+        u.endswith("/login") for u in urls(lines, "Back office")
+    )
+    assert "First run" not in log and "Demo card" not in log
+
+
+def test_a_loopback_only_server_says_other_devices_cannot_reach_it(tmp_path):
+    process, lines = serve(tmp_path, free_port(), KAKATONG_HOST="127.0.0.1")
+    lines += stop(process)
+    log = "\n".join(lines)
+    assert "other devices cannot reach it" in log
+    assert all(u.startswith("http://127.0.0.1:") for u in urls(lines, "Terminal page"))
