@@ -239,3 +239,27 @@ def test_the_journal_filters_fold_away_on_a_phone(open_page, traded):
     shoot(page, "journal-filtered")
     page.get_by_role("link", name="清除筛选").click()
     expect(page.locator("details.filter-fold")).not_to_have_attribute("open", "")
+
+
+def test_a_second_browser_shows_the_captcha_the_server_wants(open_page, app):
+    app.config["KAKATONG_CAPTCHA_TEXT"] = lambda: "H4NM"
+    ensure_password("owner")
+    first = open_page()
+    first.goto(first.base + "/login")
+    first.get_by_label("管理员账户").fill("owner")
+    first.get_by_label("管理员密码").fill("not-the-password")
+    first.get_by_role("button", name="登录").click()
+    expect(first.locator(".errors")).to_contain_text("账户或密码错误")
+
+    second = open_page(PHONE)
+    second.goto(second.base + "/login")
+    image = second.locator("#captcha-image")
+    expect(image).to_be_visible()
+    assert image.evaluate("img => img.decode().then(() => img.naturalWidth)") == 160
+    assert fits_the_width(second)
+    shoot(second, "login-captcha")
+    second.get_by_label("管理员账户").fill("owner")
+    second.get_by_label("管理员密码").fill(PASSWORDS["owner"])
+    second.get_by_label("输入验证码").fill("h4nm")
+    second.get_by_role("button", name="登录").click()
+    expect(second.get_by_role("heading", name="首页")).to_be_visible()
