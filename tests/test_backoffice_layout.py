@@ -263,3 +263,35 @@ def test_a_second_browser_shows_the_captcha_the_server_wants(open_page, app):
     second.get_by_label("输入验证码").fill("h4nm")
     second.get_by_role("button", name="登录").click()
     expect(second.get_by_role("heading", name="首页")).to_be_visible()
+
+
+def test_the_service_code_has_one_name_on_the_form_and_the_slip(open_page):
+    page = open_page()
+    sign_in(page)
+    page.goto(page.base + "/trade/consume")
+    page.get_by_label("卡号码").fill(PLAIN)
+    page.get_by_label("消费金额").fill("10")
+    page.get_by_label("服务代码").fill("A01")
+    expect(page.locator("main")).not_to_contain_text("商品代码")
+    page.get_by_role("button", name="消费").click()
+    receipt = page.locator(".receipt").first
+    expect(receipt).to_contain_text("服务代码")
+    expect(receipt).to_contain_text("A01")
+    page.goto(page.base + "/trade/points_redeem")
+    expect(page.get_by_label("服务代码")).to_be_visible()
+    expect(page.locator("main")).not_to_contain_text("商户代码")
+
+
+def test_unbinding_a_phone_says_unbound(open_page):
+    page = open_page(PHONE)
+    sign_in(page)
+    page.goto(page.base + f"/cards/phone?card_no={SILVER}")
+    page.get_by_label("绑定手机号").fill("")
+    page.get_by_label("密码", exact=True).fill(PINS[SILVER])
+    page.get_by_role("button", name="绑定").click()
+    expect(page.locator(".flash")).to_have_text(f"卡 {SILVER} 的手机号码已解绑")
+    page.goto(page.base + f"/cards/phone?card_no={SILVER}")
+    page.get_by_label("绑定手机号").fill("13900139001")
+    page.get_by_label("密码", exact=True).fill(PINS[SILVER])
+    page.get_by_role("button", name="绑定").click()
+    expect(page.locator(".flash")).to_have_text(f"卡 {SILVER} 的手机号码已绑定")

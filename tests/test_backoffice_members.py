@@ -211,9 +211,18 @@ def test_bind_and_unbind_a_phone(operator):
     r = operator.post("/cards", {"card_no": SILVER, "pin": "888888", "phone": "13566667777"})
     assert r.status_code == 302 and r.location == "/cards"
     assert card(SILVER).phone == "13566667777"
-    assert "已更新" in html(operator.get("/cards"))
+    assert f"卡 {SILVER} 的手机号码已绑定" in html(operator.get("/cards"))
     r = operator.post("/cards", {"card_no": SILVER, "pin": "888888", "phone": ""})
     assert r.status_code == 302 and card(SILVER).phone is None
+    assert f"卡 {SILVER} 的手机号码已解绑" in html(operator.get("/cards"))
+
+
+def test_a_pin_taken_away_is_said_so(operator):
+    r = operator.post(
+        "/cards/pin", {"card_no": SILVER, "old_pin": "888888", "new_pin": "", "confirm": ""}
+    )
+    assert r.status_code == 302 and not card(SILVER).has_pin
+    assert f"卡 {SILVER} 的密码已取消" in html(operator.get("/cards"))
 
 
 def test_the_owner_goes_to_the_member_page_after_a_card_operation(office):
