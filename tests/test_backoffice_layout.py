@@ -12,6 +12,8 @@ import pytest
 from browser import chromium, expect, page_errors
 from conftest import GOLD, PASSWORDS, PINS, PLAIN, SILVER, ensure_password
 
+from kakatong.domain.cards import IMPORT_COLUMNS
+
 SHOTS = Path(__file__).resolve().parent / "screenshots"
 LANDSCAPE = {"width": 1024, "height": 768}
 PORTRAIT = {"width": 768, "height": 1024}
@@ -295,3 +297,37 @@ def test_unbinding_a_phone_says_unbound(open_page):
     page.get_by_label("密码", exact=True).fill(PINS[SILVER])
     page.get_by_role("button", name="绑定").click()
     expect(page.locator(".flash")).to_have_text(f"卡 {SILVER} 的手机号码已绑定")
+
+
+HEADER = ",".join(IMPORT_COLUMNS)
+
+
+def test_the_import_preview_speaks_chinese_and_lists_every_problem(open_page, tmp_path):
+    page = open_page(PORTRAIT)
+    sign_in(page)
+    page.goto(page.base + "/members/import")
+    bad = tmp_path / "members.csv"
+    bad.write_text(
+        HEADER
+        + "\n6222000011110001,,13711110001,周一,female,,,普通会员,,,12.50,5"
+        + "\n6222000011110002,,,吴二,woman,,,钻石会员,,,abc,-3\n",
+        encoding="utf-8",
+    )
+    page.get_by_label("会员 CSV 文件").set_input_files(str(bad))
+    page.get_by_role("button", name="上传并预览").click()
+    lines = page.locator("#import-lines")
+    heads = lines.locator("thead th")
+    expect(heads.nth(1)).to_contain_text("卡号")
+    expect(heads.nth(5)).to_contain_text("性别")
+    expect(lines.locator("thead")).not_to_contain_text("card_no")
+    first = lines.locator("tbody tr").first
+    expect(first.locator("td").nth(5)).to_have_text("女")
+    # Line 3 has four problems: every one is listed, with its column, and its cells marked.
+    problems = page.locator("#import-problems tbody tr")
+    expect(problems).to_have_count(4)
+    for column in ("性别", "会员等级", "余额", "积分"):
+        expect(page.locator("#import-problems")).to_contain_text(column)
+    expect(lines.locator("tbody tr").nth(1).locator("td.bad")).to_have_count(4)
+    expect(page.locator("#import-summary")).to_contain_text("发现 4 处错误")
+    assert fits_the_width(page)
+    shoot(page, "import-preview")

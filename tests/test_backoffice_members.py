@@ -609,11 +609,24 @@ def test_import_preview_lists_every_bad_line_and_writes_nothing(office):
     page = html(upload(office, BAD.encode()))
     assert "发现 3 处错误" in page
     problems = page.split('id="import-problems"', 1)[1].split("</table>", 1)[0]
-    assert re.search(r'<td class="num">3</td><td class="neg">该卡已激活</td>', problems)
-    assert re.search(r'<td class="num">4</td><td class="neg">会员等级不存在</td>', problems)
-    assert re.search(r'<td class="num">5</td><td class="neg">余额格式不正确</td>', problems)
+    for line, column, message in [
+        (3, "卡号", "该卡已激活"), (4, "会员等级", "会员等级不存在"), (5, "余额", "余额格式不正确")
+    ]:  # fmt: skip
+        row = f'<td class="num">{line}</td><td>{column}</td><td class="neg">{message}</td>'
+        assert row in problems
     assert "确认导入" not in page and 'name="token"' not in page
     assert snapshot() == before
+
+
+def test_import_preview_lists_every_problem_of_a_line(office):
+    line = "6222000011110001,E!,1234,周一,woman,2999-01-01,123,钻石会员,someday,12,abc,-3"
+    page = html(upload(office, (HEADER + "\n" + line + "\n").encode()))
+    problems = page.split('id="import-problems"', 1)[1].split("</table>", 1)[0]
+    named = re.findall(r'<td class="num">2</td><td>([^<]+)</td>', problems)
+    assert named == [
+        "外卡号", "手机号码", "性别", "生日", "身份证", "会员等级", "会员有效期", "密码", "余额", "积分"
+    ]  # fmt: skip
+    assert "发现 10 处错误" in page
 
 
 @pytest.mark.parametrize(

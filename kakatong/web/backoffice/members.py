@@ -443,8 +443,9 @@ def import_members():
     return render_template(
         "backoffice/members/import.html",
         upload=upload, confirm=confirm, preview=preview, columns=cards.IMPORT_COLUMNS,
-        shown=PREVIEW_LINES, pin_column=cards.IMPORT_COLUMNS.index("pin"),
-        problem_lines={line for line, message in preview.problems} if preview else set(),
+        names=cards.IMPORT_COLUMN_NAMES, genders=GENDER_NAMES, shown=PREVIEW_LINES,
+        problem_lines={p.line for p in preview.problems} if preview else set(),
+        bad_cells={(p.line, p.column) for p in preview.problems} if preview else set(),
     )  # fmt: skip
 
 
