@@ -6,7 +6,7 @@ import { api } from "./api.js";
 import { message, show } from "./display.js";
 import { printer } from "./printer.js";
 import { printJob } from "./printing.js";
-import { slipView } from "./receipt.js";
+import { lastSlip } from "./receipt.js";
 import { standby, state } from "./state.js";
 
 export function press(key, value) {
@@ -19,7 +19,8 @@ export function press(key, value) {
 // Keys the manual gives on every screen, where a screen has nothing else for them.
 // With a receipt printer 重印 prints the terminal's last receipt again (or the settlement
 // slip, when that is what failed to print) and 送纸 feeds paper; without one 重印 shows the
-// last receipt as a page, for the browser to print.
+// terminal's last receipt (the server's, as the printer would print it) as a page, for the
+// browser to print.
 // A print asked for mid-flow comes back to the screen as it was, with what was typed.
 const backHere = () => {
   const here = state.screen;
@@ -30,8 +31,7 @@ const everywhere = {
     const failed = printer.state.printer === "failed" && printer.state.job;
     if (failed && failed.kind === "settlement") return printJob("settlement", backHere());
     if (printer.configured()) return printJob("reprint", backHere());
-    return state.lastRecord ? slipView(state.lastRecord.voucher_no, backHere())
-      : message({ name: "no-receipt", title: t("重印"), lines: [t("没有可重印的签购单")] });
+    return lastSlip(backHere());
   },
   feed: () => (printer.configured() ? printJob("feed", backHere())
     : message({ name: "no-printer", title: t("送纸"), lines: [t("未配置打印机")] })),

@@ -6,7 +6,7 @@ import { outbox } from "./api.js";
 import { ask, message, processing, refusal, show } from "./display.js";
 import { printer } from "./printer.js";
 import { printed } from "./printing.js";
-import { remember, standby, state } from "./state.js";
+import { standby, state } from "./state.js";
 
 export const TYPES = Object.fromEntries(codes.transaction_types.map((type) => {
   const { name, code } = codes.journal_types[type];
@@ -46,7 +46,8 @@ export function askCard(flow, next, swiped) {
     onSwipe,
     onEnter: (cardNo) => {
       if (!/^[0-9]{8,19}$/.test(cardNo)) {
-        return refusal({ message: t("卡号必须是 8 到 19 位数字") }, () => askCard(flow, next));
+        return refusal({ message: t("卡号必须是 8 到 19 位数字") }, () => askCard(flow, next),
+          standby, flow);
       }
       flow.card_no = cardNo;
       flow.expiry = "00/00";
@@ -133,7 +134,6 @@ export async function submit(request, flow) {
 // 交易成功; with a printer the server prints the receipt by itself, and the hint follows it
 // (printing, printed, or failed with 重印 to try again).
 function success(record, flow) {
-  remember(record);
   const draw = () => {
     const lines = [t("交易成功"), `${t("凭证号")} ${record.voucher_no}`,
       record.amount !== "0.00" ? `${t("余额")} ${record.balance}` : `${t("积分")} ${record.points_balance}`];

@@ -764,6 +764,11 @@ _RECORDS = {
             "role": _enum(sorted(ALL_ROLES)),
             "terminal_id": _string(None),
             "batch_no": _six("the terminal's open batch", nullable=False),
+            "idle_seconds": _integer(
+                1,
+                description="only a session opened with POST /api/v1/session/system: it ends "
+                "after this many idle seconds, and with the session it was opened from",
+            ),
         },
         ["token", "operator_no", "name", "role", "terminal_id", "batch_no"],
     ),
