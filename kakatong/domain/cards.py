@@ -178,18 +178,45 @@ def check_pin(card: Card, pin: str | None, now: datetime) -> None:
 # ---------------------------------------------------------------- finding cards
 
 
-def find_card(key: object) -> Card:
-    """A card by its card number, external number or bound phone (`card_not_found` else)."""
-    if not isinstance(key, str) or not key:
+LOOKUP_FIELDS = ("card_no", "external_no", "phone")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A card an entry names, and by which of its numbers."""
+
+    card: Card
+    matched_by: str  # one of LOOKUP_FIELDS
+
+
+def lookup(entry: object) -> list[Candidate]:
+    """Every card an entry typed where a card is asked for names: by its card number, its
+    external number (外卡号) or its bound phone, in that order, each card once. A member
+    activated by phone is served by that phone; an entry that is one card's number and another
+    card's phone names both, and the one who typed it chooses among them.
+
+    Raises `bad_request` for an empty entry, `card_not_found` when it names no card."""
+    if not isinstance(entry, str) or not entry.strip():
         raise LedgerError("bad_request", "请输入卡号、外卡号或手机号码")
-    card = (
-        Card.get_or_none(Card.card_no == key)
-        or Card.get_or_none(Card.external_no == key)
-        or Card.get_or_none(Card.phone == key)
+    entry = entry.strip()
+    found: dict[int, Candidate] = {}
+    rows = (
+        Card.select(Card, Level)
+        .join(Level, JOIN.LEFT_OUTER)
+        .where((Card.card_no == entry) | (Card.external_no == entry) | (Card.phone == entry))
     )
-    if card is None:
-        raise LedgerError("card_not_found")
-    return card
+    for card in rows:
+        by = next(name for name in LOOKUP_FIELDS if getattr(card, name) == entry)
+        found[card.id] = Candidate(card, by)
+    if not found:
+        raise LedgerError("card_not_found", "卡号、外卡号或手机号码不存在")
+    return sorted(found.values(), key=lambda c: LOOKUP_FIELDS.index(c.matched_by))
+
+
+def find_card(key: object) -> Card:
+    """A card by its card number, external number or bound phone, the first of `lookup` in
+    that order (`card_not_found` else)."""
+    return lookup(key)[0].card
 
 
 # The card with its level's discount and multiplier (a card without a level: none, ×1).

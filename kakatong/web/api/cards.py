@@ -101,6 +101,44 @@ def find_card():
 
 @operation(
     "GET",
+    "/v1/cards/lookup",
+    "cards",
+    "Look a card up by what the member gives (卡号, 外卡号 or 手机号码)",
+    "Every card `q` names: by card number, external card number (外卡号) or bound phone, "
+    "each card once, in that order, with the number it matched (`matched_by`). One "
+    "candidate is the card; several (one card's number is another's phone) are for the "
+    "cashier to choose from. What a typed card entry resolves through before the card "
+    "number goes into a request.",
+    roles=ALL_ROLES,
+    params=[
+        _param(
+            "q",
+            "query",
+            _string(None, minLength=1),
+            "卡号, 外卡号 or 手机号码, as typed",
+            required=True,
+        )
+    ],
+    errors=("bad_request", "card_not_found"),
+    ok=_json(_ref("CardCandidates"), "the candidates, at least one"),
+)
+def lookup_card():
+    with_balance = g.actor.role == "owner"
+    return jsonify(
+        {
+            "candidates": [
+                {
+                    "matched_by": c.matched_by,
+                    "card": records.card(c.card, with_balance=with_balance),
+                }
+                for c in cards.lookup(request.args.get("q", ""))
+            ]
+        }
+    )
+
+
+@operation(
+    "GET",
     "/v1/cards/<card_no>",
     "cards",
     "Get a card",

@@ -12,7 +12,7 @@ not a public interface: nothing outside kakatong/web/api imports them.
 from __future__ import annotations
 
 from ...domain.actors import ALL_ROLES
-from ...domain.cards import ACTIVATION_TYPES, EXTERNAL_NO, ID_NUMBER, PHONE, PIN
+from ...domain.cards import ACTIVATION_TYPES, EXTERNAL_NO, ID_NUMBER, LOOKUP_FIELDS, PHONE, PIN
 from ...domain.errors import ERRORS
 from ...domain.formats import CARD_NO, REQUEST_ID, SERVICE_CODE
 from ...domain.ledger import MAX_POINTS
@@ -507,6 +507,25 @@ _RECORDS = {
             "owner only; staff at the till learn them from POST /api/v1/cards/{card_no}/query "
             "with the holder's PIN."
         ),
+    ),
+    "CardCandidates": _object(
+        {
+            "candidates": {
+                "type": "array",
+                "minItems": 1,
+                "items": _object(
+                    {
+                        "matched_by": _enum(
+                            LOOKUP_FIELDS, description="the card's number that `q` is"
+                        ),
+                        "card": _ref("Card"),
+                    },
+                    ["matched_by", "card"],
+                ),
+            }
+        },
+        ["candidates"],
+        description="The cards a typed entry names (GET /api/v1/cards/lookup), in order.",
     ),
     "Transaction": _object(
         {

@@ -44,7 +44,10 @@ from .web import (
     TYPE_NAMES,
     Pager,
     actor,
+    card_choice_field,
+    card_fields,
     card_number,
+    chosen_card,
     needs,
     page_arg,
     refused,
@@ -87,6 +90,7 @@ def _confirm_field(label, of: str) -> PasswordField:
 
 
 def _card_no_field() -> StringField:
+    """A card asked for: its card number, external number or bound phone (web.chosen_card)."""
     return StringField(
         _l("卡号"),
         [InputRequired(_l("请输入卡号"))],
@@ -157,6 +161,7 @@ def activate():
 
 class BindForm(FlaskForm):
     card_no = _card_no_field()
+    card_choice = card_choice_field()
     pin = _pin_field(_l("密码"))
     phone = StringField(
         _l("绑定手机号"), filters=[stripped], render_kw={"inputmode": "tel", "maxlength": 11}
@@ -165,6 +170,7 @@ class BindForm(FlaskForm):
 
 class ChangePinForm(FlaskForm):
     card_no = _card_no_field()
+    card_choice = card_choice_field()
     old_pin = _pin_field(_l("原密码"))
     new_pin = _pin_field(_l("新密码"))
     confirm = _confirm_field(_l("确认新密码"), "new_pin")
@@ -172,6 +178,7 @@ class ChangePinForm(FlaskForm):
 
 class ResetPinForm(FlaskForm):
     card_no = _card_no_field()
+    card_choice = card_choice_field()
     new_pin = _pin_field(_l("新密码"))
     confirm = _confirm_field(_l("确认新密码"), "new_pin")
     supervisor_password = _supervisor_field()
@@ -182,6 +189,7 @@ STATUS_TARGETS = ("frozen", "lost", "active")
 
 class StatusForm(FlaskForm):
     card_no = _card_no_field()
+    card_choice = card_choice_field()
     status = SelectField(
         _l("变更为"),
         [AnyOf(STATUS_TARGETS, _l("请选择要变更的状态"))],
@@ -195,6 +203,7 @@ class StatusForm(FlaskForm):
 
 class UnlockForm(FlaskForm):
     card_no = _card_no_field()
+    card_choice = card_choice_field()
     supervisor_password = _supervisor_field()
 
 
@@ -262,6 +271,9 @@ CARD_ACTIONS: dict[str, CardAction] = {
 }
 
 
+CARD_HINTS = {"card_no": _l("刷卡，或输入卡号、外卡号或手机号码")}
+
+
 @bp.route("/cards", defaults={"action": "phone"}, methods=["GET", "POST"])
 @bp.route("/cards/<action>", methods=["GET", "POST"])
 @needs(CAN_TRANSACT)
@@ -272,7 +284,7 @@ def card_action(action: str):
     form = chosen.form(
         card_no=request.args.get("card_no", ""), status=request.args.get("status") or None
     )
-    if form.validate_on_submit():
+    if form.validate_on_submit() and chosen_card(form) is not None:
         try:
             chosen.run(form)
         except LedgerError as exc:
@@ -290,7 +302,8 @@ def card_action(action: str):
     ]
     return render_template(
         "backoffice/members/card_action.html",
-        form=form, action=action, chosen=chosen, actions=CARD_ACTIONS, fields=shown,
+        form=form, action=action, chosen=chosen, actions=CARD_ACTIONS,
+        fields=card_fields(form, shown), hints={**CARD_HINTS, **chosen.hints},
     )  # fmt: skip
 
 
