@@ -394,7 +394,7 @@ def test_the_status_form_is_prefilled_from_the_member_page(office):
 def _lock(card_no: str) -> None:
     for _ in range(3):
         with pytest.raises(cards.LedgerError):
-            cards.change_pin(card_no, "000000", "111111")
+            cards.change_pin(None, card_no, "000000", "111111")
     assert cards.pin_locked(card(card_no), cards.utcnow())
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from ...domain import cards, ledger
-from ...domain.actors import ALL_ROLES, CAN_TRANSACT
+from ...domain.actors import ALL_ROLES, CAN_EDIT_MEMBERS, CAN_TRANSACT
 from ...domain.cards import ID_NUMBER, PHONE
 from ...domain.errors import LedgerError
 from ...domain.money import format_fen
@@ -153,6 +153,35 @@ def get_card(card_no: str):
 
 
 @operation(
+    "PATCH",
+    "/v1/cards/<card_no>",
+    "cards",
+    "Edit a member's details (修改会员资料)",
+    "After activation: any of name, gender, birthday, id_number, level, expires_on, checked as "
+    'activation checks them; null or "" clears one (the level must name one). An expiry '
+    "may not be moved into the past. Each field that changes is audited (card.update) with "
+    "its value before and after; the phone and the PIN stay the holder's (their own calls). "
+    "Checks: formats, card found, card not inactive, level found, expiry.",
+    roles=CAN_EDIT_MEMBERS,
+    params=[_path_card_no()],
+    body=_body(_ref("EditMemberRequest"), {"name": "李四", "expires_on": "2030-12-31"}),
+    errors=(
+        "bad_request",
+        "invalid_card_no",
+        "invalid_date",
+        "invalid_id_number",
+        "card_not_found",
+        "card_inactive",
+        "level_not_found",
+    ),
+    ok=_card_response("the card as it is now"),
+)
+def edit_member(card_no: str):
+    card, _changed = cards.update_member(g.actor, card_no, body())
+    return _card_record(card)
+
+
+@operation(
     "PUT",
     "/v1/cards/<card_no>/phone",
     "cards",
@@ -186,7 +215,7 @@ def bind_phone(card_no: str):
     data = body()
     if "phone" not in data:
         raise LedgerError("bad_request", "请输入手机号码（为空则解绑）")
-    return _card_record(cards.bind(card_no, data.get("pin"), phone=data["phone"]))
+    return _card_record(cards.bind(g.actor, card_no, data.get("pin"), phone=data["phone"]))
 
 
 @operation(
@@ -221,7 +250,8 @@ def bind_id_number(card_no: str):
     data = body()
     if "id_number" not in data:
         raise LedgerError("bad_request", "请输入身份证号码（为空则解绑）")
-    return _card_record(cards.bind(card_no, data.get("pin"), id_number=data["id_number"]))
+    card = cards.bind(g.actor, card_no, data.get("pin"), id_number=data["id_number"])
+    return _card_record(card)
 
 
 @operation(
@@ -248,7 +278,7 @@ def bind_id_number(card_no: str):
 )
 def change_pin(card_no: str):
     data = body()
-    cards.change_pin(card_no, data.get("old_pin"), data.get("new_pin"))
+    cards.change_pin(g.actor, card_no, data.get("old_pin"), data.get("new_pin"))
     return jsonify({"card_no": card_no, "changed": True})
 
 

@@ -311,6 +311,21 @@ _ACTIVATION = _object(
 )
 
 
+_EDIT_MEMBER = _object(
+    {
+        name: _ACTIVATION["properties"][name]
+        for name in ("name", "gender", "birthday", "id_number", "expires_on")
+    }
+    | {"level": _string(None, minLength=1, description="会员等级 name")},
+    [],
+    minProperties=1,
+    description=(
+        '修改会员资料: the fields to change, at least one; null or "" clears a field (not the '
+        "level). Unknown fields are refused. expires_on may not be moved into the past."
+    ),
+)
+
+
 _SETTING_PROPERTIES = {
     "points_unit_fen": _integer(1, 100_000_00, description="fen of spending per point"),
     "single_limit_fen": _integer(1, 1_000_000_00, description="单笔交易限额, in fen"),
@@ -906,6 +921,7 @@ SCHEMAS = {
     **_REQUEST_FORMATS,
     **_TRANSACTION_REQUESTS,
     "ActivateCardRequest": _ACTIVATION,
+    "EditMemberRequest": _EDIT_MEMBER,
     **_RECORDS,
 }
 

@@ -30,7 +30,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, EqualTo, InputRequired, ValidationError
 
 from ...domain import cards, exports, ledger, reports
-from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
+from ...domain.actors import CAN_EDIT_MEMBERS, CAN_READ_JOURNAL, CAN_TRANSACT
 from ...domain.errors import LedgerError
 from ...domain.formats import six
 from ...store import runtime
@@ -223,7 +223,7 @@ CARD_ACTIONS: dict[str, CardAction] = {
         _l("绑定手机"),
         BindForm,
         _l("绑定"),
-        lambda f: cards.bind(f.card_no.data, f.pin.data, phone=f.phone.data),
+        lambda f: cards.bind(actor(), f.card_no.data, f.pin.data, phone=f.phone.data),
         _l("卡 %(card_no)s 的手机号码已更新"),
         {},
         {"phone": _l("此栏为空代表解绑手机号"), "pin": _l("无密码的卡不填")},
@@ -232,7 +232,7 @@ CARD_ACTIONS: dict[str, CardAction] = {
         _l("修改密码"),
         ChangePinForm,
         _l("修改"),
-        lambda f: cards.change_pin(f.card_no.data, f.old_pin.data, f.new_pin.data),
+        lambda f: cards.change_pin(actor(), f.card_no.data, f.old_pin.data, f.new_pin.data),
         _l("卡 %(card_no)s 的密码已修改"),
         {"wrong_pin": "old_pin", "pin_locked": "old_pin"},
         {"new_pin": _l("新密码为空代表取消密码")},
@@ -353,7 +353,62 @@ def member(card_no: str):
         paging=Pager(page, PER_PAGE, total), statuses=CARD_STATUS_NAMES, genders=GENDER_NAMES,
         types=TYPE_NAMES, journal_statuses=JOURNAL_STATUS_NAMES, local=runtime.local, six=six,
         receipt_url=_receipt_url,
+        can_edit=card.status != "inactive" and current_user.can(CAN_EDIT_MEMBERS),
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------- 修改会员资料
+
+
+class EditMemberForm(FlaskForm):
+    name = StringField(_l("姓名"), filters=[stripped], render_kw={"maxlength": 40})
+    gender = RadioField(_l("性别"), choices=_choices(GENDER_NAMES), validate_choice=False)
+    birthday = StringField(_l("生日"), filters=[stripped], render_kw={"type": "date"})
+    id_number = StringField(_l("身份证"), filters=[stripped], render_kw={"maxlength": 18})
+    level = SelectField(_l("会员等级"), validate_choice=False)
+    expires_on = StringField(_l("会员有效期"), filters=[stripped], render_kw={"type": "date"})
+
+
+EDIT_HINTS = {
+    "expires_on": _l("为空代表长期有效"),
+    "id_number": _l("18 位（末位可为 X）或 15 位"),
+}
+
+
+@bp.route("/members/<card_no>/edit", methods=["GET", "POST"])
+@needs(CAN_EDIT_MEMBERS)
+def edit_member(card_no: str):
+    """A member's details after activation; each change is audited with before and after."""
+    try:
+        card = cards.get_card(card_no)
+    except LedgerError:
+        card = None
+    if card is None or card.status == "inactive":
+        error = LedgerError("card_not_found" if card is None else "card_inactive")
+        return render_template("error.html", error=error, status=404), 404
+    shown = {
+        "name": card.name or "",
+        "gender": card.gender or "",
+        "birthday": card.birthday.isoformat() if card.birthday else "",
+        "id_number": card.id_number or "",
+        "level": card.level.name if card.level_id else "",
+        "expires_on": card.expires_on.isoformat() if card.expires_on else "",
+    }
+    form = EditMemberForm(data=shown)
+    form.level.choices = [SelectChoice(level.name) for level in cards.levels()]
+    if form.validate_on_submit():
+        fields = {name: form[name].data or "" for name in cards.MEMBER_FIELDS}
+        try:
+            card, changed = cards.update_member(actor(), card.card_no, fields)
+        except LedgerError as exc:
+            refused(form, exc)
+        else:
+            if changed:
+                flash(_("会员 %(card_no)s 的资料已修改", card_no=card.card_no))
+            else:
+                flash(_("资料没有改动"))
+            return redirect(url_for("backoffice.member", card_no=card.card_no), 303)
+    return render_template("backoffice/members/edit.html", form=form, card=card, hints=EDIT_HINTS)
 
 
 def _receipt_url(voucher_no: int) -> str:
