@@ -8,7 +8,15 @@ import re
 import pytest
 from browser import chromium, expect, page_errors, shoot
 from conftest import GOLD, PINS, SUPERVISOR_PASSWORD, html
-from test_backoffice_trade import consume, field_errors, hidden, posted, state, submit
+from test_backoffice_trade import (
+    consume,
+    field_errors,
+    form_errors,
+    hidden,
+    posted,
+    state,
+    submit,
+)
 
 from kakatong.domain import ledger
 from kakatong.store.models import Transaction
@@ -71,6 +79,16 @@ def test_the_first_step_refuses_what_the_void_would_refuse(office):
     page = html(first_step(office, original, card_no="1680860079316804"))
     assert field_errors(page, "card_no") == ["此卡不是原交易的卡，请刷原交易的卡"]
     assert 'id="void-original"' not in page
+
+
+def test_a_confirmation_for_another_card_says_so_above_the_form(office):
+    original = posted(consume(office))
+    page = html(first_step(office, original))
+    before = state()
+    confirm = {"voucher_no": hidden(page, "voucher_no"), "card_no": "1680860079316804"}
+    again = html(submit(office, "void", confirm | {"pin": PINS[GOLD]}, page=page))
+    assert "此卡不是原交易的卡，请刷原交易的卡" in form_errors(again)
+    assert state() == before
 
 
 def test_back_leads_to_the_form_as_it_was(office):

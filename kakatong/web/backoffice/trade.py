@@ -392,6 +392,11 @@ def _confirm_void(spec: Kind):
             )  # fmt: skip
         except LedgerError as exc:
             _refused(spec, form, exc)
+            # The card and the voucher are the confirmation's own, not typed here: a refusal
+            # of either (the card is not the original's) is said above the form.
+            for carried in (form.card_no, form.voucher_no):
+                form.form_errors.extend(carried.errors)
+                carried.errors = []
         else:
             return _done(posted)
     else:
