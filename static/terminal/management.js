@@ -77,7 +77,7 @@ function cardManagement() {
       1: () => {
         const flow = { title: t("激活"), code: "ACTIVATE" };
         askCard(flow, () => newPin(flow, (pin) => api.call("POST", "/cards",
-          { card_no: flow.card_no, pin: pin || null })));
+          { card_no: flow.card_no, pin: pin || null })), undefined, { lookup: false });
       },
       2: () => {
         const flow = { title: t("密码重置"), code: "RESET" };
