@@ -21,6 +21,8 @@ from kakatong.store.db import db
 STREAM = "/api/v1/terminal/swipes/stream"
 POLL = "/api/v1/terminal/swipes"
 SWIPE = f";{GOLD}=49121010000000000?\r\n".encode()
+# A reader on the wrong baud rate: bytes that are no stripe, in lines; each line a bad read.
+NOISE = b"\xf8\x80\x1e\xe6\x98\x9e\x00\xfe\r\n"
 
 
 class Pty:
@@ -190,7 +192,13 @@ def test_polling_returns_the_swipe(live_server, token, pty):
         live_server.url + POLL, params={"after": first["last_id"]}, headers=auth, timeout=10
     ).json()
     assert answer["swipes"] == [
-        {"id": answer["last_id"], "event": "swipe", "card_no": GOLD, "expires": "4912"}
+        {
+            "id": answer["last_id"],
+            "event": "swipe",
+            "card_no": GOLD,
+            "expires": "4912",
+            "count": None,
+        }
     ]
     # A swipe is handed over once: polling after it waits, then answers nothing new.
     later = requests.get(
@@ -479,3 +487,37 @@ def test_the_page_shows_the_reader_unplugged_and_back(app, live_server, pty):
         slots_free(app)  # the page's stream, aborted with the page
     finally:
         replugged.unplug()
+
+
+# ---------------------------------------------------------------- bad reads
+
+
+def test_line_noise_is_collapsed_and_counted_not_queued(app, live_server, token, pty):
+    """A burst of bad reads is one `retry` event with its count, for a page that polls or
+    reconnects after it: it does not push the good swipe after it out of what is kept."""
+    auth = bearer(token)
+    first = requests.get(live_server.url + POLL, headers=auth, timeout=5).json()
+    write(pty, NOISE * 30 + SWIPE)
+    deadline = time.monotonic() + 5
+    while True:
+        got = requests.get(
+            live_server.url + POLL, params={"after": first["last_id"]}, headers=auth, timeout=10
+        ).json()
+        if any(s["event"] == "swipe" for s in got["swipes"]) or time.monotonic() > deadline:
+            break
+    assert [(s["event"], s["count"], s["card_no"]) for s in got["swipes"]] == [
+        ("retry", 30, None),
+        ("swipe", None, GOLD),
+    ]
+    # A page that had seen part of the burst is told of the rest only.
+    stream = Stream(live_server.url, token)
+    try:
+        stream.next("status")
+        write(pty, NOISE * 3)
+        told = 0
+        while told < 3:  # one event or several, as the stream happened to wake
+            told += stream.next("retry")["count"]
+        assert told == 3
+        assert quiet(stream) == []
+    finally:
+        close_streams(app, [stream])
