@@ -157,8 +157,10 @@ def test_activate_recharge_consume_void_then_the_reports_and_their_exports(page)
     # 交易撤销 of that consume, from its receipt; the owner needs no supervisor password
     page.get_by_role("link", name="撤销此交易").click()
     page.get_by_label("卡号码").fill(CARD)
-    page.get_by_label("密码", exact=True).fill(PIN)
     page.get_by_role("button", name="撤销").click()
+    expect(page.locator("#void-original")).to_contain_text("储值消费")
+    page.get_by_label("密码", exact=True).fill(PIN)
+    page.get_by_role("button", name="确认撤销").click()
     expect(page.locator(".receipt").first).to_contain_text("VOID")
     expect(page.locator(".receipt").first).to_contain_text("500.00")
 

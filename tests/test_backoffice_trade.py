@@ -56,6 +56,27 @@ def submit(office, kind: str, data: dict, *, page: str | None = None, csrf: bool
     return office.client.post(f"/trade/{kind}", data=data)
 
 
+def hidden(page: str, name: str) -> str:
+    return re.search(rf'name="{name}" type="hidden" value="([^"]*)"', page).group(1)
+
+
+def void_form(office, fields: dict, *, page: str | None = None):
+    """交易撤销 as its form takes it: the card and the original first; then, the original
+    shown, the PIN (and the supervisor's password) to confirm it. A first step that does not
+    show the original is the answer."""
+    first = {k: v for k, v in fields.items() if k not in ("pin", "supervisor_password")}
+    r = submit(office, "void", first, page=page)
+    shown = html(r)
+    if r.status_code != 200 or 'name="voucher_no"' not in shown:
+        return r
+    second = {
+        "voucher_no": hidden(shown, "voucher_no"),
+        "card_no": hidden(shown, "card_no"),
+        **{k: v for k, v in fields.items() if k in ("pin", "supervisor_password")},
+    }
+    return submit(office, "void", second, page=shown)
+
+
 def request_id(page: str) -> str:
     return _RID.search(page).group(1)
 
@@ -196,8 +217,8 @@ def test_void_by_voucher(office):
     original = posted(consume(office))
     page = shown(office, "void")
     assert 'id="field-supervisor_password"' not in page  # the owner's session authorises
-    r = submit(
-        office, "void",
+    r = void_form(
+        office,
         {"card_no": GOLD, "by": "voucher", "original": f"{original.voucher_no:06d}",
          "pin": PINS[GOLD]},
     )  # fmt: skip
@@ -217,8 +238,8 @@ def test_void_by_voucher(office):
 def test_void_by_trace_of_the_back_office(office):
     before = card(SILVER)
     original = posted(consume(office, SILVER, "20"))
-    r = submit(
-        office, "void",
+    r = void_form(
+        office,
         {"card_no": SILVER, "by": "trace", "original": str(original.trace_no),
          "terminal_id": "99000001", "pin": PINS[SILVER]},
     )  # fmt: skip
@@ -235,9 +256,8 @@ def test_void_by_trace_of_a_pos_terminal(office, api):
     page = shown(office, "void")
     assert '<option selected value="99000001">' in page and 'value="10000001"' in page
     void = posted(
-        submit(
+        void_form(
             office,
-            "void",
             {
                 "card_no": PLAIN,
                 "by": "trace",
@@ -304,8 +324,14 @@ def test_trace_numbers_are_the_back_office_terminals_own(office, api):
 REFUSALS = [
     # kind, fields, field (None: above the form), message
     ("consume", {"card_no": "", "amount": "10"}, "card_no", "请刷卡或输入卡号"),
-    ("consume", {"card_no": "12ab", "amount": "10"}, "card_no", "卡号必须是 8 到 19 位数字"),
-    ("consume", {"card_no": "1680000000000000", "amount": "10"}, "card_no", "卡号不存在"),
+    # Not a card's number, external number or phone: the entry names no card.
+    ("consume", {"card_no": "12ab", "amount": "10"}, "card_no", "卡号、外卡号或手机号码不存在"),
+    (
+        "consume",
+        {"card_no": "1680000000000000", "amount": "10"},
+        "card_no",
+        "卡号、外卡号或手机号码不存在",
+    ),
     ("consume", {"card_no": INACTIVE, "amount": "10"}, "card_no", "该卡未激活"),
     ("consume", {"card_no": PLAIN, "amount": ""}, "amount", "请输入金额"),
     ("consume", {"card_no": PLAIN, "amount": "1.234"}, "amount", "金额格式不正确"),
@@ -457,11 +483,11 @@ def void_fields(record: Transaction, **extra) -> dict:
 
 def test_void_unknown_voucher(office):
     before = state()
-    page = html(submit(office, "void", {"card_no": GOLD, "original": "999999", "pin": "123456"}))
+    page = html(void_form(office, {"card_no": GOLD, "original": "999999", "pin": "123456"}))
     assert field_errors(page, "original") == ["原交易不存在"]
-    page = html(submit(office, "void", {"card_no": GOLD, "original": "12a", "pin": "123456"}))
+    page = html(void_form(office, {"card_no": GOLD, "original": "12a", "pin": "123456"}))
     assert field_errors(page, "original") == ["凭证号必须是数字"]
-    page = html(submit(office, "void", {"card_no": GOLD, "original": ""}))
+    page = html(void_form(office, {"card_no": GOLD, "original": ""}))
     assert field_errors(page, "original") == ["请输入原凭证号或原流水号"]
     assert state() == before
 
@@ -470,32 +496,32 @@ def test_void_unknown_trace(office):
     posted(consume(office))
     before = state()
     fields = {"card_no": GOLD, "by": "trace", "terminal_id": "99000001", "pin": "123456"}
-    page = html(submit(office, "void", fields | {"original": "999"}))
+    page = html(void_form(office, fields | {"original": "999"}))
     assert field_errors(page, "original") == ["原交易不存在"]
     # Trace 1 exists at the back office, not at the POS terminal.
-    page = html(submit(office, "void", fields | {"original": "1", "terminal_id": "10000001"}))
+    page = html(void_form(office, fields | {"original": "1", "terminal_id": "10000001"}))
     assert field_errors(page, "original") == ["原交易不存在"]
-    page = html(submit(office, "void", fields | {"original": "1234567"}))
+    page = html(void_form(office, fields | {"original": "1234567"}))
     assert field_errors(page, "original") == ["流水号必须是 1 到 6 位数字"]
-    page = html(submit(office, "void", fields | {"original": "1", "terminal_id": "x"}))
+    page = html(void_form(office, fields | {"original": "1", "terminal_id": "x"}))
     assert field_errors(page, "terminal_id") == ["终端号必须是 8 位数字"]
     assert state() == before
 
 
 def test_void_already_voided(office):
     original = posted(consume(office))
-    posted(submit(office, "void", void_fields(original)))
+    posted(void_form(office, void_fields(original)))
     before = state()
-    page = html(submit(office, "void", void_fields(original)))  # a new form: a new request_id
+    page = html(void_form(office, void_fields(original)))  # a new form: a new request_id
     assert field_errors(page, "original") == ["原交易已撤销"]
     assert state() == before
 
 
 def test_void_a_void(office):
     original = posted(consume(office))
-    void = posted(submit(office, "void", void_fields(original)))
+    void = posted(void_form(office, void_fields(original)))
     before = state()
-    page = html(submit(office, "void", void_fields(original, original=f"{void.voucher_no:06d}")))
+    page = html(void_form(office, void_fields(original, original=f"{void.voucher_no:06d}")))
     assert field_errors(page, "original") == ["该交易不能撤销"]
     assert state() == before
 
@@ -504,7 +530,7 @@ def test_void_card_mismatch_posts_nothing(office):
     original = posted(consume(office))
     before = state()
     failures = card(SILVER).pin_failures
-    page = html(submit(office, "void", void_fields(original, card_no=SILVER, pin="000000")))
+    page = html(void_form(office, void_fields(original, card_no=SILVER, pin="000000")))
     assert field_errors(page, "card_no") == ["此卡不是原交易的卡，请刷原交易的卡"]
     assert state() == before
     assert Transaction.get_by_id(original.id).status == "success"
@@ -515,7 +541,7 @@ def test_void_card_mismatch_posts_nothing(office):
 def test_void_wrong_pin(office):
     original = posted(consume(office))
     before = state()
-    page = html(submit(office, "void", void_fields(original, pin="000000")))
+    page = html(void_form(office, void_fields(original, pin="000000")))
     assert field_errors(page, "pin") == ["密码错误，还可以尝试 2 次"]
     assert state() == before
 
@@ -523,27 +549,26 @@ def test_void_wrong_pin(office):
 def test_void_needs_the_supervisor_password_but_for_the_owner(office_as, supervisor):
     manager = office_as("00")
     original = posted(consume(manager))
-    page = shown(manager, "void")
-    assert 'id="field-supervisor_password"' in page
+    page = html(void_form(manager, void_fields(original)))
+    assert 'id="field-supervisor_password"' in page  # on the confirmation
     before = state()
-    page = html(submit(manager, "void", void_fields(original), page=page))
     assert field_errors(page, "supervisor_password") == ["请输入主管密码"]
-    page = html(submit(manager, "void", void_fields(original, supervisor_password="999999")))
+    page = html(void_form(manager, void_fields(original, supervisor_password="999999")))
     assert field_errors(page, "supervisor_password") == ["主管密码错误"]
     assert state() == before
     assert Transaction.get_by_id(original.id).status == "success"
     fields = void_fields(original, supervisor_password=SUPERVISOR_PASSWORD)
-    void = posted(submit(manager, "void", fields))
+    void = posted(void_form(manager, fields))
     assert void.operator_no == "00"
 
 
 def test_an_operator_voids_with_the_supervisor_password(office_as, supervisor):
     cashier = office_as("01")
     original = posted(consume(cashier, PLAIN, "10"))
-    page = html(submit(cashier, "void", void_fields(original)))
+    page = html(void_form(cashier, void_fields(original)))
     assert field_errors(page, "supervisor_password") == ["请输入主管密码"]
     fields = void_fields(original, supervisor_password=SUPERVISOR_PASSWORD)
-    assert posted(submit(cashier, "void", fields)).operator_no == "01"
+    assert posted(void_form(cashier, fields)).operator_no == "01"
 
 
 def test_void_default_supervisor_password_authorises_nothing(office_as):
@@ -552,7 +577,7 @@ def test_void_default_supervisor_password_authorises_nothing(office_as):
     original = posted(consume(cashier, PLAIN, "10"))
     before = state()
     fields = void_fields(original, supervisor_password="123456")  # 00's published default
-    page = html(submit(cashier, "void", fields))
+    page = html(void_form(cashier, fields))
     assert field_errors(page, "supervisor_password") == ["主管初始密码必须先修改"]
     assert state() == before
 
@@ -561,11 +586,11 @@ def test_void_after_settlement(office):
     original = posted(consume(office))
     settle(office)
     before = state()
-    page = html(submit(office, "void", void_fields(original)))
+    page = html(void_form(office, void_fields(original)))
     assert field_errors(page, "original") == ["原交易所在批次已结算，不能撤销"]
     # By trace number: the batch it was in is closed, so the number names nothing now.
     fields = void_fields(original, by="trace", original=str(original.trace_no))
-    page = html(submit(office, "void", fields | {"terminal_id": "99000001"}))
+    page = html(void_form(office, fields | {"terminal_id": "99000001"}))
     assert field_errors(page, "original") == ["原交易不存在"]
     assert state() == before
 
@@ -589,9 +614,17 @@ def test_a_resubmitted_form_applies_once(office):
 
 def test_a_resubmitted_void_applies_once(office):
     original = posted(consume(office))
-    page = shown(office, "void")
-    first = submit(office, "void", void_fields(original), page=page)
-    second = submit(office, "void", void_fields(original), page=page)
+    fields = void_fields(original)
+    step = {k: v for k, v in fields.items() if k != "pin"}
+    confirmation = html(submit(office, "void", step))
+    # 确认撤销 tapped twice, or the answer's page reloaded: the confirmation posted twice.
+    second_step = {
+        "voucher_no": hidden(confirmation, "voucher_no"),
+        "card_no": hidden(confirmation, "card_no"),
+        "pin": fields["pin"],
+    }
+    first = submit(office, "void", second_step, page=confirmation)
+    second = submit(office, "void", second_step, page=confirmation)
     assert posted(first).id == posted(second).id
     assert Transaction.select().where(Transaction.type == "void").count() == 1
     assert ledger.verify() == []

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import queue
 import threading
+import time
 
 import pytest
 
@@ -17,6 +19,7 @@ from kakatong.devices.reader import (
     SwipeError,
     parse_swipe,
 )
+from kakatong.devices.swipes import READS, Hub
 
 PAN = "6222021234567890123"
 TRACK1 = f"%B{PAN}^ZHANG/SAN^2512101123456?"
@@ -353,7 +356,66 @@ def test_reader_thread_stops_promptly(tmp_path):
     pty.unplug()
 
 
+def test_line_noise_is_every_bad_read_to_the_screen_but_not_a_warning_each(reader, caplog):
+    caplog.set_level(logging.DEBUG, logger="kakatong.reader")
+    pty = Pty()
+    thread, events = reader(pty.path)
+    events.status("connected")
+    pty.write(b"\xf8\x80\x1e\xe6\x98\x9e\x00\xfe\r\n" * 30)  # a reader on the wrong baud rate
+    assert [events.error() for _ in range(30)] == ["garbage"] * 30
+    dropped = [r for r in caplog.records if "swipe dropped" in r.getMessage()]
+    assert len(dropped) == 30
+    warned = [r.getMessage() for r in dropped if r.levelno == logging.WARNING]
+    assert len(warned) == 1, warned
+    pty.write(b"junk\r\n")
+    assert events.error() == "garbage"
+    time.sleep(1.05)
+    pty.write(b"junk\r\n")
+    assert events.error() == "garbage"
+    warned = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warned[-1].endswith("; 30 more since the last"), warned
+    pty.unplug()
+
+
 def test_a_refused_swipe_is_logged_without_its_card_number_or_name():
     with pytest.raises(SwipeError) as refused:
         parse_swipe("%B1680860097157114^LI/SI^4912?;1680860097157115=4912?")
     assert "1680860097157114" not in str(refused.value) and "LI/SI" not in str(refused.value)
+
+
+# ------------------------------------------------------------------ the swipes hub
+
+
+def test_bad_reads_in_a_row_are_one_event_counted_for_each_cursor():
+    hub = Hub(keep=5)
+    first = hub.retry("T1")
+    hub.set_printer("T1", {"printer": "ok"})  # other news between bad reads breaks no run
+    for _ in range(48):
+        hub.retry("T2")  # another terminal's noise: never in T1's run or count
+        last = hub.retry("T1")
+    swipe = hub.swipe("T1", "1680860097157114", "4912")
+    kinds = [(e.kind, e.data.get("count")) for e in hub.after("T1", 0)]
+    assert kinds == [("printer", None), ("retry", 49), ("swipe", None)]  # 49 reads, kept: 3
+    assert [e.data for e in hub.after("T1", first.id) if e.kind == "retry"] == [{"count": 48}]
+    assert [e.id for e in hub.after("T1", last.id - 1)] == [last.id, swipe.id]
+    assert hub.after("T1", last.id - 1)[0].data == {"count": 1}
+    # After the swipe, a new run.
+    again = hub.retry("T1")
+    assert [(e.id, e.data) for e in hub.after("T1", swipe.id)] == [(again.id, {"count": 1})]
+    assert [e.data["count"] for e in hub.after("T2", 0)] == [48]
+
+
+def test_a_run_of_bad_reads_longer_than_it_names_is_still_counted():
+    hub = Hub()
+    for _ in range(READS + 5):
+        hub.retry("T1")
+    [event] = hub.after("T1", 0)
+    assert event.data == {"count": READS + 5} and len(event.reads) == READS
+
+
+def test_a_bad_read_long_after_the_last_starts_a_new_run():
+    hub = Hub(fresh=0.05)
+    hub.retry("T1")
+    time.sleep(0.1)
+    new = hub.retry("T1")
+    assert [(e.id, e.data) for e in hub.after("T1", 0)] == [(new.id, {"count": 1})]

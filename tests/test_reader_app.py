@@ -21,6 +21,9 @@ from kakatong.store.db import db
 STREAM = "/api/v1/terminal/swipes/stream"
 POLL = "/api/v1/terminal/swipes"
 SWIPE = f";{GOLD}=49121010000000000?\r\n".encode()
+BAD = b";1234?\r\n"  # a track cut short: 请重新刷卡
+# A reader on the wrong baud rate: bytes that are no stripe, in lines; each line a bad read.
+NOISE = b"\xf8\x80\x1e\xe6\x98\x9e\x00\xfe\r\n"
 
 
 class Pty:
@@ -190,7 +193,13 @@ def test_polling_returns_the_swipe(live_server, token, pty):
         live_server.url + POLL, params={"after": first["last_id"]}, headers=auth, timeout=10
     ).json()
     assert answer["swipes"] == [
-        {"id": answer["last_id"], "event": "swipe", "card_no": GOLD, "expires": "4912"}
+        {
+            "id": answer["last_id"],
+            "event": "swipe",
+            "card_no": GOLD,
+            "expires": "4912",
+            "count": None,
+        }
     ]
     # A swipe is handed over once: polling after it waits, then answers nothing new.
     later = requests.get(
@@ -242,7 +251,7 @@ def test_a_reader_swipe_moves_the_page_like_a_wedge_swipe(app, pty):
             expect(terminal).to_have_attribute("data-screen", "signed-in")
             page.locator('[data-key="enter"]').click()
             expect(terminal).to_have_attribute("data-screen", "standby")
-            expect(page.locator("#st-reader")).to_have_text("刷卡器 已连接")
+            expect(page.locator("#st-reader")).to_have_text("刷卡器 正常")
             write(pty, SWIPE)
             expect(terminal).to_have_attribute("data-screen", "confirm")
             expect(page.locator("#code")).to_have_text("SALE")
@@ -396,7 +405,7 @@ def test_the_page_polls_when_refused_a_stream_and_a_swipe_still_moves_it(
             expect(terminal).to_have_attribute("data-screen", "standby")
             # With no stream to be had, only a poll can say the reader is there. Streams that
             # merely failed would be retried for seconds first (1 s, 2 s, 4 s back-off).
-            expect(page.locator("#st-reader")).to_have_text("刷卡器 已连接", timeout=2500)
+            expect(page.locator("#st-reader")).to_have_text("刷卡器 正常", timeout=2500)
             assert feed[:2] == [(STREAM, 503), (POLL, 200)], feed
             write(pty, SWIPE)  # the first poll has set the page's cursor: the swipe is after it
             expect(terminal).to_have_attribute("data-screen", "confirm", timeout=2500)
@@ -461,15 +470,15 @@ def test_the_page_shows_the_reader_unplugged_and_back(app, live_server, pty):
             page.locator('[data-key="enter"]').click()
             expect(terminal).to_have_attribute("data-screen", "standby")
             reader = page.locator("#st-reader")
-            expect(reader).to_have_text("刷卡器 已连接")
+            expect(reader).to_have_text("刷卡器 正常")
             expect(reader).to_have_attribute("data-ok", "1")
 
             link = unplug(app, pty)
-            expect(reader).to_have_text("刷卡器 未连接", timeout=3000)
+            expect(reader).to_have_text("刷卡器 故障", timeout=3000)
             expect(reader).to_have_attribute("data-ok", "0")
             # The reader retries 0.2, 0.4, 0.8, 1.6… s after the unplug (5 s at most).
             point(link, replugged.path)
-            expect(reader).to_have_text("刷卡器 已连接", timeout=8000)
+            expect(reader).to_have_text("刷卡器 正常", timeout=8000)
             expect(reader).to_have_attribute("data-ok", "1")
             write(replugged, SWIPE)
             expect(terminal).to_have_attribute("data-screen", "confirm")
@@ -479,3 +488,92 @@ def test_the_page_shows_the_reader_unplugged_and_back(app, live_server, pty):
         slots_free(app)  # the page's stream, aborted with the page
     finally:
         replugged.unplug()
+
+
+# ---------------------------------------------------------------- bad reads
+
+
+def test_line_noise_is_collapsed_and_counted_not_queued(app, live_server, token, pty):
+    """A burst of bad reads is one `retry` event with its count, for a page that polls or
+    reconnects after it: it does not push the good swipe after it out of what is kept."""
+    auth = bearer(token)
+    first = requests.get(live_server.url + POLL, headers=auth, timeout=5).json()
+    write(pty, NOISE * 30 + SWIPE)
+    deadline = time.monotonic() + 5
+    while True:
+        got = requests.get(
+            live_server.url + POLL, params={"after": first["last_id"]}, headers=auth, timeout=10
+        ).json()
+        if any(s["event"] == "swipe" for s in got["swipes"]) or time.monotonic() > deadline:
+            break
+    assert [(s["event"], s["count"], s["card_no"]) for s in got["swipes"]] == [
+        ("retry", 30, None),
+        ("swipe", None, GOLD),
+    ]
+    # A page that had seen part of the burst is told of the rest only.
+    stream = Stream(live_server.url, token)
+    try:
+        stream.next("status")
+        write(pty, NOISE * 3)
+        told = 0
+        while told < 3:  # one event or several, as the stream happened to wake
+            told += stream.next("retry")["count"]
+        assert told == 3
+        assert quiet(stream) == []
+    finally:
+        close_streams(app, [stream])
+
+
+def sign_in_page(page, url: str) -> None:
+    from browser import sign_in
+
+    ensure_password("01")
+    page.goto(url + "/terminal")
+    sign_in(page)
+
+
+def test_the_good_swipe_after_a_bad_read_shows_and_line_noise_is_one_screen(app, live_server, pty):
+    from browser import chromium, expect, key, page_errors, screen, shoot
+
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 800, "height": 480})
+        page = context.new_page()
+        errors = page_errors(page)
+        sign_in_page(page, live_server.url)
+        expect(page.locator("#st-reader")).to_have_text("刷卡器 正常")
+        write(pty, BAD)
+        screen(page, "misread")
+        write(pty, SWIPE)  # on the 请重新刷卡 screen: taken, as on the screen behind it
+        screen(page, "confirm")
+        expect(page.locator("#lines")).to_contain_text(f"CARD: {GOLD}")
+        key(page, "cancel")
+        screen(page, "standby")
+
+        write(pty, NOISE * 30)  # a burst of line noise: one screen, counted
+        screen(page, "misread")
+        expect(page.locator("#lines")).to_contain_text("读卡失败次数 30")
+        shoot(page, "reader-noise")
+        key(page, "cancel")  # one press, back to standby
+        screen(page, "standby")
+        write(pty, SWIPE)
+        screen(page, "confirm")
+        context.close()
+        assert errors == [], errors
+
+
+def test_a_reader_swipe_on_a_screen_that_takes_none_says_so(app, live_server, pty):
+    from browser import chromium, expect, key, page_errors, screen
+
+    with chromium() as browser:
+        context = browser.new_context(viewport={"width": 800, "height": 480})
+        page = context.new_page()
+        errors = page_errors(page)
+        sign_in_page(page, live_server.url)
+        expect(page.locator("#st-reader")).to_have_text("刷卡器 正常")
+        key(page, "enter")
+        screen(page, "menu")
+        write(pty, SWIPE)
+        expect(page.locator("#notice")).to_have_text("当前界面不能刷卡")
+        screen(page, "menu")
+        context.close()
+        assert errors == [], errors

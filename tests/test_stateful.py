@@ -954,7 +954,7 @@ class LedgerMachine(RuleBasedStateMachine):
             expected = Refused({expected[0]}, expected[1]) if expected else None
         before = self._snapshot(with_pins=False)
         try:
-            cards.change_pin(card_no, old_pin, new)
+            cards.change_pin(None, card_no, old_pin, new)
         except LedgerError as exc:
             assert isinstance(expected, Refused), f"change_pin refused {exc.code!r}"
             assert exc.code in expected.codes, f"change_pin refused {exc.code!r}; {expected}"

@@ -321,7 +321,7 @@ def test_the_receipt_as_a_printable_page_from_the_transaction_query(browser, pag
 
 def test_without_a_printer_reprint_shows_the_receipt_and_feed_says_so(page):
     sign_in(page)
-    expect(page.locator("#st-printer")).to_have_text("打印机 —")
+    expect(page.locator("#st-printer")).to_have_text("打印机 未配置")
     consume(page)
     expect(page.locator("#hint")).to_contain_text("未配置打印机")
     key(page, "reprint")

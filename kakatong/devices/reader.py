@@ -52,6 +52,8 @@ REASONS = (
     "too_long",
 )
 
+DROP_LOG_SECONDS = 1.0  # at most one warning a second for dropped swipes
+
 _PAN = re.compile(r"[0-9]{8,19}")
 # What a track looks like whatever sentinel it got: used to tell a wrong sentinel from noise.
 _TRACK_SHAPE = re.compile(r"B[0-9]{1,19}\^|[0-9]{4,19}=[0-9]")
@@ -401,6 +403,8 @@ class ReaderThread(threading.Thread):
         self._reported = False  # the first status is reported even if it is "disconnected"
         self._stop_event = threading.Event()
         self._reopen = threading.Event()
+        self._warned = -DROP_LOG_SECONDS  # when a dropped swipe was last a warning
+        self._unsaid = 0  # dropped swipes since, logged at DEBUG only
 
     @property
     def status(self) -> str:
@@ -477,7 +481,18 @@ class ReaderThread(threading.Thread):
             self._call(self.on_swipe, swipe)
 
     def _drop(self, reason: str, data: bytes, detail: str = "") -> None:
-        log.warning("reader: swipe dropped: %s %s (%d bytes)", reason, detail, len(data))
+        # A burst of line noise (a reader on the wrong baud rate) is one warning a second,
+        # with the number of the others, not a line each.
+        now = time.monotonic()
+        if now - self._warned >= DROP_LOG_SECONDS:
+            more = f"; {self._unsaid} more since the last" if self._unsaid else ""
+            log.warning(
+                "reader: swipe dropped: %s %s (%d bytes)%s", reason, detail, len(data), more
+            )
+            self._warned, self._unsaid = now, 0
+        else:
+            self._unsaid += 1
+            log.debug("reader: swipe dropped: %s %s (%d bytes)", reason, detail, len(data))
         self._call(self.on_error, reason)
 
     def _set_status(self, status: str) -> None:

@@ -16,6 +16,10 @@ CAN_TRANSACT = frozenset({"operator", "supervisor", "owner"})
 CAN_READ_JOURNAL = frozenset({"supervisor", "owner"})
 CAN_CHANGE_SETTINGS = frozenset({"sysadmin", "owner"})
 CAN_MANAGE_STAFF = frozenset({"supervisor", "owner"})
+# A member's details after activation (name, gender, birthday, ID number, level, expiry): those
+# who read the member's page, the shop's managers. The PIN and the phone stay the holder's
+# (bind, change_pin with the PIN; reset_pin with the supervisor's authority).
+CAN_EDIT_MEMBERS = frozenset({"supervisor", "owner"})
 OWNER_ONLY = frozenset({"owner"})
 
 

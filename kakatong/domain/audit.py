@@ -1,4 +1,6 @@
-"""The audit log: who did what to staff, cards, PINs, settings, terminals and vouchers.
+"""The audit log: who did what to staff, cards (their holder's details, phone and ID number
+bindings, status, PIN changes, resets and unlocks, but never a PIN), settings, terminals and
+vouchers.
 
 `record` runs inside the caller's write transaction, so an action and its audit row are
 committed together or not at all. Rows are never changed or deleted (schema.AUDIT_TRIGGERS).
@@ -26,6 +28,9 @@ ACTIONS: dict[str, str] = {
     "staff.password_change": "修改本人密码",
     "card.activate": "会员激活",
     "card.status": "卡状态变更",
+    "card.update": "修改会员资料",
+    "card.bind": "卡号绑定",
+    "card.pin_change": "修改卡密码",
     "card.pin_reset": "重置卡密码",
     "card.pin_unlock": "解除卡密码锁定",
     "card.import": "导入会员",

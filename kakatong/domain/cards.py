@@ -26,7 +26,7 @@ from ..store.models import Card, Level
 from ..store.runtime import utcnow
 from . import audit
 from . import settings as shop_settings
-from .actors import Actor
+from .actors import CAN_EDIT_MEMBERS, Actor
 from .errors import LedgerError
 from .exports import unguard
 from .formats import card_no_arg
@@ -179,18 +179,45 @@ def check_pin(card: Card, pin: str | None, now: datetime) -> None:
 # ---------------------------------------------------------------- finding cards
 
 
-def find_card(key: object) -> Card:
-    """A card by its card number, external number or bound phone (`card_not_found` else)."""
-    if not isinstance(key, str) or not key:
+LOOKUP_FIELDS = ("card_no", "external_no", "phone")
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A card an entry names, and by which of its numbers."""
+
+    card: Card
+    matched_by: str  # one of LOOKUP_FIELDS
+
+
+def lookup(entry: object) -> list[Candidate]:
+    """Every card an entry typed where a card is asked for names: by its card number, its
+    external number (外卡号) or its bound phone, in that order, each card once. A member
+    activated by phone is served by that phone; an entry that is one card's number and another
+    card's phone names both, and the one who typed it chooses among them.
+
+    Raises `bad_request` for an empty entry, `card_not_found` when it names no card."""
+    if not isinstance(entry, str) or not entry.strip():
         raise LedgerError("bad_request", "请输入卡号、外卡号或手机号码")
-    card = (
-        Card.get_or_none(Card.card_no == key)
-        or Card.get_or_none(Card.external_no == key)
-        or Card.get_or_none(Card.phone == key)
+    entry = entry.strip()
+    found: dict[int, Candidate] = {}
+    rows = (
+        Card.select(Card, Level)
+        .join(Level, JOIN.LEFT_OUTER)
+        .where((Card.card_no == entry) | (Card.external_no == entry) | (Card.phone == entry))
     )
-    if card is None:
-        raise LedgerError("card_not_found")
-    return card
+    for card in rows:
+        by = next(name for name in LOOKUP_FIELDS if getattr(card, name) == entry)
+        found[card.id] = Candidate(card, by)
+    if not found:
+        raise LedgerError("card_not_found", "卡号、外卡号或手机号码不存在")
+    return sorted(found.values(), key=lambda c: LOOKUP_FIELDS.index(c.matched_by))
+
+
+def find_card(key: object) -> Card:
+    """A card by its card number, external number or bound phone, the first of `lookup` in
+    that order (`card_not_found` else)."""
+    return lookup(key)[0].card
 
 
 # The card with its level's discount and multiplier (a card without a level: none, ×1).
@@ -371,8 +398,15 @@ def _check_unique(card: Card | None, phone: str | None, external_no: str | None)
 _UNSET = object()
 
 
-def bind(card_no: object, pin: object, phone: object = _UNSET, id_number: object = _UNSET) -> Card:
-    """Bind a phone or an ID number to a card (卡号绑定); an empty phone unbinds it."""
+def bind(
+    actor: Actor | None,
+    card_no: object,
+    pin: object,
+    phone: object = _UNSET,
+    id_number: object = _UNSET,
+) -> Card:
+    """Bind a phone or an ID number to a card (卡号绑定); an empty phone unbinds it. The change
+    is audited (card.bind) with each number before and after."""
     card_no = card_no_arg(card_no)
     pin = pin_arg(pin)
     changes = {}
@@ -391,13 +425,35 @@ def bind(card_no: object, pin: object, phone: object = _UNSET, id_number: object
         if changes.get("phone"):
             _check_unique(card, changes["phone"], None)
         Card.update(**changes).where(Card.id == card.id).execute()
+        _audit_changes(actor, "card.bind", card, changes)
         return Card.get_by_id(card.id)
 
     return refusable(apply)
 
 
-def change_pin(card_no: object, old_pin: object, new_pin: object) -> None:
-    """Change a PIN (修改密码): the old PIN is the proof. An empty new PIN removes it."""
+def _audit_changes(actor: Actor | None, action: str, card: Card, changes: dict) -> None:
+    """An audit row of what changed on a card, each field {"from", "to"}; none if nothing did."""
+    changed = {
+        key: {"from": _audited(getattr(card, key)), "to": _audited(value)}
+        for key, value in changes.items()
+        if _audited(getattr(card, key)) != _audited(value)
+    }
+    if changed:
+        audit.record(actor, action, card.card_no, **changed)
+
+
+def _audited(value: object) -> object:
+    """A card's field as the audit log keeps it: a level by its name, a date as ISO text."""
+    if isinstance(value, Level):
+        return value.name
+    if isinstance(value, date):
+        return value.isoformat()
+    return value
+
+
+def change_pin(actor: Actor | None, card_no: object, old_pin: object, new_pin: object) -> None:
+    """Change a PIN (修改密码): the old PIN is the proof. An empty new PIN removes it. Audited
+    (card.pin_change) with whether the card had a PIN and has one now; never the PIN."""
     card_no = card_no_arg(card_no)
     old_pin, new_pin = pin_arg(old_pin), pin_arg(new_pin)
     now = utcnow()
@@ -407,6 +463,9 @@ def change_pin(card_no: object, old_pin: object, new_pin: object) -> None:
         check_usable(card, runtime.shop_date(now))
         check_pin(card, old_pin, now)
         _store_pin(card, new_pin)
+        audit.record(
+            actor, "card.pin_change", card_no, had_pin=card.has_pin, pin_set=new_pin is not None
+        )
 
     refusable(apply)
 
@@ -447,6 +506,62 @@ def _store_pin(card: Card, pin: str | None) -> None:
     Card.update(pin_salt=salt, pin_hash=pin_hash, pin_failures=0, pin_locked_until=None).where(
         Card.id == card.id
     ).execute()
+
+
+MEMBER_FIELDS = ("name", "gender", "birthday", "id_number", "level", "expires_on")
+
+
+def update_member(actor: Actor | None, card_no: object, fields: dict) -> tuple[Card, list[str]]:
+    """Change a member's details after activation (修改会员资料): any of MEMBER_FIELDS, checked
+    as activation checks them; "" or None clears one, but for the level, which must name one.
+    An expiry may not be moved into the past (one already past may stay as it is). Each field
+    that changes is audited (card.update) with its value before and after.
+
+    Returns the card as it is now and the names of the fields that changed (none: nothing was
+    written). Who may: CAN_EDIT_MEMBERS (no actor: the box's own commands)."""
+    if actor is not None and actor.role not in CAN_EDIT_MEMBERS:
+        raise LedgerError("not_permitted")
+    card_no = card_no_arg(card_no)
+    if not isinstance(fields, dict) or not fields:
+        raise LedgerError("bad_request", "请填写要修改的会员资料")
+    unknown = set(fields) - set(MEMBER_FIELDS)
+    if unknown:
+        raise LedgerError("bad_request", f"未知字段：{', '.join(sorted(unknown))}")
+    values = {}
+    today = runtime.shop_date(utcnow())
+    if "name" in fields:
+        values["name"] = _text_arg(fields["name"], "name", 40)
+    if "gender" in fields:
+        if fields["gender"] not in (None, "", *GENDERS):
+            raise LedgerError("bad_request", "性别只能是 male、female 或 secret", field="gender")
+        values["gender"] = fields["gender"] or None
+    if "birthday" in fields:
+        values["birthday"] = date_arg(fields["birthday"], "birthday")
+        if values["birthday"] is not None and values["birthday"] > today:
+            raise LedgerError("invalid_date", "生日不能晚于今天", field="birthday")
+    if "id_number" in fields:
+        values["id_number"] = id_number_arg(fields["id_number"])
+    if "expires_on" in fields:
+        values["expires_on"] = date_arg(fields["expires_on"], "expires_on")
+    if "level" in fields and not (isinstance(fields["level"], str) and fields["level"]):
+        raise LedgerError("bad_request", "请选择会员等级", field="level")
+
+    def apply() -> tuple[Card, list[str]]:
+        card = get_card(card_no)
+        if card.status == "inactive":
+            raise LedgerError("card_inactive")
+        if "level" in fields:
+            values["level"] = level_arg(fields["level"])
+        moved = values.get("expires_on", card.expires_on)
+        if moved != card.expires_on and moved is not None and moved < today:
+            raise LedgerError("invalid_date", "会员有效期已过", field="expires_on")
+        changed = [k for k, v in values.items() if _audited(getattr(card, k)) != _audited(v)]
+        if changed:
+            Card.update(**{k: values[k] for k in changed}).where(Card.id == card.id).execute()
+            _audit_changes(actor, "card.update", card, values)
+        return get_card(card_no), changed
+
+    return write(apply)
 
 
 # Which status a card may go to from which, and whether the supervisor must authorise it.

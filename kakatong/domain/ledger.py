@@ -469,6 +469,25 @@ def find_by_trace(terminal_id: str, trace_no: object) -> Transaction:
     return record
 
 
+def voidable(original: Transaction, card_no: str | None = None) -> Card:
+    """What a void checks of its original before the PIN, in this order: the card presented
+    (when `card_no` is given: it must be the original's, `card_mismatch`), a type that can be
+    voided, not voided already, its batch still open. The original's card, if all hold.
+
+    The back office checks this before it shows the original to confirm; `void` again when it
+    posts."""
+    card = Card.get_by_id(original.card_id)
+    if card_no is not None and card_no != card.card_no:
+        raise LedgerError("card_mismatch")
+    if original.type not in TRANSACTION_TYPES:
+        raise LedgerError("not_voidable")
+    if original.status == "voided":
+        raise LedgerError("already_voided")
+    if Terminal.get_by_id(original.terminal_id).batch_no != original.batch_no:
+        raise LedgerError("batch_closed")
+    return card
+
+
 def void(
     actor: Actor,
     voucher_no: object,
@@ -499,15 +518,7 @@ def void(
         original = Transaction.get_or_none(Transaction.voucher_no == number)
         if original is None:
             raise LedgerError("transaction_not_found")
-        card = Card.get_by_id(original.card_id)
-        if presented is not None and presented != card.card_no:
-            raise LedgerError("card_mismatch")
-        if original.type not in TRANSACTION_TYPES:
-            raise LedgerError("not_voidable")
-        if original.status == "voided":
-            raise LedgerError("already_voided")
-        if Terminal.get_by_id(original.terminal_id).batch_no != original.batch_no:
-            raise LedgerError("batch_closed")
+        card = voidable(original, presented)
         check_pin(card, pin, now)
         with db.atomic():
             marked = (

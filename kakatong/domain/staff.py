@@ -30,6 +30,7 @@ _DUMMY_HASH = _hasher.hash("not-a-password")
 
 DEFAULT_PASSWORDS = {"operator": "0000", "supervisor": "123456", "sysadmin": "00000000"}
 SUPERVISOR_NO = "00"
+SYSADMIN_NO = "99"
 OWNER_NO = "owner"
 DEFAULT_STAFF = [
     ("00", "supervisor", "主管"),
@@ -390,17 +391,32 @@ def set_role(actor: Actor, staff_no: object, role: object) -> Staff:
     return Staff.get_by_id(member.id)
 
 
-def reset_password(
-    actor: Actor, staff_no: object, new_password: object, supervisor_password: object = None
-) -> None:
-    """Set another staff member's password (改密) without their old one: operators' by the
-    supervisor; anyone's by the owner."""
+def check_password_reset(
+    actor: Actor, supervisor_password: object, staff_no: object = None
+) -> Staff | None:
+    """What a password reset checks before the new password, in its order: the authority
+    (the supervisor's password from an operator's session, counted as every authorisation
+    is), then, where given, the staff member (`staff_not_found`) and whose it is
+    (`not_permitted`: the supervisor sets operators' passwords only). 员工管理 at the
+    terminal checks each entry as it is typed with this, before the new password is asked."""
     _authorise_staff_management(actor, supervisor_password)
+    if staff_no is None:
+        return None
     member = find(staff_no)
     if member is None or not member.active:
         raise LedgerError("staff_not_found")
     if member.role != "operator" and actor.role != "owner":
         raise LedgerError("not_permitted", "主管只能修改操作员的密码")
+    return member
+
+
+def reset_password(
+    actor: Actor, staff_no: object, new_password: object, supervisor_password: object = None
+) -> None:
+    """Set another staff member's password (改密) without their old one: operators' by the
+    supervisor; anyone's by the owner."""
+    member = check_password_reset(actor, supervisor_password, staff_no)
+    assert member is not None
     validate_new_password(member.role, new_password)
     _store(member, new_password, actor, "staff.password_reset", end_locks=True)
 

@@ -23,6 +23,10 @@ class Session:
     started: float = field(default_factory=time.monotonic)
     last_seen: float = field(default_factory=time.monotonic)
     locked: bool = False  # 锁定: the operator stepped away; their password unlocks it
+    # A second session opened from this one (系统设置 from an operator's session): the key
+    # of the session it belongs to, which it never outlives, and its own idle limit.
+    parent: str | None = None
+    idle_seconds: int | None = None
 
 
 def end_sessions_of(staff_no: str) -> None:
@@ -49,6 +53,16 @@ class SessionStore:
             self._sessions[self._key(token)] = Session(actor)
         return token
 
+    def open_within(self, parent_token: str, actor: Actor, idle_seconds: int) -> str:
+        """A short-lived session opened from another one: it ends after `idle_seconds` idle,
+        and with the session it was opened from (signed out, expired or ended)."""
+        token = secrets.token_urlsafe(32)
+        with self._lock:
+            self._sessions[self._key(token)] = Session(
+                actor, parent=self._key(parent_token), idle_seconds=idle_seconds
+            )
+        return token
+
     def get(self, token: str, idle_seconds: int | None = None) -> Session | None:
         """The session of a token, if it has not been idle longer than `idle_seconds` (the
         store's own limit unless given); each call counts as activity."""
@@ -59,8 +73,14 @@ class SessionStore:
             session = self._sessions.get(key)
             if session is None:
                 return None
-            if now - session.last_seen > idle:
+            if session.idle_seconds is not None:
+                idle = min(idle, session.idle_seconds)
+            parent = self._sessions.get(session.parent) if session.parent else None
+            if now - session.last_seen > idle or (session.parent and parent is None):
                 del self._sessions[key]
+                return None
+            if parent is not None and now - parent.last_seen > self.idle_seconds:
+                del self._sessions[key]  # the session it belongs to has expired
                 return None
             session.last_seen = now
             return session
@@ -72,11 +92,23 @@ class SessionStore:
                 session.locked = locked
 
     def close(self, token: str) -> bool:
+        """End a session, and the sessions opened from it."""
         with self._lock:
-            return self._sessions.pop(self._key(token), None) is not None
+            closed = self._sessions.pop(self._key(token), None) is not None
+            self._orphans()
+            return closed
 
     def close_staff(self, staff_no: str) -> None:
-        """End every session of a staff member (after a password change or disabling)."""
+        """End every session of a staff member (after a password change or disabling), and
+        the sessions opened from them."""
         with self._lock:
             for key in [k for k, s in self._sessions.items() if s.actor.staff_no == staff_no]:
                 del self._sessions[key]
+            self._orphans()
+
+    def _orphans(self) -> None:
+        """Drop the sessions whose session they were opened from has ended (the lock held)."""
+        sessions = self._sessions
+        ended = [k for k, s in sessions.items() if s.parent and s.parent not in sessions]
+        for key in ended:
+            del self._sessions[key]

@@ -6,9 +6,14 @@ import { status } from "./status.js";
 
 export const api = {
   token: store.getItem("kkt.token"),
+  // 系统设置 from an operator's session: the system operator's short-lived session (POST
+  // /session/system), which every call uses until it is dropped. Kept in memory only: a
+  // reload is back in the operator's session.
+  elevated: null,
   async call(method, path, body) {
     const headers = { "Content-Type": "application/json" };
-    if (this.token) headers.Authorization = "Bearer " + this.token;
+    const token = this.elevated || this.token;
+    if (token) headers.Authorization = "Bearer " + token;
     let response;
     try {
       response = await fetch("/api/v1" + path, {
@@ -28,8 +33,20 @@ export const api = {
     store.setItem("kkt.token", token);
   },
   signOut() {
+    this.drop();
     this.token = null;
     store.removeItem("kkt.token");
+  },
+  elevate(token) {
+    this.elevated = token;
+  },
+  // Back to the operator's session; the system operator's is signed out on the way.
+  drop() {
+    const token = this.elevated;
+    if (!token) return;
+    this.elevated = null;
+    fetch("/api/v1/session", { method: "DELETE", headers: { Authorization: "Bearer " + token } })
+      .catch(() => {});  // unanswered, it ends by itself within minutes
   },
 };
 

@@ -28,12 +28,29 @@ export function show(next) {
   }));
   $("field").textContent = next.field === undefined ? "" : next.field;
   $("field").hidden = next.field === undefined;
+  // A PIN's or password's stars stand in the middle, an amount to the right (terminal.css).
+  $("field").dataset.kind = next.fieldKind || "";
   $("hint").textContent = next.hint || "";
   $("hint").dataset.tone = next.hintTone || "";
   $("slip").hidden = !next.slip;
   $("slip-printer").hidden = !(next.slip && printer.configured());
   root.dataset.screen = next.name;
   root.dataset.tone = next.tone || "";
+  fit();
+}
+
+// The lines as large as the display lets them be, to be read at arm's length: the largest
+// step at which every line fits on one line; a screen of many lines gets smaller type, and a
+// line too long even then wraps. Again when the window changes size (main.js).
+const STEPS = [1.8, 1.6, 1.4, 1.25, 1.1, 0.95, 0.8];
+export function fit() {
+  const lines = $("lines");
+  lines.classList.remove("wrap");
+  for (const step of STEPS) {
+    lines.style.fontSize = `${step}em`;
+    if (lines.scrollHeight <= lines.clientHeight && lines.scrollWidth <= lines.clientWidth) return;
+  }
+  lines.classList.add("wrap");
 }
 
 function typed({ max, mask = false, money = false }) {
@@ -58,6 +75,7 @@ export function ask({ name, title, code, lines, hint, max, mask, money, onEnter,
   const field = typed({ max, mask, money });
   const draw = () => show({
     name, title, code, lines, hint, field: field.shown(),
+    fieldKind: mask ? "mask" : money ? "money" : "",
     keys: {
       digit: (d) => { field.add(d); draw(); },
       // The function key types a letter where a field takes one (the X of an ID number).
@@ -79,11 +97,12 @@ export function message({ name = "message", title, code, lines, tone, onEnter, o
   });
 }
 
-// An API refusal as its one clear sentence; 输入 tries again where that makes sense, 取消
+// An API refusal as its one clear sentence, under the title of the flow it ends (`head`:
+// { title, code }; 交易失败 for a transaction); 输入 tries again where that makes sense, 取消
 // goes back to a safe screen.
-export function refusal(err, again = standby, leave = standby) {
+export function refusal(err, again = standby, leave = standby, head = {}) {
   message({
-    name: "refusal", title: t("交易失败"), tone: "error",
+    name: "refusal", title: head.title || t("交易失败"), code: head.code, tone: "error",
     lines: [err.message || t("系统错误，请联系管理员")],
     onEnter: again, onCancel: leave,
   });
@@ -109,8 +128,9 @@ export function choose({ name, title, code, lines, hint, options, onCancel, onEn
   });
 }
 
-// A new password typed twice; `save(password)` sends it.
-export function twice({ name, title, lines, max = 8, save, back }) {
+// A new password typed twice; `save(password)` sends it; `done` follows 设置成功 (`back` by
+// default, where 取消 and a refusal go).
+export function twice({ name, title, lines, max = 8, save, back, done = back }) {
   ask({
     name, title, lines, max, mask: true, onCancel: back,
     onEnter: (first) => {
@@ -119,12 +139,14 @@ export function twice({ name, title, lines, max = 8, save, back }) {
         name: `${name}-again`, title, lines: [t("请再次输入新密码")], max, mask: true,
         onCancel: back,
         onEnter: async (second) => {
-          if (first !== second) return refusal({ message: t("两次输入的密码不一致") }, back, back);
+          if (first !== second) {
+            return refusal({ message: t("两次输入的密码不一致") }, back, back, { title });
+          }
           try {
             await processing(() => save(first));
-            message({ name: "saved", title, tone: "ok", lines: [t("设置成功")], onEnter: back });
+            message({ name: "saved", title, tone: "ok", lines: [t("设置成功")], onEnter: done });
           } catch (err) {
-            refusal(err, back, back);
+            refusal(err, back, back, { title });
           }
         },
       });

@@ -15,8 +15,17 @@ import { systemMenu, systemSignIn } from "./system.js";
 import { startTransaction } from "./transactions.js";
 import { query, voidFlow } from "./void-query.js";
 
+// Home is the signed-in staff member's: a system operator's session opened from the main
+// menu (system.js) ends on the way, whichever way the settings were left.
+function backHome() {
+  if (!api.elevated) return;
+  api.drop();
+  if (state.me) status.operator(`${state.me.operator_no} ${state.me.name}`);
+}
+
 // Home: standby for operators; the supervisor's and the system operator's own menus.
 export function standby() {
+  backHome();
   if (!api.token) return logon();
   if (state.me && state.me.role === "supervisor") return supervisorMenu();
   if (state.me && state.me.role === "sysadmin") return systemMenu();
@@ -53,6 +62,7 @@ function menuItems() {
 }
 
 export function menu(page) {
+  backHome();
   const items = menuItems();
   const pages = Math.max(1, Math.ceil(items.length / 3));
   const shown = items.slice(page * 3, page * 3 + 3);

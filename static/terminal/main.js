@@ -3,6 +3,7 @@
 // others (one per area) and starts. Every string comes from the message catalogue the
 // server embeds in the page (#catalogue); t("请刷卡") looks one up (page.js).
 import { api } from "./api.js";
+import { fit } from "./display.js";
 import { menu, standby } from "./home.js";
 import { listen } from "./keys.js";
 import { locked } from "./management.js";
@@ -14,6 +15,7 @@ import { resume } from "./transactions.js";
 
 setHome({ standby, menu });
 listen();
+window.addEventListener("resize", fit);
 
 setInterval(status.clock, 1000 * 15);
 status.clock();

@@ -62,7 +62,7 @@ function bindNumber(flow, pin, field, prompt) {
         message({ name: "saved", title: flow.title, tone: "ok", lines: [t("设置成功")],
           onEnter: management });
       } catch (err) {
-        refusal(err, management, management);
+        refusal(err, management, management, flow);
       }
     },
   });
@@ -77,7 +77,7 @@ function cardManagement() {
       1: () => {
         const flow = { title: t("激活"), code: "ACTIVATE" };
         askCard(flow, () => newPin(flow, (pin) => api.call("POST", "/cards",
-          { card_no: flow.card_no, pin: pin || null })));
+          { card_no: flow.card_no, pin: pin || null })), undefined, { lookup: false });
       },
       2: () => {
         const flow = { title: t("密码重置"), code: "RESET" };
@@ -106,7 +106,7 @@ function newPin(flow, save) {
           message({ name: "saved", title: flow.title, tone: "ok", lines: [t("设置成功")],
             onEnter: management });
         } catch (err) {
-          refusal(err, management, management);
+          refusal(err, management, management, flow);
         }
       };
       if (!first) return done();
@@ -114,27 +114,56 @@ function newPin(flow, save) {
         name: "new-pin-again", title: flow.title, lines: [t("请再次输入新密码")], max: 6,
         mask: true, onCancel: management,
         onEnter: (second) => (second === first ? done()
-          : refusal({ message: t("两次输入的密码不一致") }, management, management)),
+          : refusal({ message: t("两次输入的密码不一致") }, management, management, flow)),
       });
     },
   });
 }
 
-// 员工管理: an operator's new password, authorised by the supervisor's password.
+// 员工管理: an operator's new password, authorised by the supervisor's password. Each entry is
+// checked when it is typed (POST /staff/authorise): a wrong supervisor password is refused
+// before the operator's number is asked, an unknown number before the new password.
+const STAFF = { title: t("员工管理") };
+
 function staffPasswords() {
   ask({
-    name: "supervisor", title: t("员工管理"), lines: [t("请输入主管密码")], max: 8, mask: true,
+    name: "supervisor", title: STAFF.title, lines: [t("请输入主管密码")], max: 8, mask: true,
     onCancel: management,
-    onEnter: (supervisor) => ask({
-      name: "operator-no", title: t("员工管理"), lines: [t("请输入操作员号码")], max: 2,
-      onCancel: management,
-      onEnter: (no) => (no.length !== 2 ? undefined : twice({
-        name: "operator-password", title: t("员工管理"), lines: [t("请输入新密码")],
+    onEnter: async (supervisor) => {
+      if (!supervisor) return;
+      try {
+        await processing(() => api.call("POST", "/staff/authorise",
+          { supervisor_password: supervisor }));
+      } catch (err) {
+        return refusal(err, staffPasswords, management, STAFF);
+      }
+      staffOperator(supervisor);
+    },
+  });
+}
+
+function staffOperator(supervisor) {
+  const again = () => staffOperator(supervisor);
+  ask({
+    name: "operator-no", title: STAFF.title, lines: [t("请输入操作员号码")], max: 2,
+    onCancel: management,
+    onEnter: async (no) => {
+      if (no.length !== 2) return;
+      let operator;
+      try {
+        operator = await processing(() => api.call("POST", "/staff/authorise",
+          { supervisor_password: supervisor, operator_no: no }));
+      } catch (err) {
+        return refusal(err, again, management, STAFF);
+      }
+      twice({
+        name: "operator-password", title: STAFF.title,
+        lines: [`${operator.operator_no} ${operator.name}`, t("请输入新密码")],
         save: (pw) => api.call("PUT", `/staff/${no}/password`,
           { new_password: pw, supervisor_password: supervisor }),
         back: management,
-      })),
-    }),
+      });
+    },
   });
 }
 
@@ -144,7 +173,7 @@ async function transactionQuery(page = 0) {
   try {
     batch = await api.call("GET", "/batch");
   } catch (err) {
-    return refusal(err, management, management);
+    return refusal(err, management, management, { title: t("交易查询") });
   }
   const rows = batch.transactions;
   const pages = Math.ceil(rows.length / 3);
@@ -197,7 +226,7 @@ async function lock() {
   try {
     await api.call("POST", "/session/lock", {});
   } catch (err) {
-    return refusal(err);
+    return refusal(err, management, management, { title: t("锁定") });
   }
   locked();
 }
@@ -214,7 +243,7 @@ export function locked() {
         swipes.start();
         standby();
       } catch (err) {
-        refusal(err, locked, locked);
+        refusal(err, locked, locked, { title: t("锁定") });
       }
     },
   });
@@ -230,6 +259,6 @@ async function versionScreen() {
       onEnter: () => management(),
     });
   } catch (err) {
-    refusal(err);
+    refusal(err, management, management, { title: t("版本") });
   }
 }

@@ -9,13 +9,15 @@ import { status } from "./status.js";
 const RANK = { queued: 0, printing: 1, printed: 2, failed: 2, skipped: 2 };
 export const printer = {
   state: { printer: "none", error: null, job: null },
+  shown: false,  // the status bar has said it (its "—" is: not known yet)
   jobs: new Map(),
   configured() {
     return this.state.printer !== "none";
   },
   update(s) {
-    if (!s || JSON.stringify(s) === JSON.stringify(this.state)) return;
+    if (!s || (this.shown && JSON.stringify(s) === JSON.stringify(this.state))) return;
     this.state = s;
+    this.shown = true;
     if (s.job) this.seen(s.job);
     status.printer(s);
     // A screen waiting for a print (or showing the printer's trouble) draws itself again.

@@ -112,7 +112,7 @@ export const swipes = {
   handle(kind, data) {
     if (kind === "status") return status.reader(data.reader);
     if (kind === "printer") return printer.update(data);
-    if (kind === "retry") return misread();
+    if (kind === "retry") return misread(data.count || 1);
     if (kind === "swipe") {
       // As parseStripe gives it: the expiry MM/YY from the stripe's YYMM.
       const e = data.expires || "";

@@ -1,21 +1,40 @@
 // The receipt (签购单) as a page over the terminal, for the browser to print (the print
 // stylesheet prints the slip alone): the terminal's last one (重印 without a printer) and any
 // transaction of the batch (交易查询 → 重印). What it says comes from the server
-// (GET /transactions/{voucher_no}/receipt), the same lines the printer prints.
+// (GET /transactions/{voucher_no}/receipt, GET /terminal/receipt), the same lines the printer
+// prints: the terminal's last receipt is the server's, the one a printer's 重印 prints, after
+// a reload or a power cut too.
 import { $, t } from "./page.js";
 import { api } from "./api.js";
-import { processing, refusal, show } from "./display.js";
+import { message, processing, refusal, show } from "./display.js";
 import { printer } from "./printer.js";
 import { printJob } from "./printing.js";
 
-// The receipt of a voucher as the server sends it, or the refusal on screen (then null).
-export async function fetchReceipt(voucherNo, back) {
+const REPRINT = { title: t("重印") };
+
+// A receipt as the server sends it, or the refusal on screen (then null).
+async function fetchFrom(path, back) {
   try {
-    return await processing(() => api.call("GET", `/transactions/${voucherNo}/receipt`));
+    return await processing(() => api.call("GET", path));
   } catch (err) {
-    refusal(err, back, back);
+    if (err.error === "no_receipt") {
+      message({ name: "no-receipt", ...REPRINT, lines: [t("没有可重印的签购单")], onEnter: back });
+    } else {
+      refusal(err, back, back, REPRINT);
+    }
     return null;
   }
+}
+
+// The receipt of a voucher.
+export const fetchReceipt = (voucherNo, back) =>
+  fetchFrom(`/transactions/${voucherNo}/receipt`, back);
+
+// 重印 without a printer: the terminal's last receipt as a page (没有可重印的签购单 while the
+// terminal has made none).
+export async function lastSlip(back) {
+  const r = await fetchFrom("/terminal/receipt", back);
+  if (r) drawSlip(r, back);
 }
 
 // One labelled line: 卡号 CARD NO.  168086******7114 (money with its currency on the amount).
@@ -34,7 +53,10 @@ function element(tag, text, className) {
 
 export async function slipView(voucherNo, back) {
   const r = await fetchReceipt(voucherNo, back);
-  if (!r) return;
+  if (r) drawSlip(r, back);
+}
+
+function drawSlip(r, back) {
   const list = element("dl");
   for (const line of r.lines) {
     list.append(element("dt", `${t(line.label)} ${line.label_code}`),

@@ -10,6 +10,9 @@ import { state } from "./state.js";
 import { status } from "./status.js";
 import { resume } from "./transactions.js";
 
+const LOGON = { title: t("操作员签到"), code: "LOGON" };
+const CHANGE = { title: t("修改密码"), code: "LOGON" };
+
 export function logon() {
   api.signOut();
   swipes.stop();
@@ -70,7 +73,8 @@ function bindTerminal(reason) {
           binding.set(terminalId, terminalKey);
           logon();
         } catch (err) {
-          refusal(err, () => bindTerminal(reason), () => bindTerminal(reason));
+          refusal(err, () => bindTerminal(reason), () => bindTerminal(reason),
+            { title: t("绑定终端") });
         }
       },
     })),
@@ -104,7 +108,7 @@ async function signIn(no, password) {
       binding.forget();
       return bindTerminal(err.message);
     }
-    refusal(err, askOperator);
+    refusal(err, askOperator, logon, LOGON);
   }
 }
 
@@ -119,14 +123,15 @@ function newPassword(no, old) {
       lines: [t("请再次输入新密码")], max: 8, mask: true, onCancel: logon,
       onEnter: async (second) => {
         if (first !== second) {
-          return refusal({ message: t("两次输入的密码不一致") }, () => newPassword(no, old));
+          return refusal({ message: t("两次输入的密码不一致") }, () => newPassword(no, old), logon,
+            CHANGE);
         }
         try {
           await processing(() => api.call("POST", `/staff/${no}/password`,
             { old_password: old, new_password: first }));
           signIn(no, first);
         } catch (err) {
-          refusal(err, () => newPassword(no, old));
+          refusal(err, () => newPassword(no, old), logon, CHANGE);
         }
       },
     }),

@@ -1,5 +1,6 @@
 // The page's shared state, kept here and nowhere else: who is signed in, this terminal's
-// record, the screen on display, the last receipt; and the way back home for every flow.
+// record, the screen on display; and the way back home for every flow. (The terminal's last
+// receipt is the server's: GET /terminal/receipt.)
 export const store = window.sessionStorage;
 
 export const state = {
@@ -8,14 +9,7 @@ export const state = {
   shop: { enabled_types: [] },
   screen: null,  // the screen on display (display.js)
   busy: false,  // a request in hand: the keys wait for it
-  // The last receipt of this terminal's page: 重印 shows it where there is no printer.
-  lastRecord: JSON.parse(store.getItem("kkt.last") || "null"),
 };
-
-export function remember(record) {
-  state.lastRecord = record;
-  store.setItem("kkt.last", JSON.stringify(record));
-}
 
 // Standby and the main menu (home.js) sit above every flow, and every flow goes back to them:
 // the flows call these, which main.js points at home.js's screens before the first screen is

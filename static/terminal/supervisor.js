@@ -22,7 +22,7 @@ export function supervisorMenu() {
           message({ name: "saved", title: t("删除操作员"), tone: "ok", lines: [t("设置成功")],
             onEnter: supervisorMenu });
         } catch (err) {
-          refusal(err, supervisorMenu, supervisorMenu);
+          refusal(err, supervisorMenu, supervisorMenu, { title: t("删除操作员") });
         }
       }),
       3: () => operatorNo("operator-no", t("操作员改密"), (no) => twice({
@@ -49,7 +49,7 @@ async function listOperators(page = 0) {
   try {
     staff = (await api.call("GET", "/staff")).staff.filter((s) => s.role === "operator" && s.active);
   } catch (err) {
-    return refusal(err, supervisorMenu, supervisorMenu);
+    return refusal(err, supervisorMenu, supervisorMenu, { title: t("查询操作员") });
   }
   const pages = Math.max(1, Math.ceil(staff.length / 4));
   const shown = staff.slice(page * 4, page * 4 + 4).map((s) => `${s.operator_no} ${s.name}`);

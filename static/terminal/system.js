@@ -1,46 +1,64 @@
-// The system operator's screens (系统设置, 99): the sign-in from the main menu's 8, and their
-// own menu, their home: the terminal's parameters (the receipt printer's among them), the
-// communication, the transactions enabled, the terminal's key and their own password.
+// The system operator's screens (系统设置, 99): their own menu, the terminal's parameters (the
+// receipt printer's among them), the communication, the transactions enabled, the terminal's
+// key and their own password. Reached two ways: the system operator signed in (99 at sign-in:
+// the menu is their home, 9.签退 signs them out), or the main menu's 8 with the system
+// operator's password, where the operator stays signed in: the system operator's short-lived
+// session (POST /session/system, kept in memory only) does the settings, and leaving them
+// (取消, 9.返回, or a changed password) ends it and goes back to the operator's menu.
 import { config, t } from "./page.js";
 import { api } from "./api.js";
 import { ask, choose, message, processing, refusal, twice } from "./display.js";
 import { printer } from "./printer.js";
 import { printJob } from "./printing.js";
-import { swipes } from "./reader.js";
-import { binding, logon, signOut } from "./signin.js";
+import { binding, loadTerminal, logon, signOut } from "./signin.js";
 import { menu, state } from "./state.js";
 import { status } from "./status.js";
 import { TYPES } from "./transactions.js";
 
-// 8.系统设置 from the operator's menu: the system operator's password signs them in here.
+const SYSTEM = { title: t("系统设置") };
+// The system operator's session opened from the operator's, while it lasts.
+let opened = null;
+
+// 8.系统设置 from the operator's menu: the system operator's password.
 export function systemSignIn() {
   ask({
-    name: "system-password", title: t("系统设置"), lines: [t("请输入系统操作员密码")], max: 8,
+    name: "system-password", ...SYSTEM, lines: [t("请输入系统操作员密码")], max: 8,
     mask: true, onCancel: () => menu(0),
     onEnter: async (password) => {
-      const bound = binding.get();
+      if (!password) return;
       try {
-        const session = await processing(() => api.call("POST", "/session", {
-          operator_no: "99", password, terminal_id: bound.terminal_id,
-          terminal_key: bound.terminal_key,
-        }));
-        api.signedIn(session.token);
-        state.me = session;
-        status.operator(`${session.operator_no} ${session.name}`);
-        swipes.start();
-        systemMenu();
+        opened = await processing(() => api.call("POST", "/session/system", { password }));
       } catch (err) {
-        refusal(err, () => menu(0), () => menu(0));
+        return refusal(err, systemSignIn, () => menu(0), SYSTEM);
       }
+      api.elevate(opened.token);
+      status.operator(`${opened.operator_no} ${opened.name}`);
+      systemMenu();
     },
   });
 }
 
+// Back to the operator's menu, still signed in as the operator; the terminal's record read
+// again for the parameters changed (a new language reloads the page in it).
+async function leave() {
+  opened = null;
+  api.drop();
+  status.operator(`${state.me.operator_no} ${state.me.name}`);
+  try {
+    await processing(loadTerminal);
+  } catch (err) {
+    // the menu as it was: the record is read again at the next sign-in
+  }
+  menu(0);
+}
+
 export function systemMenu() {
+  const inside = api.elevated !== null;  // opened from the operator's menu
   choose({
     name: "system-menu", title: t("系统管理"),
     lines: [`1.${t("终端参数设置")}`, `2.${t("通讯参数设置")}`, `3.${t("交易参数设置")}`,
-      `4.${t("终端密钥管理")}`, `5.${t("修改管理员密码")}`, `9.${t("签退")}`],
+      `4.${t("终端密钥管理")}`, `5.${t("修改管理员密码")}`,
+      `9.${inside ? t("返回") : t("签退")}`],
     options: {
       1: terminalParameters,
       2: () => message({
@@ -62,7 +80,7 @@ export function systemMenu() {
             message({ name: "new-key", title: t("终端密钥管理"), tone: "ok",
               lines: [t("新密钥（只显示这一次）："), answer.terminal_key], onEnter: systemMenu });
           } catch (err) {
-            refusal(err, systemMenu, systemMenu);
+            refusal(err, systemMenu, systemMenu, { title: t("终端密钥管理") });
           }
         },
         onCancel: systemMenu,
@@ -71,15 +89,19 @@ export function systemMenu() {
         name: "old-password", title: t("修改管理员密码"), lines: [t("请输入原密码")], max: 8,
         mask: true, onCancel: systemMenu,
         onEnter: (old) => twice({
-          name: "system-password", title: t("修改管理员密码"), lines: [t("请输入新密码")],
-          save: (pw) => api.call("POST", `/staff/${state.me.operator_no}/password`,
+          name: "system-password-new", title: t("修改管理员密码"), lines: [t("请输入新密码")],
+          save: (pw) => api.call("POST", `/staff/${(inside ? opened : state.me).operator_no}/password`,
             { old_password: old, new_password: pw }),
-          back: logon,  // a changed password ends the session: sign in again
+          back: systemMenu,
+          // A changed password ends the system operator's sessions: signed in as 99, sign in
+          // again; from the operator's menu, back to it.
+          done: inside ? leave : logon,
         }),
       }),
-      9: signOut,
+      9: inside ? leave : signOut,
     },
-    onCancel: systemMenu,
+    // The system operator's own menu is their home; opened from the operator's, 取消 leaves.
+    onCancel: inside ? leave : systemMenu,
   });
 }
 
@@ -97,7 +119,7 @@ async function terminalParameters(page = 0) {
       printer.update(state.terminal.printer);
       again();
     } catch (err) {
-      refusal(err, again, again);
+      refusal(err, again, again, { title: t("终端参数设置") });
     }
   };
   const set = (change) => save(() => api.call("PUT", `/terminals/${p.terminal_id}`, change));
@@ -194,12 +216,14 @@ function printerAddress(p, set, again) {
   });
 }
 
+const TRANSACTION_PARAMETERS = { title: t("交易参数设置") };
+
 async function transactionParameters() {
   let settings;
   try {
     settings = await api.call("GET", "/settings");
   } catch (err) {
-    return refusal(err, systemMenu, systemMenu);
+    return refusal(err, systemMenu, systemMenu, TRANSACTION_PARAMETERS);
   }
   const types = Object.keys(TYPES);
   const on = new Set(settings.enabled_types);
@@ -215,7 +239,7 @@ async function transactionParameters() {
             { enabled_types: types.filter((x) => on.has(x)) }));
           transactionParameters();
         } catch (err) {
-          refusal(err, transactionParameters, transactionParameters);
+          refusal(err, transactionParameters, transactionParameters, TRANSACTION_PARAMETERS);
         }
       }])),
       // 清流水: this terminal's transaction query starts afresh; the journal keeps every row.
@@ -226,7 +250,7 @@ async function transactionParameters() {
           message({ name: "saved", title: t("清流水"), tone: "ok", lines: [t("设置成功")],
             onEnter: transactionParameters });
         } catch (err) {
-          refusal(err, transactionParameters, transactionParameters);
+          refusal(err, transactionParameters, transactionParameters, TRANSACTION_PARAMETERS);
         }
       },
     },

@@ -2,11 +2,11 @@
 // the payment, the service code and the PIN; the request sent through the outbox, and
 // 交易成功. Also the card screen other flows share, and the pending request sent again.
 import { codes, t } from "./page.js";
-import { outbox } from "./api.js";
-import { ask, message, processing, refusal, show } from "./display.js";
+import { api, outbox } from "./api.js";
+import { ask, choose, message, processing, refusal, show } from "./display.js";
 import { printer } from "./printer.js";
 import { printed } from "./printing.js";
-import { remember, standby, state } from "./state.js";
+import { standby, state } from "./state.js";
 
 export const TYPES = Object.fromEntries(codes.transaction_types.map((type) => {
   const { name, code } = codes.journal_types[type];
@@ -23,7 +23,12 @@ export function startTransaction(type, swiped) {
 }
 
 // The card: swiped, or typed where the terminal allows it; then confirmed (CARD, EXP DATE).
-export function askCard(flow, next, swiped) {
+// What is typed may be the card number, the external number or the bound phone: the server
+// looks it up (GET /cards/lookup) and the flow goes on with that card's number; an entry that
+// names several cards asks which. `{ lookup: false }`: the number typed is the card's, as is
+// (activating a card of the shop's stock).
+export function askCard(flow, next, swiped, { lookup = true } = {}) {
+  const again = () => askCard(flow, next, undefined, { lookup });
   const confirm = () => message({
     name: "confirm", title: flow.title, code: flow.code,
     lines: [`CARD: ${flow.card_no}`, `EXP DATA: ${flow.expiry}`],
@@ -32,6 +37,11 @@ export function askCard(flow, next, swiped) {
   const onSwipe = (card) => {
     flow.card_no = card.card_no;
     flow.expiry = card.expiry;
+    confirm();
+  };
+  const typed = (cardNo) => {
+    flow.card_no = cardNo;
+    flow.expiry = "00/00";
     confirm();
   };
   if (swiped) return onSwipe(swiped);
@@ -43,15 +53,39 @@ export function askCard(flow, next, swiped) {
   }
   ask({
     name: "card", title: flow.title, code: flow.code, lines: [t("请刷卡或输入卡号")], max: 19,
+    hint: lookup ? t("可输入卡号或手机号码") : undefined,
     onSwipe,
-    onEnter: (cardNo) => {
-      if (!/^[0-9]{8,19}$/.test(cardNo)) {
-        return refusal({ message: t("卡号必须是 8 到 19 位数字") }, () => askCard(flow, next));
+    onEnter: async (entry) => {
+      if (!entry) return;
+      if (!lookup) {
+        if (!/^[0-9]{8,19}$/.test(entry)) {
+          return refusal({ message: t("卡号必须是 8 到 19 位数字") }, again, standby, flow);
+        }
+        return typed(entry);
       }
-      flow.card_no = cardNo;
-      flow.expiry = "00/00";
-      confirm();
+      let found;
+      try {
+        found = await processing(() => api.call("GET", `/cards/lookup?q=${encodeURIComponent(entry)}`));
+      } catch (err) {
+        return refusal(err, again, standby, flow);
+      }
+      const candidates = found.candidates;
+      if (candidates.length === 1) return typed(candidates[0].card.card_no);
+      chooseCard(flow, candidates, typed, again);
     },
+  });
+}
+
+// The entry names several cards (one card's number is another's phone): a digit picks one.
+function chooseCard(flow, candidates, typed, again) {
+  const shown = candidates.slice(0, 9);
+  const matchedBy = { card_no: t("卡号"), external_no: t("外卡号"), phone: t("手机号码") };
+  choose({
+    name: "card-choice", title: flow.title, code: flow.code,
+    lines: [t("该号码对应多张会员卡，请选择："),
+      ...shown.map((c, i) => `${i + 1}.${matchedBy[c.matched_by]} ${c.card.card_no}`)],
+    options: Object.fromEntries(shown.map((c, i) => [String(i + 1), () => typed(c.card.card_no)])),
+    onCancel: again,
   });
 }
 
@@ -133,7 +167,6 @@ export async function submit(request, flow) {
 // 交易成功; with a printer the server prints the receipt by itself, and the hint follows it
 // (printing, printed, or failed with 重印 to try again).
 function success(record, flow) {
-  remember(record);
   const draw = () => {
     const lines = [t("交易成功"), `${t("凭证号")} ${record.voucher_no}`,
       record.amount !== "0.00" ? `${t("余额")} ${record.balance}` : `${t("积分")} ${record.points_balance}`];

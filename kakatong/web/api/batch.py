@@ -5,17 +5,19 @@ Each route is declared once with `@operation` (contract.py): its route, guard an
 
 from __future__ import annotations
 
-from flask import g, jsonify
+from flask import g, jsonify, request
 
 from ...domain import ledger, reports
 from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
+from ...domain.errors import LedgerError
+from ...domain.formats import SIX_DIGITS
 from ...domain.reports import MAX_RANGE_DAYS
 from ...store.models import Terminal
 from ...store.runtime import shop_date, utcnow
 from . import records
 from .common import print_service, query_date
-from .contract import operation
-from .schemas import _json, _param, _ref, _string
+from .contract import body, operation
+from .schemas import _body, _full, _json, _object, _param, _ref, _string
 
 
 @operation(
@@ -41,14 +43,34 @@ def current_batch():
     "batch",
     "Settle (结算)",
     "Closes the caller's terminal's batch, keeps its totals and opens the next "
-    "batch. Its transactions can no longer be voided (`batch_closed`). Takes no "
-    "body.",
+    "batch. Its transactions can no longer be voided (`batch_closed`). The body is "
+    "optional: `batch_no`, the batch the confirming screen showed (GET /api/v1/batch), "
+    "settles that batch only; one settled since (a second tap, another session) is "
+    "`batch_settled` instead of closing the next.",
     roles=CAN_TRANSACT,
+    body={
+        **_body(
+            _object(
+                {
+                    "batch_no": _string(
+                        _full(SIX_DIGITS), description="批次号: the batch shown before settling"
+                    )
+                }
+            ),
+            {"batch_no": "000001"},
+        ),
+        "required": False,
+    },
+    errors=("bad_request", "batch_settled"),
     ok=_json(_ref("Batch"), "the closed batch, with `settled_at` and `settle_date`"),
     status=201,
 )
 def settle():
-    totals = ledger.settle(g.actor)
+    data = body() if request.get_data() else {}
+    shown = data.get("batch_no")
+    if shown is not None and (not isinstance(shown, str) or SIX_DIGITS.fullmatch(shown) is None):
+        raise LedgerError("bad_request", "批次号必须是 6 位以内的数字", field="batch_no")
+    totals = ledger.settle(g.actor, batch_no=int(shown) if shown is not None else None)
     terminal = Terminal.get_by_id(g.actor.terminal_pk)
     print_service().settlement(terminal, totals, g.actor.staff_no)
     return jsonify(records.batch(totals)), 201

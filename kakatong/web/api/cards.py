@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from ...domain import cards, ledger
-from ...domain.actors import ALL_ROLES, CAN_TRANSACT
+from ...domain.actors import ALL_ROLES, CAN_EDIT_MEMBERS, CAN_TRANSACT
 from ...domain.cards import ID_NUMBER, PHONE
 from ...domain.errors import LedgerError
 from ...domain.money import format_fen
@@ -101,6 +101,44 @@ def find_card():
 
 @operation(
     "GET",
+    "/v1/cards/lookup",
+    "cards",
+    "Look a card up by what the member gives (卡号, 外卡号 or 手机号码)",
+    "Every card `q` names: by card number, external card number (外卡号) or bound phone, "
+    "each card once, in that order, with the number it matched (`matched_by`). One "
+    "candidate is the card; several (one card's number is another's phone) are for the "
+    "cashier to choose from. What a typed card entry resolves through before the card "
+    "number goes into a request.",
+    roles=ALL_ROLES,
+    params=[
+        _param(
+            "q",
+            "query",
+            _string(None, minLength=1),
+            "卡号, 外卡号 or 手机号码, as typed",
+            required=True,
+        )
+    ],
+    errors=("bad_request", "card_not_found"),
+    ok=_json(_ref("CardCandidates"), "the candidates, at least one"),
+)
+def lookup_card():
+    with_balance = g.actor.role == "owner"
+    return jsonify(
+        {
+            "candidates": [
+                {
+                    "matched_by": c.matched_by,
+                    "card": records.card(c.card, with_balance=with_balance),
+                }
+                for c in cards.lookup(request.args.get("q", ""))
+            ]
+        }
+    )
+
+
+@operation(
+    "GET",
     "/v1/cards/<card_no>",
     "cards",
     "Get a card",
@@ -112,6 +150,35 @@ def find_card():
 )
 def get_card(card_no: str):
     return _card_record(cards.get_card(card_no))
+
+
+@operation(
+    "PATCH",
+    "/v1/cards/<card_no>",
+    "cards",
+    "Edit a member's details (修改会员资料)",
+    "After activation: any of name, gender, birthday, id_number, level, expires_on, checked as "
+    'activation checks them; null or "" clears one (the level must name one). An expiry '
+    "may not be moved into the past. Each field that changes is audited (card.update) with "
+    "its value before and after; the phone and the PIN stay the holder's (their own calls). "
+    "Checks: formats, card found, card not inactive, level found, expiry.",
+    roles=CAN_EDIT_MEMBERS,
+    params=[_path_card_no()],
+    body=_body(_ref("EditMemberRequest"), {"name": "李四", "expires_on": "2030-12-31"}),
+    errors=(
+        "bad_request",
+        "invalid_card_no",
+        "invalid_date",
+        "invalid_id_number",
+        "card_not_found",
+        "card_inactive",
+        "level_not_found",
+    ),
+    ok=_card_response("the card as it is now"),
+)
+def edit_member(card_no: str):
+    card, _changed = cards.update_member(g.actor, card_no, body())
+    return _card_record(card)
 
 
 @operation(
@@ -148,7 +215,7 @@ def bind_phone(card_no: str):
     data = body()
     if "phone" not in data:
         raise LedgerError("bad_request", "请输入手机号码（为空则解绑）")
-    return _card_record(cards.bind(card_no, data.get("pin"), phone=data["phone"]))
+    return _card_record(cards.bind(g.actor, card_no, data.get("pin"), phone=data["phone"]))
 
 
 @operation(
@@ -183,7 +250,8 @@ def bind_id_number(card_no: str):
     data = body()
     if "id_number" not in data:
         raise LedgerError("bad_request", "请输入身份证号码（为空则解绑）")
-    return _card_record(cards.bind(card_no, data.get("pin"), id_number=data["id_number"]))
+    card = cards.bind(g.actor, card_no, data.get("pin"), id_number=data["id_number"])
+    return _card_record(card)
 
 
 @operation(
@@ -210,7 +278,7 @@ def bind_id_number(card_no: str):
 )
 def change_pin(card_no: str):
     data = body()
-    cards.change_pin(card_no, data.get("old_pin"), data.get("new_pin"))
+    cards.change_pin(g.actor, card_no, data.get("old_pin"), data.get("new_pin"))
     return jsonify({"card_no": card_no, "changed": True})
 
 

@@ -12,7 +12,7 @@ not a public interface: nothing outside kakatong/web/api imports them.
 from __future__ import annotations
 
 from ...domain.actors import ALL_ROLES
-from ...domain.cards import ACTIVATION_TYPES, EXTERNAL_NO, ID_NUMBER, PHONE, PIN
+from ...domain.cards import ACTIVATION_TYPES, EXTERNAL_NO, ID_NUMBER, LOOKUP_FIELDS, PHONE, PIN
 from ...domain.errors import ERRORS
 from ...domain.formats import CARD_NO, REQUEST_ID, SERVICE_CODE
 from ...domain.ledger import MAX_POINTS
@@ -311,6 +311,21 @@ _ACTIVATION = _object(
 )
 
 
+_EDIT_MEMBER = _object(
+    {
+        name: _ACTIVATION["properties"][name]
+        for name in ("name", "gender", "birthday", "id_number", "expires_on")
+    }
+    | {"level": _string(None, minLength=1, description="会员等级 name")},
+    [],
+    minProperties=1,
+    description=(
+        '修改会员资料: the fields to change, at least one; null or "" clears a field (not the '
+        "level). Unknown fields are refused. expires_on may not be moved into the past."
+    ),
+)
+
+
 _SETTING_PROPERTIES = {
     "points_unit_fen": _integer(1, 100_000_00, description="fen of spending per point"),
     "single_limit_fen": _integer(1, 1_000_000_00, description="单笔交易限额, in fen"),
@@ -507,6 +522,25 @@ _RECORDS = {
             "owner only; staff at the till learn them from POST /api/v1/cards/{card_no}/query "
             "with the holder's PIN."
         ),
+    ),
+    "CardCandidates": _object(
+        {
+            "candidates": {
+                "type": "array",
+                "minItems": 1,
+                "items": _object(
+                    {
+                        "matched_by": _enum(
+                            LOOKUP_FIELDS, description="the card's number that `q` is"
+                        ),
+                        "card": _ref("Card"),
+                    },
+                    ["matched_by", "card"],
+                ),
+            }
+        },
+        ["candidates"],
+        description="The cards a typed entry names (GET /api/v1/cards/lookup), in order.",
     ),
     "Transaction": _object(
         {
@@ -764,6 +798,11 @@ _RECORDS = {
             "role": _enum(sorted(ALL_ROLES)),
             "terminal_id": _string(None),
             "batch_no": _six("the terminal's open batch", nullable=False),
+            "idle_seconds": _integer(
+                1,
+                description="only a session opened with POST /api/v1/session/system: it ends "
+                "after this many idle seconds, and with the session it was opened from",
+            ),
         },
         ["token", "operator_no", "name", "role", "terminal_id", "batch_no"],
     ),
@@ -887,6 +926,7 @@ SCHEMAS = {
     **_REQUEST_FORMATS,
     **_TRANSACTION_REQUESTS,
     "ActivateCardRequest": _ACTIVATION,
+    "EditMemberRequest": _EDIT_MEMBER,
     **_RECORDS,
 }
 

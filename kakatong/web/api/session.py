@@ -8,9 +8,14 @@ from __future__ import annotations
 from flask import g, jsonify, request
 
 from ...domain import formats, staff, terminals
-from ...domain.actors import ALL_ROLES, Actor
+from ...domain.actors import ALL_ROLES, CAN_TRANSACT, Actor
+from ...store.models import Terminal
 from .contract import bearer_token, body, operation, session_store
 from .schemas import _body, _json, _locked, _object, _ref, _string
+
+# 系统设置 from an operator's session: the system operator's session opened from it ends after
+# this many idle seconds (and with the operator's session).
+SYSTEM_IDLE_SECONDS = 600
 
 _LOCK_DESCRIPTION = """\
 锁定: the staff member steps away from the terminal. Until POST /api/v1/session/unlock with \
@@ -175,3 +180,44 @@ def unlock_session():
     staff.check_own_password(g.actor, body().get("password"))
     session_store().set_locked(bearer_token(), False)
     return jsonify({"locked": False})
+
+
+@operation(
+    "POST",
+    "/v1/session/system",
+    "session",
+    "System settings from a session (系统设置)",
+    "The main menu's 8.系统设置: the system operator's (99) password, typed at the terminal "
+    "where another staff member is signed in, opens a second session, of the system "
+    "operator at the same terminal, without ending the caller's. It is short-lived: it ends "
+    f"after {SYSTEM_IDLE_SECONDS // 60} idle minutes (`idle_seconds`), when it signs out "
+    "(DELETE /api/v1/session with its token), and with the caller's session (signed out, "
+    "expired, or ended by a password change). The password is checked as at sign-in, and "
+    "wrong ones count with sign-in's (`staff_locked`). The terminal page keeps the token in "
+    "memory only, never in storage: a reload is back in the caller's session.",
+    roles=CAN_TRANSACT,
+    body=_body(_object({"password": _string(None)}, ["password"]), {"password": "24680135"}),
+    errors=("staff_locked", "wrong_password", "staff_disabled", "password_change_required"),
+    ok=_json(_ref("Session"), "the system operator's session, with `idle_seconds`"),
+    status=201,
+)
+def system_session():
+    member = staff.authenticate(staff.SYSADMIN_NO, body().get("password"))
+    caller = g.actor
+    actor = Actor(
+        member.id, member.staff_no, member.role, caller.terminal_pk, caller.terminal_id,
+        member.name, request.remote_addr,
+    )  # fmt: skip
+    token = session_store().open_within(bearer_token(), actor, SYSTEM_IDLE_SECONDS)
+    terminal = Terminal.get_by_id(caller.terminal_pk)
+    return jsonify(
+        {
+            "token": token,
+            "operator_no": member.staff_no,
+            "name": member.name,
+            "role": member.role,
+            "terminal_id": caller.terminal_id,
+            "batch_no": formats.six(terminal.batch_no),
+            "idle_seconds": SYSTEM_IDLE_SECONDS,
+        }
+    ), 201

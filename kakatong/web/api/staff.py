@@ -103,6 +103,56 @@ def add_operator():
 
 
 @operation(
+    "POST",
+    "/v1/staff/authorise",
+    "staff",
+    "Check a password reset's authority, entry by entry (员工管理)",
+    "What PUT /api/v1/staff/{operator_no}/password checks before the new password, without "
+    "setting anything, so the terminal refuses each entry when it is typed: first "
+    "`supervisor_password` alone, then with `operator_no`. "
+    + _STAFF_AUTHORITY
+    + " Wrong supervisor passwords count as every authorisation's do (`staff_locked`). Checks, "
+    "in order: the authorisation, then, with `operator_no`, the staff member found "
+    "(`staff_not_found`) and whose it is (`not_permitted`). The password reset itself checks "
+    "all of it again.",
+    roles=CAN_TRANSACT,
+    body=_body(
+        _object(
+            {
+                "supervisor_password": _ref("SupervisorPassword"),
+                "operator_no": _string(None, nullable=True, description="操作员号, once typed"),
+            },
+        ),
+        {"supervisor_password": "135790", "operator_no": "02"},
+    ),
+    errors=(*_SUPERVISOR_REFUSALS, "staff_not_found"),
+    ok=_json(
+        _object(
+            {
+                "authorised": {"type": "boolean", "enum": [True]},
+                "operator_no": _string(None, nullable=True),
+                "name": _string(None, nullable=True, description="the operator's name"),
+            },
+            ["authorised", "operator_no", "name"],
+        ),
+        "authorised, and the operator of `operator_no` (both null without one)",
+    ),
+)
+def authorise_staff():
+    data = body()
+    member = staff.check_password_reset(
+        g.actor, data.get("supervisor_password"), data.get("operator_no")
+    )
+    return jsonify(
+        {
+            "authorised": True,
+            "operator_no": member.staff_no if member is not None else None,
+            "name": member.name if member is not None else None,
+        }
+    )
+
+
+@operation(
     "DELETE",
     "/v1/staff/<operator_no>",
     "staff",

@@ -52,8 +52,8 @@ def _timing(name: str, default: float) -> float:
 
 def _swipe_event(event) -> dict:
     if event.kind == "swipe":
-        return {"id": event.id, "event": "swipe", **event.data}
-    return {"id": event.id, "event": "retry", "card_no": None, "expires": None}
+        return {"id": event.id, "event": "swipe", **event.data, "count": None}
+    return {"id": event.id, "event": "retry", "card_no": None, "expires": None, **event.data}
 
 
 def _cursor(text: str | None, hub) -> int:
@@ -172,7 +172,9 @@ def print_job():
     "terminal, as `text/event-stream`: first an `event: status` with "
     '`{"reader": "connected"|"disconnected"|"none"}`, then `event: swipe` with '
     '`{"id", "card_no", "expires"}` (expires: YYMM as on the stripe), `event: retry` '
-    "for a bad read (请重新刷卡) and `event: status` when the reader comes or goes; "
+    'with `{"count"}` for bad reads (请重新刷卡; bad reads in a row are one event, '
+    "`count` the number of them not sent before) and `event: status` when the "
+    "reader comes or goes; "
     "an `event: printer` (a PrinterStatus) first and whenever a print job moves; "
     "each with an `id:`, and a comment line as a heartbeat every 5 s. The stream "
     "ends after 25 s: reconnect, sending the last id seen as `Last-Event-ID` to get "
@@ -280,8 +282,14 @@ def swipe_stream():
                                 nullable=True,
                                 description="YYMM as on the stripe",
                             ),
+                            "count": _integer(
+                                1,
+                                nullable=True,
+                                description="a retry: how many bad reads in a row it "
+                                "stands for, since `after` (null for a swipe)",
+                            ),
                         },
-                        ["id", "event", "card_no", "expires"],
+                        ["id", "event", "card_no", "expires", "count"],
                     ),
                 },
                 "reader": _enum(["connected", "disconnected", "none"]),

@@ -8,10 +8,13 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
+from ...devices import printing
 from ...domain import ledger, receipts, reports
 from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
+from ...domain.errors import LedgerError
 from ...domain.reports import MAX_PAGE_SIZE
 from ...store.codes import JOURNAL_TYPES
+from ...store.models import Terminal
 from . import records
 from .common import posted_response, query_int
 from .contract import body, operation
@@ -206,6 +209,27 @@ def get_transaction(voucher_no: str):
 )
 def get_receipt(voucher_no: str):
     return jsonify(records.receipt(receipts.for_voucher(voucher_no)))
+
+
+@operation(
+    "GET",
+    "/v1/terminal/receipt",
+    "transactions",
+    "The terminal's last receipt (重印)",
+    "The receipt of the caller's terminal's last transaction, from any session there: the one "
+    "the printer's 重印 prints again, so a terminal without a printer shows on screen what "
+    "one with a printer would print, after a reload or a power cut too. The same answer as "
+    "GET /api/v1/transactions/{voucher_no}/receipt; `no_receipt` while the terminal has made "
+    "no transaction.",
+    roles=CAN_TRANSACT,
+    errors=("no_receipt",),
+    ok=_json(_ref("Receipt"), "the receipt"),
+)
+def last_receipt():
+    record = printing.last_receipt(Terminal.get_by_id(g.actor.terminal_pk))
+    if record is None:
+        raise LedgerError("no_receipt")
+    return jsonify(records.receipt(receipts.build(record)))
 
 
 @operation(

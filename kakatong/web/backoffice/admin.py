@@ -43,6 +43,7 @@ from ..sessions import end_sessions_of
 from . import bp
 from .web import (
     CARD_STATUS_NAMES,
+    GENDER_NAMES,
     OWNER_ONLY,
     ROLE_NAMES,
     TYPE_NAMES,
@@ -690,6 +691,12 @@ DETAIL_LABELS = {
     "status": _l("状态"),
     "level": _l("会员等级"),
     "pin_set": _l("设置了新密码"),
+    "had_pin": _l("原来有密码"),
+    "phone": _l("手机号码"),
+    "id_number": _l("身份证"),
+    "gender": _l("性别"),
+    "birthday": _l("生日"),
+    "expires_on": _l("会员有效期"),
     "card_no": _l("卡号"),
     "type": _l("交易类型"),
     "amount_fen": _l("金额"),
@@ -719,6 +726,7 @@ DETAIL_LABELS = {
 VALUE_LABELS = {
     "role": ROLE_NAMES,
     "status": CARD_STATUS_NAMES,
+    "gender": GENDER_NAMES,
     "type": TYPE_NAMES,
     "standby_type": TYPE_NAMES,
     "enabled_types": TYPE_NAMES,
@@ -759,7 +767,8 @@ def describe(details: dict) -> list[str]:
     lines = []
     for key, value in details.items():
         if isinstance(value, dict) and set(value) == {"from", "to"}:
-            text = f"{_value(key, value['from'])} → {_value(key, value['to'])}"
+            # An empty side (a phone unbound, a name first given) reads as a dash.
+            text = f"{_value(key, value['from']) or '—'} → {_value(key, value['to']) or '—'}"
         elif key == paired and was is not None:
             text = f"{_value(key, was)} → {_value(key, value)}"
         else:

@@ -30,7 +30,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import AnyOf, EqualTo, InputRequired, ValidationError
 
 from ...domain import cards, exports, ledger, reports
-from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
+from ...domain.actors import CAN_EDIT_MEMBERS, CAN_READ_JOURNAL, CAN_TRANSACT
 from ...domain.errors import LedgerError
 from ...domain.formats import six
 from ...store import runtime
@@ -44,7 +44,10 @@ from .web import (
     TYPE_NAMES,
     Pager,
     actor,
+    card_choice_field,
+    card_fields,
     card_number,
+    chosen_card,
     needs,
     page_arg,
     refused,
@@ -87,6 +90,7 @@ def _confirm_field(label, of: str) -> PasswordField:
 
 
 def _card_no_field() -> StringField:
+    """A card asked for: its card number, external number or bound phone (web.chosen_card)."""
     return StringField(
         _l("卡号"),
         [InputRequired(_l("请输入卡号"))],
@@ -157,6 +161,7 @@ def activate():
 
 class BindForm(FlaskForm):
     card_no = _card_no_field()
+    card_choice = card_choice_field()
     pin = _pin_field(_l("密码"))
     phone = StringField(
         _l("绑定手机号"), filters=[stripped], render_kw={"inputmode": "tel", "maxlength": 11}
@@ -165,6 +170,7 @@ class BindForm(FlaskForm):
 
 class ChangePinForm(FlaskForm):
     card_no = _card_no_field()
+    card_choice = card_choice_field()
     old_pin = _pin_field(_l("原密码"))
     new_pin = _pin_field(_l("新密码"))
     confirm = _confirm_field(_l("确认新密码"), "new_pin")
@@ -172,6 +178,7 @@ class ChangePinForm(FlaskForm):
 
 class ResetPinForm(FlaskForm):
     card_no = _card_no_field()
+    card_choice = card_choice_field()
     new_pin = _pin_field(_l("新密码"))
     confirm = _confirm_field(_l("确认新密码"), "new_pin")
     supervisor_password = _supervisor_field()
@@ -182,6 +189,7 @@ STATUS_TARGETS = ("frozen", "lost", "active")
 
 class StatusForm(FlaskForm):
     card_no = _card_no_field()
+    card_choice = card_choice_field()
     status = SelectField(
         _l("变更为"),
         [AnyOf(STATUS_TARGETS, _l("请选择要变更的状态"))],
@@ -195,6 +203,7 @@ class StatusForm(FlaskForm):
 
 class UnlockForm(FlaskForm):
     card_no = _card_no_field()
+    card_choice = card_choice_field()
     supervisor_password = _supervisor_field()
 
 
@@ -216,7 +225,7 @@ CARD_ACTIONS: dict[str, CardAction] = {
         _l("绑定手机"),
         BindForm,
         _l("绑定"),
-        lambda f: cards.bind(f.card_no.data, f.pin.data, phone=f.phone.data),
+        lambda f: cards.bind(actor(), f.card_no.data, f.pin.data, phone=f.phone.data),
         _l("卡 %(card_no)s 的手机号码已绑定"),
         {},
         {"phone": _l("此栏为空代表解绑手机号"), "pin": _l("无密码的卡不填")},
@@ -226,7 +235,7 @@ CARD_ACTIONS: dict[str, CardAction] = {
         _l("修改密码"),
         ChangePinForm,
         _l("修改"),
-        lambda f: cards.change_pin(f.card_no.data, f.old_pin.data, f.new_pin.data),
+        lambda f: cards.change_pin(actor(), f.card_no.data, f.old_pin.data, f.new_pin.data),
         _l("卡 %(card_no)s 的密码已修改"),
         {"wrong_pin": "old_pin", "pin_locked": "old_pin"},
         {"new_pin": _l("新密码为空代表取消密码")},
@@ -267,6 +276,9 @@ CARD_ACTIONS: dict[str, CardAction] = {
 }
 
 
+CARD_HINTS = {"card_no": _l("刷卡，或输入卡号、外卡号或手机号码")}
+
+
 @bp.route("/cards", defaults={"action": "phone"}, methods=["GET", "POST"])
 @bp.route("/cards/<action>", methods=["GET", "POST"])
 @needs(CAN_TRANSACT)
@@ -277,7 +289,7 @@ def card_action(action: str):
     form = chosen.form(
         card_no=request.args.get("card_no", ""), status=request.args.get("status") or None
     )
-    if form.validate_on_submit():
+    if form.validate_on_submit() and chosen_card(form) is not None:
         try:
             chosen.run(form)
         except LedgerError as exc:
@@ -298,7 +310,8 @@ def card_action(action: str):
     ]
     return render_template(
         "backoffice/members/card_action.html",
-        form=form, action=action, chosen=chosen, actions=CARD_ACTIONS, fields=shown,
+        form=form, action=action, chosen=chosen, actions=CARD_ACTIONS,
+        fields=card_fields(form, shown), hints={**CARD_HINTS, **chosen.hints},
     )  # fmt: skip
 
 
@@ -348,7 +361,62 @@ def member(card_no: str):
         paging=Pager(page, PER_PAGE, total), statuses=CARD_STATUS_NAMES, genders=GENDER_NAMES,
         types=TYPE_NAMES, journal_statuses=JOURNAL_STATUS_NAMES, local=runtime.local, six=six,
         receipt_url=_receipt_url,
+        can_edit=card.status != "inactive" and current_user.can(CAN_EDIT_MEMBERS),
     )  # fmt: skip
+
+
+# ---------------------------------------------------------------- 修改会员资料
+
+
+class EditMemberForm(FlaskForm):
+    name = StringField(_l("姓名"), filters=[stripped], render_kw={"maxlength": 40})
+    gender = RadioField(_l("性别"), choices=_choices(GENDER_NAMES), validate_choice=False)
+    birthday = StringField(_l("生日"), filters=[stripped], render_kw={"type": "date"})
+    id_number = StringField(_l("身份证"), filters=[stripped], render_kw={"maxlength": 18})
+    level = SelectField(_l("会员等级"), validate_choice=False)
+    expires_on = StringField(_l("会员有效期"), filters=[stripped], render_kw={"type": "date"})
+
+
+EDIT_HINTS = {
+    "expires_on": _l("为空代表长期有效"),
+    "id_number": _l("18 位（末位可为 X）或 15 位"),
+}
+
+
+@bp.route("/members/<card_no>/edit", methods=["GET", "POST"])
+@needs(CAN_EDIT_MEMBERS)
+def edit_member(card_no: str):
+    """A member's details after activation; each change is audited with before and after."""
+    try:
+        card = cards.get_card(card_no)
+    except LedgerError:
+        card = None
+    if card is None or card.status == "inactive":
+        error = LedgerError("card_not_found" if card is None else "card_inactive")
+        return render_template("error.html", error=error, status=404), 404
+    shown = {
+        "name": card.name or "",
+        "gender": card.gender or "",
+        "birthday": card.birthday.isoformat() if card.birthday else "",
+        "id_number": card.id_number or "",
+        "level": card.level.name if card.level_id else "",
+        "expires_on": card.expires_on.isoformat() if card.expires_on else "",
+    }
+    form = EditMemberForm(data=shown)
+    form.level.choices = [SelectChoice(level.name) for level in cards.levels()]
+    if form.validate_on_submit():
+        fields = {name: form[name].data or "" for name in cards.MEMBER_FIELDS}
+        try:
+            card, changed = cards.update_member(actor(), card.card_no, fields)
+        except LedgerError as exc:
+            refused(form, exc)
+        else:
+            if changed:
+                flash(_("会员 %(card_no)s 的资料已修改", card_no=card.card_no))
+            else:
+                flash(_("资料没有改动"))
+            return redirect(url_for("backoffice.member", card_no=card.card_no), 303)
+    return render_template("backoffice/members/edit.html", form=form, card=card, hints=EDIT_HINTS)
 
 
 def _receipt_url(voucher_no: int) -> str:

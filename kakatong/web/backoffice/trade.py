@@ -26,8 +26,9 @@ from ...domain import formats, ledger, receipts, reports
 from ...domain import settings as shop_settings
 from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
 from ...domain.errors import LedgerError
+from ...domain.money import format_fen
 from ...store import runtime
-from ...store.models import Settlement, Terminal
+from ...store.models import Settlement, Terminal, Transaction
 from . import bp
 from .reports import journal_columns, page_rows
 from .web import (
@@ -37,7 +38,10 @@ from .web import (
     Pager,
     actor,
     backoffice_terminal,
+    card_choice_field,
+    card_fields,
     card_number,
+    chosen_card,
     needs,
     page_arg,
     refused,
@@ -94,6 +98,7 @@ class PostingForm(FlaskForm):
 
 class ConsumeForm(PostingForm):
     card_no = _card_field()
+    card_choice = card_choice_field()
     amount = _amount_field(_l("消费金额"))
     service_code = _code_field(_l("服务代码"))
     pin = _pin_field()
@@ -101,6 +106,7 @@ class ConsumeForm(PostingForm):
 
 class RechargeForm(PostingForm):
     card_no = _card_field()
+    card_choice = card_choice_field()
     amount = _amount_field(_l("充值金额"))
     payment_method = RadioField(
         _l("支付方式"),
@@ -114,6 +120,7 @@ class RechargeForm(PostingForm):
 
 class PointsRedeemForm(PostingForm):
     card_no = _card_field()
+    card_choice = card_choice_field()
     points = _points_field(_l("消费积分"))
     service_code = _code_field(_l("服务代码"))
     pin = _pin_field()
@@ -121,13 +128,18 @@ class PointsRedeemForm(PostingForm):
 
 class PointsEarnForm(PostingForm):
     card_no = _card_field()
+    card_choice = card_choice_field()
     points = _points_field(_l("累加积分"), required=False)
     amount = _amount_field(_l("消费金额"), required=False)
     pin = _pin_field()
 
 
 class VoidForm(PostingForm):
+    """交易撤销, first step: the card and the original. The original is then shown to confirm
+    (ConfirmVoidForm), as the terminal shows it (图3-5-3) before the PIN."""
+
     card_no = _card_field()
+    card_choice = card_choice_field()
     by = RadioField(
         _l("撤销依据"),
         choices=[SelectChoice("voucher", _l("凭证号")), SelectChoice("trace", _l("流水号"))],
@@ -140,6 +152,15 @@ class VoidForm(PostingForm):
         render_kw={"inputmode": "numeric", "autocomplete": "off"},
     )
     terminal_id = SelectField(_l("原交易终端"), validate_choice=False)
+
+
+class ConfirmVoidForm(PostingForm):
+    """交易撤销, second step: the original shown, the holder's PIN and the supervisor's
+    password, and the void posted. It carries the original's voucher number and the card it
+    was shown for, and the first step's request_id."""
+
+    voucher_no = HiddenField()
+    card_no = HiddenField()
     pin = _pin_field()
     supervisor_password = PasswordField(
         _l("主管密码"), render_kw={"inputmode": "numeric", "autocomplete": "off"}
@@ -153,6 +174,7 @@ class VoidForm(PostingForm):
 
 class QueryForm(FlaskForm):
     card_no = _card_field()
+    card_choice = card_choice_field()
     pin = _pin_field()
 
 
@@ -198,8 +220,7 @@ KINDS: dict[str, Kind] = {
              {"bad_request": "service_code"}),
         Kind("points_earn", _l("积分累加"), PointsEarnForm, ("card_no", "points", "amount", "pin"),
              _l("累加"), _l("刷卡——输入累加积分（或消费金额）——输入密码"), {}),
-        Kind("void", _l("交易撤销"), VoidForm,
-             ("card_no", "by", "original", "terminal_id", "pin", "supervisor_password"),
+        Kind("void", _l("交易撤销"), VoidForm, ("card_no", "by", "original", "terminal_id"),
              _l("撤销"), _l("刷卡——输入原凭证号或原流水号（小票单上查询）——输入密码"),
              _VOID_ERRORS),
         Kind("query", _l("查询余额"), QueryForm, ("card_no", "pin"), _l("查询"),
@@ -208,6 +229,7 @@ KINDS: dict[str, Kind] = {
 }  # fmt: skip
 
 HINTS = {
+    "card_no": _l("刷卡，或输入卡号、外卡号或手机号码"),
     "pin": _l("无密码可不输"),
     "service_code": _l("如无可不输"),
     "terminal_id": _l("按流水号撤销时选择原交易的终端"),
@@ -233,23 +255,25 @@ def trade(kind: str = "consume"):
     spec = KINDS.get(kind)
     if spec is None:
         abort(404)
+    if kind == "void" and request.method == "POST" and "voucher_no" in request.form:
+        return _confirm_void(spec)
     form = spec.form()
-    fields = list(spec.fields)
+    card = None
     if kind == "void":
         _void_choices(form)
-        if request.method == "GET" and request.args.get("original"):
-            form.original.data = request.args["original"]
-        if current_user.role == "owner":
-            # The owner's own session authorises a void (staff.authorise_supervisor).
-            fields.remove("supervisor_password")
-        else:
-            form.needs_supervisor = True
-            form.supervisor_password.flags.required = True
-    card = None
+        if request.method == "GET":
+            form.original.data = request.args.get("original") or form.original.data
+            form.card_no.data = request.args.get("card_no") or form.card_no.data
     if form.validate_on_submit():
         try:
-            if kind == "query":
+            if chosen_card(form) is None:
+                pass
+            elif kind == "query":
                 card = ledger.query(actor(), form.card_no.data, form.pin.data or None)
+            elif kind == "void":
+                original = _void_original(form)
+                if original is not None:
+                    return _show_void(spec, original, _confirm_form(form, original))
             else:
                 posted = _post(spec, form)
                 if posted is not None:
@@ -265,7 +289,7 @@ def trade(kind: str = "consume"):
         kind=spec,
         kinds=KINDS.values(),
         form=form,
-        fields=fields,
+        fields=card_fields(form, spec.fields),
         hints={**HINTS, **KIND_HINTS.get(kind, {})},
         card=card,
         card_status=CARD_STATUS_NAMES,
@@ -306,10 +330,7 @@ def _points(text: str | None) -> int | str | None:
     return int(text) if text.isascii() and text.isdigit() and len(text) <= 9 else text
 
 
-def _post(spec: Kind, form: PostingForm) -> ledger.Posted | None:
-    request_id = form.request_id.data
-    if spec.name == "void":
-        return _void(form, request_id)
+def _post(spec: Kind, form: PostingForm) -> ledger.Posted:
     values = {
         name: _optional(form[name].data)
         for name in ("amount", "service_code", "payment_method")
@@ -318,14 +339,18 @@ def _post(spec: Kind, form: PostingForm) -> ledger.Posted | None:
     if "points" in form:
         values["points"] = _points(form.points.data)
     return ledger.transact(
-        actor(), spec.name, form.card_no.data, request_id=request_id,
+        actor(), spec.name, form.card_no.data, request_id=form.request_id.data,
         pin=_optional(form.pin.data), **values,
     )  # fmt: skip
 
 
-def _void(form: VoidForm, request_id: str) -> ledger.Posted | None:
-    """交易撤销 by voucher or trace number. The card presented must be the original's (the
-    ledger refuses a mismatch before the PIN is even tried)."""
+# ---------------------------------------------------------------- 交易撤销, in two steps
+
+
+def _void_original(form: VoidForm) -> Transaction | None:
+    """The original a void's first step names, by voucher or trace number, checked as the void
+    will check it before the PIN (the card presented must be the original's); None: refused
+    beside its field."""
     try:
         if form.by.data == "trace":
             original = ledger.find_by_trace(form.terminal_id.data, form.original.data)
@@ -335,12 +360,94 @@ def _void(form: VoidForm, request_id: str) -> ledger.Posted | None:
         where = None if exc.details.get("field") else {"bad_request": "original"}
         refused(form, exc, where)
         return None
+    ledger.voidable(original, form.card_no.data)  # refused by the caller, beside its field
+    return original
+
+
+def _confirm_form(first: VoidForm, original: Transaction) -> ConfirmVoidForm:
+    form = ConfirmVoidForm(formdata=None)
+    form.voucher_no.data = formats.six(original.voucher_no)
+    form.card_no.data = first.card_no.data
+    form.request_id.data = first.request_id.data
+    return form
+
+
+def _confirm_void(spec: Kind):
+    """The second step: the original confirmed, the PINs typed, the void posted. A refusal
+    shows the original again with the refusal; one that is the original's own (voided since,
+    its batch settled) sends back to the first step."""
+    form = ConfirmVoidForm()
     owner = current_user.role == "owner"
-    return ledger.void(
-        actor(), str(original.voucher_no), request_id=request_id,
-        supervisor_password=None if owner else form.supervisor_password.data,
-        pin=_optional(form.pin.data), card_no=form.card_no.data,
+    form.needs_supervisor = not owner
+    try:
+        original = ledger.find_voucher(form.voucher_no.data)
+    except LedgerError:
+        abort(400)  # the page's own hidden field, altered
+    if form.validate_on_submit():
+        try:
+            posted = ledger.void(
+                actor(), str(original.voucher_no), request_id=form.request_id.data,
+                supervisor_password=None if owner else form.supervisor_password.data,
+                pin=_optional(form.pin.data), card_no=form.card_no.data,
+            )  # fmt: skip
+        except LedgerError as exc:
+            _refused(spec, form, exc)
+            # The card and the voucher are the confirmation's own, not typed here: a refusal
+            # of either (the card is not the original's) is said above the form.
+            for carried in (form.card_no, form.voucher_no):
+                form.form_errors.extend(carried.errors)
+                carried.errors = []
+        else:
+            return _done(posted)
+    else:
+        _request_id_refused(form)
+    return _show_void(spec, original, form)
+
+
+def _show_void(spec: Kind, original: Transaction, form: ConfirmVoidForm):
+    """The original, as the terminal shows it (图3-5-3), with what confirms its void."""
+    if not form.request_id.data:
+        form.request_id.data = _new_request_id()
+    fields = ["pin"] if current_user.role == "owner" else ["pin", "supervisor_password"]
+    if current_user.role != "owner":
+        form.supervisor_password.flags.required = True
+    back = url_for(
+        "backoffice.trade", kind="void", original=formats.six(original.voucher_no),
+        card_no=form.card_no.data,
     )  # fmt: skip
+    return render_template(
+        "backoffice/trade.html",
+        kind=spec,
+        kinds=KINDS.values(),
+        form=form,
+        fields=fields,
+        hints={**HINTS, **KIND_HINTS.get("void", {})},
+        original=original,
+        original_rows=_original_rows(original),
+        back=back,
+        enabled=True,
+    )
+
+
+def _original_rows(original: Transaction) -> list[tuple[object, str]]:
+    """(label, value) of the original a void shows: type, amount, card, time, operator, and
+    the numbers it is known by."""
+    operator = original.operator_no or ""
+    if original.operator_id and original.operator.name:
+        operator = f"{operator} {original.operator.name}"
+    terminal = original.terminal.terminal_id if original.terminal_id else ""
+    rows = [
+        (_l("交易类型"), str(TYPE_NAMES[original.type])),
+        (_l("金额"), format_fen(abs(original.amount_fen))),
+        (_l("积分"), str(original.points)),
+        (_l("卡号"), original.card.card_no),
+        (_l("交易时间"), _local_time(original.created_at)),
+        (_l("操作员"), operator),
+        (_l("凭证号"), formats.six(original.voucher_no)),
+        (_l("流水号"), formats.six(original.trace_no)),
+        (_l("终端号"), terminal),
+    ]
+    return rows
 
 
 def _refused(spec: Kind, form: FlaskForm, exc: LedgerError) -> None:

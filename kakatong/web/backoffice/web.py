@@ -18,9 +18,10 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import LoginManager, UserMixin, current_user
-from wtforms import Form
+from wtforms import Form, RadioField
+from wtforms.fields.choices import SelectChoice
 
-from ...domain import formats
+from ...domain import cards, formats
 from ...domain import settings as shop_settings
 from ...domain.actors import (
     ALL_ROLES,
@@ -227,6 +228,54 @@ def stripped(value: object) -> object:
 def card_number(value: str | None) -> str | None:
     """A form filter for card number fields: a swipe or a grouped number, as the card's."""
     return formats.typed_card_no(value) if isinstance(value, str) and value else value
+
+
+# ---------------------------------------------------------------- the card a form names
+
+MATCHED_BY = {"card_no": _l("卡号"), "external_no": _l("外卡号"), "phone": _l("手机号码")}
+
+
+def card_choice_field() -> RadioField:
+    """The card picked when a form's card entry names several (shown only then)."""
+    return RadioField(_l("选择会员卡"), validate_choice=False)
+
+
+def chosen_card(form: Form) -> str | None:
+    """The card number of the card the form's `card_no` entry names: a card number, an
+    external number or a bound phone (cards.lookup). The field then holds that card number.
+
+    An entry naming several cards is refused beside the field, and the form's `card_choice`
+    lists them; sent again with one of them picked, that one is meant. None: refused."""
+    try:
+        candidates = cards.lookup(form.card_no.data)
+    except LedgerError as exc:
+        refused(form, exc)
+        return None
+    picked = next((c for c in candidates if c.card.card_no == form.card_choice.data), None)
+    if len(candidates) > 1 and picked is None:
+        form.card_choice.choices = [
+            SelectChoice(
+                c.card.card_no,
+                " ".join(
+                    filter(None, (c.card.card_no, c.card.name, f"（{MATCHED_BY[c.matched_by]}）"))
+                ),
+            )
+            for c in candidates
+        ]
+        form.card_choice.data = None
+        form.card_no.errors = [*form.card_no.errors, _("该号码对应多张会员卡，请选择一张")]
+        return None
+    form.card_no.data = (picked or candidates[0]).card.card_no
+    return form.card_no.data
+
+
+def card_fields(form: Form, names) -> list[str]:
+    """The form's fields to draw: `card_choice` right after `card_no`, only when there is a
+    choice to make."""
+    shown = [name for name in names if name != "card_choice"]
+    if getattr(form, "card_choice", None) is not None and form.card_choice.choices:
+        shown.insert(shown.index("card_no") + 1, "card_choice")
+    return shown
 
 
 # ---------------------------------------------------------------- paging
