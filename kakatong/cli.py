@@ -119,11 +119,11 @@ def import_cards_command(csv_file: Path) -> None:
         rows = cards.parse_import(text)
         count = ledger.import_cards(rows)
     except cards.ImportRefused as refused:
-        for line, message in refused.problems:
-            click.echo(f"line {line}: {message}", err=True)
-        raise click.ClickException(
-            f"{len(refused.problems)} bad line(s); nothing was imported"
-        ) from None
+        for problem in refused.problems:
+            where = f" {problem.column}" if problem.column else ""
+            click.echo(f"line {problem.line}{where}: {problem.message}", err=True)
+        lines = len({problem.line for problem in refused.problems})
+        raise click.ClickException(f"{lines} bad line(s); nothing was imported") from None
     click.echo(f"imported {count} card(s)")
 
 

@@ -43,3 +43,20 @@ document.addEventListener("keydown", (event) => {
     next.focus();
   }
 });
+
+// A table wider than its box scrolls inside it: say so. The box gets "scrolls" and the side
+// with more to see "more-left" / "more-right": backoffice.css fades that side out and writes
+// a line above the table (in the page's words: body data-scroll-hint).
+function scrollCue(wrap) {
+  const more = wrap.scrollWidth - wrap.clientWidth;
+  wrap.classList.toggle("scrolls", more > 1);
+  wrap.classList.toggle("more-left", more > 1 && wrap.scrollLeft > 1);
+  wrap.classList.toggle("more-right", more > 1 && wrap.scrollLeft < more - 1);
+}
+for (const wrap of document.querySelectorAll(".table-wrap")) {
+  wrap.dataset.hint = document.body.dataset.scrollHint || "";
+  wrap.addEventListener("scroll", () => scrollCue(wrap), { passive: true });
+  const sizes = new ResizeObserver(() => scrollCue(wrap));
+  sizes.observe(wrap);
+  if (wrap.firstElementChild) sizes.observe(wrap.firstElementChild);
+}

@@ -179,6 +179,7 @@ def test_activate_recharge_consume_void_then_the_reports_and_their_exports(page)
 
     # 交易流水, filtered by the card, then by status
     nav(page, "交易流水")
+    page.locator("details.filter-fold summary").click()  # the filters are folded away
     page.get_by_label("卡号").fill(CARD)
     page.get_by_role("button", name="查询").click()
     expect(page.locator(".table-wrap tbody tr")).to_have_count(3)

@@ -222,7 +222,7 @@ def test_a_wrong_old_password_brings_the_captcha_to_the_change_password_page(app
     assert 'id="captcha-image"' in html(client.get("/account/password"))
     right = {**fields, "old_password": "0000"}
     r = office.post("/account/password", right)
-    assert "验证码不正确" in html(r)
+    assert "请输入验证码" in html(r)
     assert staff.find("02").password_hash is None  # nothing changed without the captcha
     client.get("/login/captcha.png")
     r = office.post("/account/password", {**right, "captcha": "m3wq"})

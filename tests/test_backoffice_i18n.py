@@ -190,5 +190,5 @@ def test_the_import_header_refusal_has_an_english_translation():
     """Built from the columns at run time, but always the same sentence."""
     with pytest.raises(ImportRefused) as refused:
         parse_import("no,such,header\n")
-    [(line, message)] = refused.value.problems
-    assert line == 1 and english().get(message), message
+    [problem] = refused.value.problems
+    assert problem.line == 1 and english().get(problem.message), problem

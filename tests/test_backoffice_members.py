@@ -211,9 +211,18 @@ def test_bind_and_unbind_a_phone(operator):
     r = operator.post("/cards", {"card_no": SILVER, "pin": "888888", "phone": "13566667777"})
     assert r.status_code == 302 and r.location == "/cards"
     assert card(SILVER).phone == "13566667777"
-    assert "已更新" in html(operator.get("/cards"))
+    assert f"卡 {SILVER} 的手机号码已绑定" in html(operator.get("/cards"))
     r = operator.post("/cards", {"card_no": SILVER, "pin": "888888", "phone": ""})
     assert r.status_code == 302 and card(SILVER).phone is None
+    assert f"卡 {SILVER} 的手机号码已解绑" in html(operator.get("/cards"))
+
+
+def test_a_pin_taken_away_is_said_so(operator):
+    r = operator.post(
+        "/cards/pin", {"card_no": SILVER, "old_pin": "888888", "new_pin": "", "confirm": ""}
+    )
+    assert r.status_code == 302 and not card(SILVER).has_pin
+    assert f"卡 {SILVER} 的密码已取消" in html(operator.get("/cards"))
 
 
 def test_the_owner_goes_to_the_member_page_after_a_card_operation(office):
@@ -450,7 +459,8 @@ def test_the_member_list(office):
     assert set(listed(page)) == {GOLD, PLAIN, SILVER, INACTIVE}
     for column in ("卡号", "姓名", "手机号码", "会员等级", "状态", "余额", "积分", "会员有效期"):
         assert "<th" in page and column in page
-    assert "1000.00" in page and '<td class="num">300</td>' in page
+    assert re.search(r'<td class="c-balance num"[^>]*>1000.00</td>', page)
+    assert re.search(r'<td class="c-points num"[^>]*>300</td>', page)
     assert "导入会员" in page and "导出会员" in page
 
 
@@ -603,11 +613,24 @@ def test_import_preview_lists_every_bad_line_and_writes_nothing(office):
     page = html(upload(office, BAD.encode()))
     assert "发现 3 处错误" in page
     problems = page.split('id="import-problems"', 1)[1].split("</table>", 1)[0]
-    assert re.search(r'<td class="num">3</td><td class="neg">该卡已激活</td>', problems)
-    assert re.search(r'<td class="num">4</td><td class="neg">会员等级不存在</td>', problems)
-    assert re.search(r'<td class="num">5</td><td class="neg">余额格式不正确</td>', problems)
+    for line, column, message in [
+        (3, "卡号", "该卡已激活"), (4, "会员等级", "会员等级不存在"), (5, "余额", "余额格式不正确")
+    ]:  # fmt: skip
+        row = f'<td class="num">{line}</td><td>{column}</td><td class="neg">{message}</td>'
+        assert row in problems
     assert "确认导入" not in page and 'name="token"' not in page
     assert snapshot() == before
+
+
+def test_import_preview_lists_every_problem_of_a_line(office):
+    line = "6222000011110001,E!,1234,周一,woman,2999-01-01,123,钻石会员,someday,12,abc,-3"
+    page = html(upload(office, (HEADER + "\n" + line + "\n").encode()))
+    problems = page.split('id="import-problems"', 1)[1].split("</table>", 1)[0]
+    named = re.findall(r'<td class="num">2</td><td>([^<]+)</td>', problems)
+    assert named == [
+        "外卡号", "手机号码", "性别", "生日", "身份证", "会员等级", "会员有效期", "密码", "余额", "积分"
+    ]  # fmt: skip
+    assert "发现 10 处错误" in page
 
 
 @pytest.mark.parametrize(

@@ -186,10 +186,10 @@ def test_statistics_rows_and_totals(office, history):
     assert rows[-1] == TOTALS
     page = html(r)
     # Negative nets in red, the others not; amounts right-aligned.
-    assert '<td class="num neg">-60.00</td>' in page
-    assert '<td class="num neg">-187</td>' in page
-    assert '<td class="num">400.00</td>' in page
-    assert 'class="num neg">400.00' not in page
+    assert re.search(r'<td class="c-balance_net num neg"[^>]*>-60.00</td>', page)
+    assert re.search(r'<td class="c-points_net num neg"[^>]*>-187</td>', page)
+    assert re.search(r'<td class="c-recharge num"[^>]*>400.00</td>', page)
+    assert not re.search(r'class="[^"]*neg"[^>]*>400.00<', page)
     assert 'value="2011-12-08"' in page and 'value="2011-12-12"' in page
 
 

@@ -15,6 +15,7 @@ import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import NamedTuple
 
 from peewee import JOIN, fn
 
@@ -610,66 +611,58 @@ IMPORT_COLUMNS = (
     "card_no", "external_no", "phone", "name", "gender", "birthday", "id_number", "level",
     "expires_on", "pin", "balance", "points",
 )  # fmt: skip
+# What the pages call the file's columns (the file keeps its English header).
+IMPORT_COLUMN_NAMES = {
+    "card_no": "卡号", "external_no": "外卡号", "phone": "手机号码", "name": "姓名",
+    "gender": "性别", "birthday": "生日", "id_number": "身份证", "level": "会员等级",
+    "expires_on": "会员有效期", "pin": "密码", "balance": "余额", "points": "积分",
+}  # fmt: skip
 MAX_IMPORT_POINTS = 1_000_000_000
 
 
-class ImportRefused(Exception):
-    """A file with bad lines: [(line number, message)]. Nothing from it was imported."""
+class ImportProblem(NamedTuple):
+    line: int
+    message: str
+    column: str | None = None  # of IMPORT_COLUMNS; None: the line as a whole
 
-    def __init__(self, problems: list[tuple[int, str]]):
-        super().__init__(f"{len(problems)} bad line(s)")
+
+class ImportRefused(Exception):
+    """A file with bad lines: every problem of every line. Nothing from it was imported."""
+
+    def __init__(self, problems: list[ImportProblem]):
+        super().__init__(f"{len(problems)} problem(s)")
         self.problems = problems
 
 
 def parse_import(text: str) -> list[dict]:
     """Check a whole members CSV (the import-cards format) and return its rows ready for
-    ledger.import_cards; raise ImportRefused listing every bad line."""
+    ledger.import_cards; raise ImportRefused listing every problem of every line."""
 
-    problems: list[tuple[int, str]] = []
+    problems: list[ImportProblem] = []
     text = text.removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""))
     header = next(reader, None)
     if header is None or tuple(h.strip() for h in header) != IMPORT_COLUMNS:
-        raise ImportRefused([(1, "表头必须是 " + ",".join(IMPORT_COLUMNS))])
+        raise ImportRefused([ImportProblem(1, "表头必须是 " + ",".join(IMPORT_COLUMNS))])
     rows, seen = [], {"card_no": {}, "phone": {}, "external_no": {}}
     for cells in reader:
         line = reader.line_num
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(IMPORT_COLUMNS):
-            problems.append((line, f"应有 {len(IMPORT_COLUMNS)} 列，实有 {len(cells)} 列"))
+            problems.append(
+                ImportProblem(line, f"应有 {len(IMPORT_COLUMNS)} 列，实有 {len(cells)} 列")
+            )
             continue
         raw = {k: unguard(v.strip()) for k, v in zip(IMPORT_COLUMNS, cells, strict=True)}
-        try:
-            values = parse_activation(
-                {k: raw[k] for k in ACTIVATION_FIELDS}, allow_past_expiry=True
-            )
-            level_arg(values["level"])
-            balance = 0
-            if raw["balance"] and raw["balance"].strip("0.") != "":
-                balance = parse_amount(raw["balance"])
-            if raw["points"] and (
-                not raw["points"].isascii()
-                or not raw["points"].isdigit()
-                or int(raw["points"]) > MAX_IMPORT_POINTS
-            ):
-                raise LedgerError("invalid_points", "积分必须是非负整数")
-            values["balance_fen"] = balance
-            values["points"] = int(raw["points"] or 0)
-            existing = Card.get_or_none(Card.card_no == values["card_no"])
-            if existing is not None and existing.status != "inactive":
-                raise LedgerError("card_exists")
-            _check_unique(existing, values["phone"], values["external_no"])
-        except AmountError:
-            problems.append((line, "余额格式不正确"))
-            continue
-        except LedgerError as exc:
-            problems.append((line, exc.message))
+        values, found = _import_line(raw)
+        problems.extend(ImportProblem(line, message, column) for column, message in found)
+        if values is None:
             continue
         duplicate = False
         for key in seen:
             if values[key] and values[key] in seen[key]:
-                problems.append((line, f"{key} 与第 {seen[key][values[key]]} 行重复"))
+                problems.append(ImportProblem(line, f"与第 {seen[key][values[key]]} 行重复", key))
                 duplicate = True
             elif values[key]:
                 seen[key][values[key]] = line
@@ -678,6 +671,56 @@ def parse_import(text: str) -> list[dict]:
     if problems:
         raise ImportRefused(problems)
     return rows
+
+
+def _import_line(raw: dict[str, str]) -> tuple[dict | None, list[tuple[str, str]]]:
+    """One line's values, or every problem in it as (column, message): each column is checked
+    on its own, by the rules of 会员激活, so that one bad cell hides no other."""
+    found: list[tuple[str, str]] = []
+
+    def check(column: str, rule: Callable[[], T]) -> T | None:
+        try:
+            return rule()
+        except AmountError:
+            found.append((column, "余额格式不正确"))
+        except LedgerError as exc:
+            found.append((column, exc.message))
+        return None
+
+    check("card_no", lambda: card_no_arg(raw["card_no"]))
+    for column in ACTIVATION_FIELDS[1:]:
+        # That one field through parse_activation: the card number aside, all are optional.
+        check(
+            column,
+            lambda c=column: parse_activation(
+                {c: raw[c]}, allow_past_expiry=True, card_no_issued=True
+            ),
+        )
+    check("level", lambda: level_arg(raw["level"]))
+    balance = check("balance", lambda: _import_balance(raw["balance"]))
+    points = check("points", lambda: _import_points(raw["points"]))
+    if found:
+        return None, sorted(found, key=lambda problem: IMPORT_COLUMNS.index(problem[0]))
+    values = parse_activation({k: raw[k] for k in ACTIVATION_FIELDS}, allow_past_expiry=True)
+    values["balance_fen"], values["points"] = balance, points
+    existing = Card.get_or_none(Card.card_no == values["card_no"])
+    if existing is not None and existing.status != "inactive":
+        found.append(("card_no", LedgerError("card_exists").message))
+    check("phone", lambda: _check_unique(existing, values["phone"], None))
+    check("external_no", lambda: _check_unique(existing, None, values["external_no"]))
+    return (None, found) if found else (values, [])
+
+
+def _import_balance(value: str) -> int:
+    if value and value.strip("0.") != "":
+        return parse_amount(value)
+    return 0
+
+
+def _import_points(value: str) -> int:
+    if value and (not value.isascii() or not value.isdigit() or int(value) > MAX_IMPORT_POINTS):
+        raise LedgerError("invalid_points", "积分必须是非负整数")
+    return int(value or 0)
 
 
 def decode_import(data: bytes) -> str:
@@ -699,7 +742,7 @@ class ImportPreview:
     """What an import would do, before anything is written."""
 
     lines: list[tuple[int, list[str]]]  # every data line as written: (line number, cells)
-    problems: list[tuple[int, str]]  # (line number, message); none: the file can be imported
+    problems: list[ImportProblem]  # none: the file can be imported
     rows: list[dict]  # the checked rows for ledger.import_cards (none while there are problems)
 
 

@@ -116,6 +116,20 @@ def failures(staff_no: object, door: str) -> int:
     return 0 if guard is None else max(guard.failures, 1 if guard.locked_until else 0)
 
 
+def any_failures(door: str) -> bool:
+    """Whether some staff number (known or not) has wrong passwords at a door: a page that
+    asks for a password before it knows the account asks for the captcha too, so that the
+    captcha `failures` will want for that account is always on the page."""
+    return (
+        PasswordGuard.select()
+        .where(
+            PasswordGuard.key.endswith(f"@{door}"),
+            (PasswordGuard.failures > 0) | PasswordGuard.locked_until.is_null(False),
+        )
+        .exists()
+    )
+
+
 def _burn(password: str) -> None:
     with contextlib.suppress(VerifyMismatchError, VerificationError, InvalidHashError):
         _hasher.verify(_DUMMY_HASH, password)

@@ -98,8 +98,13 @@ def setup():
 
 
 def _captcha_needed(account: str | None = None) -> bool:
+    """With an account: whether its password may be checked only with a captcha. Without one
+    (the page, drawn before the account is typed): whether any account might need it, so
+    that the page shows the captcha whenever the answer will want one."""
     if shop_settings.load()["captcha_always"] or session.get("login_failed"):
         return True
+    if account is None:
+        return staff.any_failures(WEB_DOOR)
     return bool(account) and staff.failures(account, WEB_DOOR) > 0
 
 
@@ -147,7 +152,9 @@ def _captcha_passed(form: LoginForm | PasswordForm, account: str) -> bool:
     ):
         return True
     session["login_failed"] = True
-    form.captcha.errors = [_("验证码不正确，请重新输入")]
+    # Empty: the page had no captcha when it was drawn (another browser failed since).
+    typed = (form.captcha.data or "").strip()
+    form.captcha.errors = [_("验证码不正确，请重新输入") if typed else _("请输入验证码")]
     return False
 
 

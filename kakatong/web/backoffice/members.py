@@ -216,6 +216,8 @@ class CardAction:
     done: object  # the flash after success, with %(card_no)s
     fields: dict[str, str]  # refusal code -> the field it belongs beside
     hints: dict[str, object]
+    # (a field that may be left empty, the flash then): an empty phone unbinds, not binds
+    cleared: tuple[str, object] | None = None
 
 
 CARD_ACTIONS: dict[str, CardAction] = {
@@ -224,9 +226,10 @@ CARD_ACTIONS: dict[str, CardAction] = {
         BindForm,
         _l("绑定"),
         lambda f: cards.bind(actor(), f.card_no.data, f.pin.data, phone=f.phone.data),
-        _l("卡 %(card_no)s 的手机号码已更新"),
+        _l("卡 %(card_no)s 的手机号码已绑定"),
         {},
         {"phone": _l("此栏为空代表解绑手机号"), "pin": _l("无密码的卡不填")},
+        ("phone", _l("卡 %(card_no)s 的手机号码已解绑")),
     ),
     "pin": CardAction(
         _l("修改密码"),
@@ -236,6 +239,7 @@ CARD_ACTIONS: dict[str, CardAction] = {
         _l("卡 %(card_no)s 的密码已修改"),
         {"wrong_pin": "old_pin", "pin_locked": "old_pin"},
         {"new_pin": _l("新密码为空代表取消密码")},
+        ("new_pin", _l("卡 %(card_no)s 的密码已取消")),
     ),
     "pin_reset": CardAction(
         _l("重置密码"),
@@ -247,6 +251,7 @@ CARD_ACTIONS: dict[str, CardAction] = {
         _l("卡 %(card_no)s 的密码已重置"),
         SUPERVISOR_FIELDS,
         {"card_no": _l("需确认此卡已是该会员拥有"), "new_pin": _l("新密码为空代表取消密码")},
+        ("new_pin", _l("卡 %(card_no)s 的密码已取消")),
     ),
     "status": CardAction(
         _l("冻结 / 解冻 / 挂失"),
@@ -290,7 +295,10 @@ def card_action(action: str):
         except LedgerError as exc:
             refused(form, exc, chosen.fields)
         else:
-            flash(str(chosen.done) % {"card_no": form.card_no.data})
+            done = chosen.done
+            if chosen.cleared and not form[chosen.cleared[0]].data:
+                done = chosen.cleared[1]
+            flash(str(done) % {"card_no": form.card_no.data})
             here = url_for("backoffice.card_action", action=action)
             return redirect(_after(form.card_no.data, here))
     # The owner's own session authorises: no supervisor password to ask for.
@@ -503,8 +511,9 @@ def import_members():
     return render_template(
         "backoffice/members/import.html",
         upload=upload, confirm=confirm, preview=preview, columns=cards.IMPORT_COLUMNS,
-        shown=PREVIEW_LINES, pin_column=cards.IMPORT_COLUMNS.index("pin"),
-        problem_lines={line for line, message in preview.problems} if preview else set(),
+        names=cards.IMPORT_COLUMN_NAMES, genders=GENDER_NAMES, shown=PREVIEW_LINES,
+        problem_lines={p.line for p in preview.problems} if preview else set(),
+        bad_cells={(p.line, p.column) for p in preview.problems} if preview else set(),
     )  # fmt: skip
 
 

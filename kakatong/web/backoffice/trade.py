@@ -100,7 +100,7 @@ class ConsumeForm(PostingForm):
     card_no = _card_field()
     card_choice = card_choice_field()
     amount = _amount_field(_l("消费金额"))
-    service_code = _code_field(_l("商品代码"))
+    service_code = _code_field(_l("服务代码"))
     pin = _pin_field()
 
 
@@ -122,7 +122,7 @@ class PointsRedeemForm(PostingForm):
     card_no = _card_field()
     card_choice = card_choice_field()
     points = _points_field(_l("消费积分"))
-    service_code = _code_field(_l("商户代码"))
+    service_code = _code_field(_l("服务代码"))
     pin = _pin_field()
 
 
@@ -209,14 +209,14 @@ KINDS: dict[str, Kind] = {
     kind.name: kind
     for kind in (
         Kind("consume", _l("储值消费"), ConsumeForm, ("card_no", "amount", "service_code", "pin"),
-             _l("消费"), _l("刷卡——输入消费金额——输入商品代码（如无可不输）——输入密码"),
+             _l("消费"), _l("刷卡——输入消费金额——输入服务代码（如无可不输）——输入密码"),
              {"bad_request": "service_code"}),
         Kind("recharge", _l("储值充值"), RechargeForm,
              ("card_no", "amount", "payment_method", "pin"),
              _l("充值"), _l("刷卡——输入充值金额——选择支付方式——输入密码"), {}),
         Kind("points_redeem", _l("积分消费"), PointsRedeemForm,
              ("card_no", "points", "service_code", "pin"),
-             _l("消费积分"), _l("刷卡——输入消费积分——输入商户代码——输入密码"),
+             _l("消费积分"), _l("刷卡——输入消费积分——输入服务代码（如无可不输）——输入密码"),
              {"bad_request": "service_code"}),
         Kind("points_earn", _l("积分累加"), PointsEarnForm, ("card_no", "points", "amount", "pin"),
              _l("累加"), _l("刷卡——输入累加积分（或消费金额）——输入密码"), {}),

@@ -127,16 +127,32 @@ NAV: list[tuple[str, object, frozenset[str]]] = [
 ]
 
 
-def navigation() -> list[tuple[str, str, bool]]:
-    """(url, label, current) of the entries this user may open."""
+def navigation() -> list[tuple[str, str, str | None]]:
+    """(url, label, current) of the entries this user may open. `current` is "page" for the
+    entry of this very page and "true" for the entry whose pages this one belongs to (a
+    member's page under 会员, a terminal's under 终端): the menu always shows where one is."""
     if not current_user.is_authenticated:
         return []
-    here = request.endpoint
-    return [
-        (url_for(endpoint), str(label), here == endpoint)
+    entries = [
+        (url_for(endpoint), str(label), endpoint)
         for endpoint, label, roles in NAV
         if endpoint in current_app.view_functions and current_user.role in roles
     ]
+    path = request.path
+    section = None
+    if all(endpoint != request.endpoint for _url, _label, endpoint in entries):
+        section = max(
+            (url for url, _label, _e in entries if url != "/" and path.startswith(url + "/")),
+            key=len,
+            default=None,
+        )
+
+    def current(url: str, endpoint: str) -> str | None:
+        if endpoint == request.endpoint:
+            return "page"
+        return "true" if url == section else None
+
+    return [(url, label, current(url, endpoint)) for url, label, endpoint in entries]
 
 
 # ---------------------------------------------------------------- names shown for stored codes
