@@ -28,7 +28,7 @@ export const status = {
       failed: t("打印机 故障"),
     }[word] || `${t("打印机")} —`;
     el.dataset.ok = word === "ok" ? "1" : word === "failed" ? "0" : "";
-    el.title = word === "failed" ? s.error || "" : "";
+    el.title = word === "failed" ? t(s.message || "打印机故障：请检查打印机") : "";
   },
   // The shop's time (KAKATONG_TZ), whatever zone the browser's machine is set to.
   clock() {

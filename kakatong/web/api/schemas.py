@@ -11,6 +11,7 @@ not a public interface: nothing outside kakatong/web/api imports them.
 
 from __future__ import annotations
 
+from ...devices.printer import FAILURES
 from ...domain.actors import ALL_ROLES
 from ...domain.cards import ACTIVATION_TYPES, EXTERNAL_NO, ID_NUMBER, PHONE, PIN
 from ...domain.errors import ERRORS
@@ -422,10 +423,22 @@ _PRINT_JOB = _object(
         "name": _string(None, description="its name on the terminal's screen"),
         "voucher_no": _six("the receipt's voucher (receipt and reprint only)"),
         "state": _enum(["queued", "printing", "printed", "failed", "skipped"]),
-        "error": _string(None, nullable=True, description="why it failed"),
+        "error": _string(
+            None, nullable=True, description="why it failed, in the device's words (for the log)"
+        ),
+        "reason": _enum(
+            list(FAILURES),
+            nullable=True,
+            description="a failed job: why, a stable code (null unless failed)",
+        ),
+        "message": _string(
+            None,
+            nullable=True,
+            description="a failed job: what the cashier reads, in Chinese (打印机未连接：…)",
+        ),
         "attempts": _integer(0),
     },
-    ["id", "kind", "name", "voucher_no", "state", "error", "attempts"],
+    ["id", "kind", "name", "voucher_no", "state", "error", "reason", "message", "attempts"],
     nullable=True,
     description="A print job of the terminal's print queue (null: none yet).",
 )
@@ -832,10 +845,20 @@ _RECORDS = {
                 description="none: no printer set; unknown: not tried yet; ok: the last job "
                 "(or connection test) got through; failed: it did not (see `error`)",
             ),
-            "error": _string(None, nullable=True, description="the last failure"),
+            "error": _string(
+                None, nullable=True, description="the last failure, in the device's words"
+            ),
+            "reason": _enum(
+                list(FAILURES),
+                nullable=True,
+                description="failed: why, a stable code (see the reasons in docs/api.md)",
+            ),
+            "message": _string(
+                None, nullable=True, description="failed: what the cashier reads, in Chinese"
+            ),
             "job": _ref("PrintJob"),
         },
-        ["printer", "error", "job"],
+        ["printer", "error", "reason", "message", "job"],
         description="The terminal's receipt printer and its last job.",
     ),
     "OwnTerminal": _object(

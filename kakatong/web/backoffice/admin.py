@@ -604,7 +604,8 @@ def terminal_printer_test(terminal_id: str):
         if done["state"] == "printed":
             flash(_("测试页已打印"))
         elif done["state"] == "failed":
-            flash(_("打印失败：%(error)s", error=done["error"] or ""))
+            why = _(done["message"]) if done.get("message") else ""
+            flash(_("打印失败：%(error)s", error=f"{why}（{done['error'] or ''}）"))
         elif done["state"] == "skipped":
             flash(_("未配置打印机"))
         else:
