@@ -156,18 +156,100 @@ def columns(text: str) -> int:
     return total
 
 
+# Where Chinese text breaks best: after these (a comma, a full stop, a closing bracket), and
+# before an opening bracket. A line never starts with the first kind nor ends with the second.
+_CLOSING = set("，。、；：！？）》」』】〕”’,.;:!?)]}%")
+_OPENING = set("（《「『【〔“‘([{")
+_STRONG = set("，。、；：！？）》」』】〕”")  # Chinese: where a phrase ends
+
+
+def _phrases(text: str) -> list[str]:
+    """The text cut where a line may break best: after a space or a closing punctuation mark,
+    before an opening one. Each piece keeps its trailing spaces."""
+    pieces, piece = [], ""
+    for i, char in enumerate(text):
+        if char in _OPENING and piece.strip() and piece[-1] not in _OPENING:
+            pieces.append(piece)
+            piece = ""
+        piece += char
+        after = text[i + 1] if i + 1 < len(text) else ""
+        ends = (char == " " and after != " ") or (char in _CLOSING and after not in _CLOSING)
+        if ends and not (char in ".,:" and after.isdigit()):  # 1,234.56 and 10:30 stay whole
+            pieces.append(piece)
+            piece = ""
+    if piece:
+        pieces.append(piece)
+    return pieces
+
+
+def _units(phrase: str) -> list[str]:
+    """A phrase too long for a line, cut where it can break at all: between two hanzi, or
+    inside a word only where nothing else will do. A closing mark stays with what it closes,
+    an opening one with what it opens."""
+    units: list[str] = []
+    for char in phrase:
+        wide = columns(char) == 2
+        if not units:
+            units.append(char)
+        elif char in _CLOSING or units[-1][-1] in _OPENING:
+            units[-1] += char
+        elif not wide and columns(units[-1][-1]) == 1 and units[-1][-1] != " ":
+            units[-1] += char  # a word of letters and digits stays whole where it can
+        else:
+            units.append(char)
+    return units
+
+
+def _hard(unit: str, width: int) -> list[str]:
+    parts, part = [], ""
+    for char in unit:
+        if part and columns(part + char) > width:
+            parts.append(part)
+            part = ""
+        part += char
+    return [*parts, part] if part else parts
+
+
 def _wrap(text: str, width: int) -> list[str]:
-    lines, line, used = [], "", 0
-    for char in text:
-        w = columns(char)
-        if used + w > width:
-            lines.append(line.rstrip())
-            line, used = "", 0
-            if char == " ":
+    """The text in lines no wider than width, broken between words and, in Chinese, at
+    punctuation first: 本人确认以上交易， / 同意将其记入本卡账户, never 记入本 / 卡账户 while a
+    better break fits. A line is ended at its last Chinese punctuation mark rather than at a
+    later space when that leaves it at least half full."""
+    lines: list[str] = []
+    current: list[str] = []  # the phrases of the line being filled
+
+    def end_line(upto: int) -> None:
+        lines.append("".join(current[:upto]).rstrip())
+        del current[:upto]
+        if current:
+            current[0] = current[0].lstrip()
+
+    for phrase in _phrases(text):
+        while current and columns(("".join(current) + phrase).rstrip()) > width:
+            upto, used = len(current), 0
+            for n, piece in enumerate(current, 1):
+                used += columns(piece)
+                if piece.rstrip()[-1:] in _STRONG and 2 * used >= width:
+                    upto = n
+            end_line(upto)
+        if not current and lines:
+            phrase = phrase.lstrip()
+        if columns(phrase.rstrip()) <= width:
+            current.append(phrase)
+            continue
+        line = ""  # a phrase longer than a line: cut where it can break at all
+        for unit in _units(phrase):
+            if columns((line + unit).rstrip()) <= width:
+                line += unit
                 continue
-        line += char
-        used += w
-    lines.append(line.rstrip())
+            if line.strip():
+                lines.append(line.rstrip())
+            pieces = _hard(unit, width)
+            lines += [piece.rstrip() for piece in pieces[:-1]]
+            line = pieces[-1] if pieces else ""
+        current = [line] if line else []
+    if current or not lines:
+        lines.append("".join(current).rstrip())
     return lines
 
 
@@ -176,14 +258,15 @@ def _centre(text: str, width: int) -> list[str]:
 
 
 def _pair(label: str, value: str, width: int) -> list[str]:
-    """Label left, value right; the value on lines of its own when both do not fit."""
+    """Label left, value right; a value too long to share the label's line goes on lines of
+    its own below it, broken between words, as one block flush with the right edge (each of
+    its lines starting in the same column, as a value does)."""
     gap = width - columns(label) - columns(value)
     if gap >= 1:
         return [label + " " * gap + value]
-    lines = _wrap(label, width)
-    for part in _wrap(value, width):
-        lines.append(" " * (width - columns(part)) + part)
-    return lines
+    block = _wrap(value, width)
+    indent = width - max(columns(part) for part in block)
+    return _wrap(label, width) + [" " * indent + part for part in block]
 
 
 def receipt_lines(
@@ -206,7 +289,8 @@ def receipt_lines(
     for line in receipts.lines(r):
         value = "-" if line.value in (None, "") else line.value
         if line.money:
-            value = "¥" + value
+            sign = value[0] if value[0] in "+-" else ""
+            value = sign + "¥" + value.removeprefix(sign)  # +¥88.00
         elif line.value_code:
             value = f"{value} {line.value_code}"
         lines.extend(_pair(f"{line.label} {line.label_code}", value, width))
@@ -215,6 +299,12 @@ def receipt_lines(
         lines += _wrap("持卡人签名 CARDHOLDER SIGNATURE", width)
         lines += ["", "", "_" * width]
         lines += _wrap(SIGNATURE_NOTE, width)
+    footer = receipts.footer(r)
+    if footer:
+        if r.signature_required:
+            lines.append(rule)
+        for line in footer:
+            lines += _centre(f"{line.label}：{line.value}" if line.label else line.value, width)
     return lines
 
 

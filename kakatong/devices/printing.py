@@ -381,19 +381,45 @@ def _header(terminal: Terminal, operator_no: str | None, batch_no: int) -> list[
     ]
 
 
-def _totals_body(totals: dict) -> list[object]:
+def _voids(terminal: Terminal, batch_no: int) -> tuple[int, int, int]:
+    """The voids posted in a batch: how many, the money and the points they moved (unsigned;
+    a void of a consume and one of a recharge both count what they reversed)."""
+    count = money = points = 0
+    rows = Transaction.select(Transaction.amount_fen, Transaction.points).where(
+        Transaction.type == "void",
+        Transaction.terminal == terminal.id,
+        Transaction.batch_no == batch_no,
+    )
+    for amount_fen, moved in rows.tuples():
+        count, money, points = count + 1, money + abs(amount_fen), points + abs(moved)
+    return count, money, points
+
+
+def _yuan(fen: int, signed: bool = False) -> str:
+    sign = ("+" if fen >= 0 else "-") if signed else ""
+    return sign + "¥" + format_fen(abs(fen))
+
+
+def _totals_body(terminal: Terminal, totals: dict) -> list[object]:
+    """The batch by type, then its total: the count, the voids and what they moved, and the
+    net movement of stored value (储值沉淀: recharged less consumed) and of points, as the back
+    office's settlement page counts them (voided transactions and their voids count nowhere)."""
     body: list[object] = []
     for kind, t in totals["types"].items():
         name, code = JOURNAL_TYPE_NAMES[kind]
         # Unsigned, as a bank's settlement slip: the type says which way it went.
-        if kind.startswith("points"):
-            figure = f"{abs(t['points'])}分"
-        else:
-            figure = "¥" + format_fen(abs(t["amount_fen"]))
+        points = kind.startswith("points")
+        figure = f"{abs(t['points'])}分" if points else _yuan(t["amount_fen"])
         body.append((f"{name} {code}", f"{t['count']}笔 {figure}"))
-    body.append(("交易撤销 VOID", f"{totals['void_count']}笔"))
     body.append("-")
     body.append(("合计 TOTAL", f"{totals['count']}笔"))
+    count, money, points = _voids(terminal, totals["batch_no"])
+    void = [f"{count}笔"] + ([_yuan(money)] if money else []) + ([f"{points}分"] if points else [])
+    body.append(("交易撤销 VOID", " ".join(void)))
+    net = sum(t["amount_fen"] for kind, t in totals["types"].items() if kind in MONEY_TYPES)
+    body.append(("储值沉淀 NET BALANCE", _yuan(net, signed=True)))
+    points_net = sum(t["points"] for t in totals["types"].values())
+    body.append(("积分沉淀 NET POINTS", f"{points_net:+d}分"))
     return body
 
 
@@ -412,7 +438,7 @@ def totals_lines(
     header = _header(terminal, operator_no, totals["batch_no"])
     if "settled_at" in totals:
         header.append(("结算时间 SETTLED", totals["settled_at"].replace("T", " ")[:19]))
-    body = _totals_body(totals)
+    body = _totals_body(terminal, totals)
     subtitle = "重印 REPRINT" if reprint else None
     return lambda width: printer.document_lines(
         title, header, body, width_chars=width, subtitle=subtitle
@@ -438,7 +464,7 @@ def journal_lines(
     if not rows:
         body.append("无交易 NO TRANSACTIONS")
     body.append("-")
-    body += _totals_body(totals)
+    body += _totals_body(terminal, totals)
     return lambda width: printer.document_lines("交易流水 JOURNAL", header, body, width_chars=width)
 
 
