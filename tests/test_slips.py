@@ -14,7 +14,7 @@ from test_printing import POS, jobs, set_printer
 from kakatong.devices import printer
 from kakatong.domain import audit, receipts
 from kakatong.domain import settings as shop_settings
-from kakatong.store.models import AuditLog
+from kakatong.store.models import AuditLog, Card, Level, Transaction
 
 FOOTER = {
     "shop_address": "深圳市南山区科技园南路 18 号一楼",
@@ -301,3 +301,32 @@ def test_the_back_office_sets_the_footer(office):
     r = office.post("/settings", {**current, "shop_address": "", "shop_phone": ""})
     assert r.status_code == 302
     assert (shop_settings.load()["shop_address"], shop_settings.load()["shop_phone"]) == ("", "")
+
+
+@pytest.mark.parametrize(
+    "name, masked",
+    [
+        ("李四", "李*"),
+        ("欧阳娜娜", "欧***"),
+        ("张", "*"),
+        (" 王五 ", "王*"),
+        ("", None),
+        (None, None),
+    ],
+)
+def test_the_holders_name_is_masked_as_the_card_is(name, masked):
+    assert receipts.mask_name(name) == masked
+
+
+@pytest.mark.parametrize("percent, text", [(88, "88折"), (90, "9折"), (95, "95折"), (50, "5折")])
+def test_the_discount_as_a_chinese_slip_says_it(percent, text):
+    assert receipts.discount_text(percent) == text
+
+
+def test_the_discount_is_what_was_applied_even_after_the_level_changed(api):
+    posted = body(api.transact("consume", GOLD, amount="33.33"))  # 29.33 paid at 88 %
+    plain = Level.get(Level.name == "普通会员")
+    Card.update(level=plain.id).where(Card.card_no == GOLD).execute()
+    slip = receipts.build(Transaction.get(Transaction.voucher_no == int(posted["voucher_no"])))
+    assert (slip.price_fen, slip.amount_fen, slip.discount_fen) == (3333, 2933, 400)
+    assert slip.discount_pct == 88 and slip.level_name == "普通会员"  # the card's level now
