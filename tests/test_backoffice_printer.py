@@ -378,11 +378,16 @@ def test_a_printer_that_refuses_the_connection_fails_visibly(office):
     assert r.status_code == 302 and time.monotonic() - started < 3
     page = html(office.get(PAGE))
     [message] = [f for f in flashes(page) if f.startswith("打印失败：")]
-    assert "refused" in message.lower()
+    # What the owner can act on, then the device's words.
+    assert (
+        message.startswith("打印失败：打印机未连接：请检查电源和连线（")
+        and "refused" in message.lower()
+    )
     assert state_shown(page) == "故障"
-    error = re.search(r'<dd id="printer-error">([^<]+)</dd>', page)
-    assert error and "refused" in error.group(1).lower()
-    assert re.search(r'<dd id="printer-job">测试页 · 失败：[^<]*refused', page, re.I)
+    error = re.search(r'<dd id="printer-error">(.+?)</dd>', page)
+    assert error and error.group(1).startswith("打印机未连接：请检查电源和连线")
+    assert "refused" in error.group(1).lower()
+    assert re.search(r'<dd id="printer-job">测试页 · 失败：打印机未连接：请检查电源和连线<', page)
 
 
 def test_no_printer_no_test_page(office, listener):
@@ -399,7 +404,7 @@ def test_a_slow_printer_does_not_hold_the_page(office, printing, monkeypatch):
     """A printer that takes its time: the page answers within the printer's timeout and says
     the page is on its way."""
     release = threading.Event()
-    monkeypatch.setattr(printer, "send", lambda url, data, timeout: release.wait(10) or True)
+    monkeypatch.setattr(printer, "send", lambda url, data, **_: release.wait(10) or True)
     terminals.update(TERMINAL, {"printer_url": "tcp://192.0.2.10:9100"})
     try:
         started = time.monotonic()

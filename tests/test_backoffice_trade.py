@@ -779,7 +779,8 @@ def test_receipt_data(office):
         "owner",
         "店主",
     )
-    assert slip.service_code == "S9" and slip.payment_method is None
+    assert slip.service_code == "S9" and slip.payment_method == "储值支付"
+    assert (slip.discount_pct, slip.discount_fen) == (88, 1200)
     assert slip.signature_required and slip.copies == ("商户存根", "持卡人存根")
     assert slip.original_voucher_no is None and not slip.voided
     assert re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", slip.date)

@@ -366,14 +366,17 @@ def test_a_receipt_says_what_the_slip_says(api, supervisor):
     assert list(receipt) == [
         *(f.name.removesuffix("_fen") for f in dataclasses.fields(receipts.Receipt)),
         "lines",
+        "footer",
     ]
     assert receipt["card_no"] == "168086******7114"
     # The slip's lines, in order, as the printer prints them: decided once.
     assert [line["key"] for line in receipt["lines"]] == [
-        "merchant_name", "merchant_id", "terminal_id", "operator", "card_no", "type",
-        "batch_no", "voucher_no", "reference_no", "trace_no", "date_time",
-        "price", "amount", "balance", "points", "points_after",
+        "merchant_name", "merchant_id", "terminal_id", "operator", "card_no", "holder_name",
+        "level", "expires_on", "type", "batch_no", "voucher_no", "reference_no", "trace_no",
+        "date_time", "payment_method", "price", "discount", "saved", "amount", "balance",
+        "points", "points_after",
     ]  # fmt: skip
+    assert receipt["footer"] == []  # no address, phone or line of the owner's set
     printed = printer.receipt_lines(
         receipts.for_voucher(posted["voucher_no"]), width_chars=48, copy_label=None, reprint=False
     )
@@ -404,6 +407,9 @@ def test_a_receipt_says_what_the_slip_says(api, supervisor):
     slip = check(api.get(f"{TX}/{void['voucher_no']}/receipt"), TX + "/{voucher_no}/receipt", "get")
     assert (slip["type"], slip["original_voucher_no"]) == ("void", posted["voucher_no"])
     assert slip["original_type_name"] == "储值消费" and slip["amount"] == "88.00"
+    # Its amount line signed as the balance moved: back to the card.
+    assert [line["value"] for line in slip["lines"] if line["key"] == "amount"] == ["+88.00"]
+    assert slip["signature_required"] is True and slip["original_type"] == "consume"
     assert check(api.get(url), TX + "/{voucher_no}/receipt", "get")["voided"] is True
     for refused, code in ((f"{TX}/999999999/receipt", "transaction_not_found"),):
         assert check(api.get(refused), TX + "/{voucher_no}/receipt", "get")["error"] == code

@@ -10,6 +10,7 @@ import time
 import tty
 
 import pytest
+import test_backoffice_i18n
 from conftest import GOLD, Listener, body, free_port
 
 from kakatong.devices import printer
@@ -396,3 +397,37 @@ def test_job_ids_keep_rising_across_queues_as_across_restarts():
     finally:
         first.stop()
         second.stop()
+
+
+# --- why a print failed ---------------------------------------------------------------------
+
+
+def test_each_failure_has_a_reason_the_cashier_can_act_on(tmp_path):
+    """Real failures, each named by a stable code and a Chinese sentence with English."""
+
+    def reason(url: str, **kw) -> str:
+        with pytest.raises(Exception) as failed:
+            printer.send(url, b"x", **kw)
+        return printer.failure_reason(failed.value)
+
+    assert reason(f"tcp://127.0.0.1:{free_port()}") == "not_connected"
+    assert reason(f"file://{tmp_path / 'lp0'}") == "not_connected"  # unplugged
+    assert reason("tcp://no-such-printer.invalid:9100") == "bad_address"
+    assert reason("tcp://") == "bad_address"
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # takes the connection, reads nothing
+    try:
+        with pytest.raises(printer.Stalled) as stalled:
+            printer.write_device(str(fifo), b"x" * 1_000_000, timeout=0.3)
+        assert printer.failure_reason(stalled.value) == "paper_or_fault"
+    finally:
+        os.close(reader)
+    assert printer.failure_reason(printer.ConnectTimeout("x")) == "timeout"
+    assert printer.failure_reason(ConnectionResetError()) == "paper_or_fault"
+    assert printer.failure_reason(PermissionError(13, "denied")) == "no_permission"
+    assert printer.failure_reason(RuntimeError("needs pycups")) == "no_driver"
+    assert printer.failure_reason(KeyError("x")) == "fault"
+    english = test_backoffice_i18n.english()
+    for code, message in printer.FAILURES.items():
+        assert english.get(message), (code, message)

@@ -158,6 +158,8 @@ def test_without_a_printer_nothing_is_queued_and_asking_is_refused(live_api):
     assert body(live_api.get("/api/v1/terminal/printer")) == {
         "printer": "none",
         "error": None,
+        "reason": None,
+        "message": None,
         "job": None,
     }
     for kind in ("reprint", "feed", "journal", "totals", "test"):
@@ -179,6 +181,12 @@ def test_a_refusing_printer_leaves_the_transaction_committed_and_shows_the_error
     state = printer_state(live_api, "failed")
     assert state["job"]["kind"] == "receipt" and state["job"]["state"] == "failed"
     assert "refused" in state["error"].lower() or "111" in state["error"]
+    # What the cashier reads, and what to do; the device's words stay in `error`.
+    assert (state["reason"], state["message"]) == (
+        "not_connected",
+        "打印机未连接：请检查电源和连线",
+    )
+    assert (state["job"]["reason"], state["job"]["message"]) == (state["reason"], state["message"])
     second = body(live_api.transact("recharge", PLAIN, amount="7", payment_method="cash"))
     printer_state(live_api, "failed")
     # The printer comes back: 重印 prints the two slips that never came out, as they were.
@@ -228,6 +236,129 @@ def test_a_printer_that_does_not_answer_never_holds_up_a_transaction(live_api, t
     found = re.findall(r"VOUCHER NO\. +(\d{6})", text)
     assert found == [v for v in vouchers for _copy in (1, 2)]  # both copies, in order
     assert printer_state(live_api, "ok")["job"]["voucher_no"] == vouchers[-1]
+
+
+def unanswering() -> tuple[socket.socket, list[socket.socket]]:
+    """A host that never takes a connection (off, or a wrong address where something drops
+    the SYN): a listener whose backlog is full, and that never accepts."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(0)
+    fillers = []
+    for _ in range(3):
+        filler = socket.socket()
+        filler.setblocking(False)
+        filler.connect_ex(sock.getsockname())
+        fillers.append(filler)
+    time.sleep(0.1)
+    return sock, fillers
+
+
+def test_a_printer_that_never_answers_holds_later_slips_one_short_timeout(live_api):
+    """The connection test and three receipts queued behind it: the first attempt waits the
+    connect timeout, the receipts that waited behind it fail with it at once instead of
+    waiting one timeout each, and the cashier reads why in Chinese."""
+    sock, fillers = unanswering()
+    try:
+        started = time.monotonic()
+        set_printer(live_api, printer_url=f"tcp://127.0.0.1:{sock.getsockname()[1]}")
+        vouchers = [
+            body(live_api.transact("consume", PLAIN, amount=str(n)))["voucher_no"]
+            for n in (1, 2, 3)
+        ]
+        assert body(live_api.get("/api/v1/terminal/printer"))["printer"] == "printing"
+        state = printer_state(live_api, "failed", timeout=printer.CONNECT_TIMEOUT + 3)
+        took = time.monotonic() - started
+        assert took < printer.CONNECT_TIMEOUT + 1.5, took  # one timeout, not four
+        assert state["job"]["voucher_no"] == vouchers[-1] and state["job"]["state"] == "failed"
+        assert state["reason"] == "timeout" and state["job"]["reason"] == "timeout"
+        assert state["message"] == printer.FAILURES["timeout"] == state["job"]["message"]
+        assert state["message"].startswith("连接打印机超时")
+        assert "did not take the connection" in state["error"]  # the detail, kept
+        # The address corrected: 重印 prints the three that did not come out, and the next
+        # receipt prints at once.
+        server = Listener()
+        try:
+            set_printer(live_api, printer_url=f"tcp://127.0.0.1:{server.port}")
+            corrected = time.monotonic()
+            assert printer_state(live_api, "ok")["job"]["kind"] == "probe"
+            live_api.post("/api/v1/terminal/printer/jobs", {"kind": "reprint"})
+            again = slips(server, 3)
+            assert [re.search(r"VOUCHER NO\. +(\d{6})", t).group(1) for t in again] == vouchers
+            fourth = body(live_api.transact("consume", PLAIN, amount="4"))["voucher_no"]
+            assert fourth in slips(server, 4)[3]
+            assert time.monotonic() - corrected < 2
+            state = printer_state(live_api, "ok")
+            assert (state["error"], state["reason"], state["message"]) == (None, None, None)
+        finally:
+            server.close()
+    finally:
+        for filler in fillers:
+            filler.close()
+        sock.close()
+
+
+def test_a_corrected_address_applies_to_the_attempt_in_hand(live_api):
+    """A receipt waiting behind a connection that hangs prints as soon as the address is
+    corrected, not after the hung attempt's timeout."""
+    sock, fillers = unanswering()
+    server = Listener()
+    try:
+        set_printer(live_api, printer_url=f"tcp://127.0.0.1:{sock.getsockname()[1]}")
+        record = body(live_api.transact("consume", PLAIN, amount="2"))
+        time.sleep(0.3)  # the connection test hangs
+        corrected = time.monotonic()
+        set_printer(live_api, printer_url=f"tcp://127.0.0.1:{server.port}")
+        (text,) = slips(server, 1)
+        assert time.monotonic() - corrected < 1.5  # well within the connect timeout
+        assert record["voucher_no"] in text
+        printer_state(live_api, "ok")
+    finally:
+        server.close()
+        for filler in fillers:
+            filler.close()
+        sock.close()
+
+
+def test_a_printer_that_takes_the_connection_but_not_the_slip(app, live_api):
+    """Out of paper, a network printer accepts and stops reading once its buffer is full: the
+    receipt fails after the printer's timeout without data taken, and the receipt queued
+    behind it fails with it, instead of waiting as long again."""
+    app.extensions["kakatong.printing"].timeout = 1.0
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1024)  # a printer's small buffer
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    held = []
+
+    def hold():
+        sock.settimeout(0.2)
+        while len(held) < 10:
+            try:
+                held.append(sock.accept()[0])  # and never read
+            except OSError:
+                if sock.fileno() < 0:
+                    return
+
+    threading.Thread(target=hold, daemon=True).start()
+    try:
+        set_printer(live_api, printer_url=f"tcp://127.0.0.1:{sock.getsockname()[1]}")
+        printer_state(live_api, "ok")  # the connection test sends nothing: it gets through
+        started = time.monotonic()
+        first = body(live_api.transact("consume", PLAIN, amount="1"))
+        second = body(live_api.transact("consume", PLAIN, amount="2"))
+        state = printer_state(live_api, "failed", timeout=5)
+        while state["job"]["voucher_no"] != second["voucher_no"]:
+            state = printer_state(live_api, "failed", timeout=5)
+        assert time.monotonic() - started < 2.5, time.monotonic() - started
+        assert state["reason"] == "paper_or_fault"
+        assert state["message"] == "打印机不接收数据：请检查是否缺纸或故障"
+        assert "took no more data" in state["error"]
+        assert first["voucher_no"] != second["voucher_no"]
+    finally:
+        sock.close()
+        for conn in held:
+            conn.close()
 
 
 # ---------------------------------------------------------------- the other slips

@@ -127,10 +127,13 @@ def test_a_refused_printer_keeps_the_sale_says_so_and_reprint_prints_it(page, ow
     expect(page.locator("#st-printer")).to_have_text("打印机 故障")
     consume(page)
     expect(page.locator("#lines")).to_contain_text("打印失败")
+    # Why, in words the cashier can act on; never the device's English.
+    expect(page.locator("#lines")).to_contain_text("打印机未连接：请检查电源和连线")
+    expect(page.locator("#lines")).not_to_contain_text("refused")
     expect(page.locator("#hint")).to_have_text("按[重印]键重新打印")
     expect(page.locator("#st-printer")).to_have_text("打印机 故障")
     expect(page.locator("#st-printer")).to_have_attribute("data-ok", "0")
-    expect(page.locator("#st-printer")).to_have_attribute("title", re.compile("refused", re.I))
+    expect(page.locator("#st-printer")).to_have_attribute("title", "打印机未连接：请检查电源和连线")
     shoot(page, "printer-failed-success")
     # The money moved all the same.
     assert body(owner.get(f"/api/v1/cards/{GOLD}", as_="owner"))["balance"] == "912.00"
@@ -138,6 +141,7 @@ def test_a_refused_printer_keeps_the_sale_says_so_and_reprint_prints_it(page, ow
     key(page, "enter")
     screen(page, "standby")
     expect(page.locator("#lines")).to_contain_text("打印失败：签购单")
+    expect(page.locator("#lines")).to_contain_text("打印机未连接：请检查电源和连线")
     expect(page.locator("#hint")).to_contain_text("重印")
     shoot(page, "printer-failed-standby")
     printer = Listener(port)

@@ -18,7 +18,7 @@ def test_the_terminal_parameters_of_the_manual(api):
         "enabled_types": ["consume", "recharge", "points_earn", "points_redeem"],
         "merchant_id": "898100000000001", "merchant_name": "卡卡通示范商户",
         "receipt_title": "卡卡通会员签购单",
-        "printer": {"printer": "none", "error": None, "job": None},
+        "printer": {"printer": "none", "error": None, "reason": None, "message": None, "job": None},
     }  # fmt: skip
     r = api.put(
         "/api/v1/terminals/10000001",

@@ -14,17 +14,24 @@
   python-escpos printer.
 - `PrintQueue` prints in a background thread, so a transaction never waits for or fails
   because of the printer; each job's outcome is kept, and a failed job can be retried.
+- `failure_reason` names why a print failed with a stable code (`FAILURES`: what the cashier
+  reads, in Chinese); the device's own words stay in the job's `error`, for the log and the
+  back office.
 """
 
 from __future__ import annotations
 
 import copy
 import errno
+import fcntl
 import itertools
 import logging
 import os
 import queue
 import select
+import socket
+import struct
+import termios
 import threading
 import time
 import unicodedata
@@ -149,18 +156,100 @@ def columns(text: str) -> int:
     return total
 
 
+# Where Chinese text breaks best: after these (a comma, a full stop, a closing bracket), and
+# before an opening bracket. A line never starts with the first kind nor ends with the second.
+_CLOSING = set("，。、；：！？）》」』】〕”’,.;:!?)]}%")
+_OPENING = set("（《「『【〔“‘([{")
+_STRONG = set("，。、；：！？）》」』】〕”")  # Chinese: where a phrase ends
+
+
+def _phrases(text: str) -> list[str]:
+    """The text cut where a line may break best: after a space or a closing punctuation mark,
+    before an opening one. Each piece keeps its trailing spaces."""
+    pieces, piece = [], ""
+    for i, char in enumerate(text):
+        if char in _OPENING and piece.strip() and piece[-1] not in _OPENING:
+            pieces.append(piece)
+            piece = ""
+        piece += char
+        after = text[i + 1] if i + 1 < len(text) else ""
+        ends = (char == " " and after != " ") or (char in _CLOSING and after not in _CLOSING)
+        if ends and not (char in ".,:" and after.isdigit()):  # 1,234.56 and 10:30 stay whole
+            pieces.append(piece)
+            piece = ""
+    if piece:
+        pieces.append(piece)
+    return pieces
+
+
+def _units(phrase: str) -> list[str]:
+    """A phrase too long for a line, cut where it can break at all: between two hanzi, or
+    inside a word only where nothing else will do. A closing mark stays with what it closes,
+    an opening one with what it opens."""
+    units: list[str] = []
+    for char in phrase:
+        wide = columns(char) == 2
+        if not units:
+            units.append(char)
+        elif char in _CLOSING or units[-1][-1] in _OPENING:
+            units[-1] += char
+        elif not wide and columns(units[-1][-1]) == 1 and units[-1][-1] != " ":
+            units[-1] += char  # a word of letters and digits stays whole where it can
+        else:
+            units.append(char)
+    return units
+
+
+def _hard(unit: str, width: int) -> list[str]:
+    parts, part = [], ""
+    for char in unit:
+        if part and columns(part + char) > width:
+            parts.append(part)
+            part = ""
+        part += char
+    return [*parts, part] if part else parts
+
+
 def _wrap(text: str, width: int) -> list[str]:
-    lines, line, used = [], "", 0
-    for char in text:
-        w = columns(char)
-        if used + w > width:
-            lines.append(line.rstrip())
-            line, used = "", 0
-            if char == " ":
+    """The text in lines no wider than width, broken between words and, in Chinese, at
+    punctuation first: 本人确认以上交易， / 同意将其记入本卡账户, never 记入本 / 卡账户 while a
+    better break fits. A line is ended at its last Chinese punctuation mark rather than at a
+    later space when that leaves it at least half full."""
+    lines: list[str] = []
+    current: list[str] = []  # the phrases of the line being filled
+
+    def end_line(upto: int) -> None:
+        lines.append("".join(current[:upto]).rstrip())
+        del current[:upto]
+        if current:
+            current[0] = current[0].lstrip()
+
+    for phrase in _phrases(text):
+        while current and columns(("".join(current) + phrase).rstrip()) > width:
+            upto, used = len(current), 0
+            for n, piece in enumerate(current, 1):
+                used += columns(piece)
+                if piece.rstrip()[-1:] in _STRONG and 2 * used >= width:
+                    upto = n
+            end_line(upto)
+        if not current and lines:
+            phrase = phrase.lstrip()
+        if columns(phrase.rstrip()) <= width:
+            current.append(phrase)
+            continue
+        line = ""  # a phrase longer than a line: cut where it can break at all
+        for unit in _units(phrase):
+            if columns((line + unit).rstrip()) <= width:
+                line += unit
                 continue
-        line += char
-        used += w
-    lines.append(line.rstrip())
+            if line.strip():
+                lines.append(line.rstrip())
+            pieces = _hard(unit, width)
+            lines += [piece.rstrip() for piece in pieces[:-1]]
+            line = pieces[-1] if pieces else ""
+        current = [line] if line else []
+    if current or not lines:
+        lines.append("".join(current).rstrip())
     return lines
 
 
@@ -169,14 +258,15 @@ def _centre(text: str, width: int) -> list[str]:
 
 
 def _pair(label: str, value: str, width: int) -> list[str]:
-    """Label left, value right; the value on lines of its own when both do not fit."""
+    """Label left, value right; a value too long to share the label's line goes on lines of
+    its own below it, broken between words, as one block flush with the right edge (each of
+    its lines starting in the same column, as a value does)."""
     gap = width - columns(label) - columns(value)
     if gap >= 1:
         return [label + " " * gap + value]
-    lines = _wrap(label, width)
-    for part in _wrap(value, width):
-        lines.append(" " * (width - columns(part)) + part)
-    return lines
+    block = _wrap(value, width)
+    indent = width - max(columns(part) for part in block)
+    return _wrap(label, width) + [" " * indent + part for part in block]
 
 
 def receipt_lines(
@@ -199,7 +289,8 @@ def receipt_lines(
     for line in receipts.lines(r):
         value = "-" if line.value in (None, "") else line.value
         if line.money:
-            value = "¥" + value
+            sign = value[0] if value[0] in "+-" else ""
+            value = sign + "¥" + value.removeprefix(sign)  # +¥88.00
         elif line.value_code:
             value = f"{value} {line.value_code}"
         lines.extend(_pair(f"{line.label} {line.label_code}", value, width))
@@ -208,6 +299,12 @@ def receipt_lines(
         lines += _wrap("持卡人签名 CARDHOLDER SIGNATURE", width)
         lines += ["", "", "_" * width]
         lines += _wrap(SIGNATURE_NOTE, width)
+    footer = receipts.footer(r)
+    if footer:
+        if r.signature_required:
+            lines.append(rule)
+        for line in footer:
+            lines += _centre(f"{line.label}：{line.value}" if line.label else line.value, width)
     return lines
 
 
@@ -412,15 +509,43 @@ def image_bytes(
 # Devices
 
 
-def write_device(path: str, data: bytes, *, timeout: float = 10.0) -> None:
+class ConnectTimeout(TimeoutError):
+    """The printer did not take the connection in time (off, or a wrong address)."""
+
+
+class Stalled(TimeoutError):
+    """The printer took the connection but no more data (out of paper, cover open, jammed)."""
+
+
+class Interrupted(Exception):
+    """The attempt was given up because the printer's settings changed under it."""
+
+
+# Each wait is cut into slices this long, to notice an interrupt between them.
+SLICE = 0.1
+# How long a network printer may take to accept the connection: a printer that is on answers
+# at once; one that is off, or an address where nothing is, must not hold the queue long.
+CONNECT_TIMEOUT = 3.0
+
+
+def _check(cancel: threading.Event | None) -> None:
+    if cancel is not None and cancel.is_set():
+        raise Interrupted("the printer's settings changed")
+
+
+def write_device(
+    path: str, data: bytes, *, timeout: float = 10.0, cancel: threading.Event | None = None
+) -> None:
     """Write to a printer's device file (file://), within `timeout` seconds in all.
 
     Opened without creating or emptying anything, and refused unless it is a character device
     or a pipe. A pipe nobody reads yet, or a device that takes no more bytes, is waited for
-    until the timeout, never for ever (the print queue's worker would hang with it)."""
+    until the timeout, never for ever (the print queue's worker would hang with it); `cancel`
+    set gives up at once (Interrupted)."""
     deadline = time.monotonic() + timeout
     flags = os.O_WRONLY | os.O_NOCTTY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     while True:
+        _check(cancel)
         try:
             fd = os.open(path, flags)
             break
@@ -433,15 +558,91 @@ def write_device(path: str, data: bytes, *, timeout: float = 10.0) -> None:
             raise OSError(errno.EINVAL, f"{path} is not a printer device")
         view = memoryview(data)
         while view:
+            _check(cancel)
             left = deadline - time.monotonic()
-            if left <= 0 or not select.select([], [fd], [], left)[1]:
-                raise TimeoutError(f"{path}: the printer took no more data for {timeout:g} s")
+            if left <= 0:
+                raise Stalled(f"{path}: the printer took no more data for {timeout:g} s")
+            if not select.select([], [fd], [], min(left, SLICE))[1]:
+                continue
             try:
                 view = view[os.write(fd, view) :]
             except BlockingIOError:
                 continue
     finally:
         os.close(fd)
+
+
+def _unsent(sock: socket.socket) -> int | None:
+    """Bytes the socket still holds that the printer has not acknowledged (Linux: SIOCOUTQ);
+    None where the system cannot say."""
+    try:
+        return struct.unpack("i", fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0" * 4))[0]
+    except (OSError, AttributeError):
+        return None
+
+
+def write_socket(
+    host: str,
+    port: int,
+    data: bytes,
+    *,
+    timeout: float = 10.0,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    cancel: threading.Event | None = None,
+) -> None:
+    """Send to a network printer (tcp://, its raw port 9100) and close.
+
+    The connection must be taken within `connect_timeout` (ConnectTimeout); then the printer
+    must keep taking the bytes: `timeout` seconds without any taken is a printer out of paper
+    or jammed (Stalled), however long a slow printer takes in all. The job is done once the
+    printer has acknowledged every byte, not when they are only in this side's buffers.
+    `cancel` set gives up at once (Interrupted): the address was changed meanwhile."""
+    family, kind, proto, _, address = socket.getaddrinfo(
+        host, port, socket.AF_INET, socket.SOCK_STREAM
+    )[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setblocking(False)
+        code = sock.connect_ex(address)
+        if code not in (0, errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY):
+            raise OSError(code, f"{os.strerror(code)} ({host}:{port})")
+        deadline = time.monotonic() + connect_timeout
+        while True:
+            _check(cancel)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise ConnectTimeout(
+                    f"{host}:{port} did not take the connection within {connect_timeout:g} s"
+                )
+            if select.select([], [sock], [], min(left, SLICE))[1]:
+                break
+        code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+        if code:
+            raise OSError(code, f"{os.strerror(code)} ({host}:{port})")
+        view = memoryview(data)
+        moved = time.monotonic()
+        unsent = None
+        while True:
+            _check(cancel)
+            if view:
+                if select.select([], [sock], [], SLICE)[1]:
+                    try:
+                        sent = sock.send(view)
+                    except BlockingIOError:
+                        sent = 0
+                    if sent:
+                        view, moved = view[sent:], time.monotonic()
+            else:
+                now_unsent = _unsent(sock)
+                if not now_unsent:  # all acknowledged (or the system cannot tell)
+                    return
+                if now_unsent != unsent:
+                    unsent, moved = now_unsent, time.monotonic()
+                time.sleep(0.01)
+            if time.monotonic() - moved > timeout:
+                raise Stalled(f"{host}:{port} took no more data for {timeout:g} s")
+    finally:
+        sock.close()
 
 
 def open_printer(url: str, *, timeout: float = 10.0) -> Any:
@@ -471,11 +672,18 @@ def open_printer(url: str, *, timeout: float = 10.0) -> Any:
     return escpos_printer.CupsPrinter(**args)
 
 
-def send(url: str, data: bytes, *, timeout: float = 10.0) -> bool:
-    """Open the printer, send the bytes, close it. False when the URL is "none"; raises else."""
+def send(
+    url: str, data: bytes, *, timeout: float = 10.0, cancel: threading.Event | None = None
+) -> bool:
+    """Open the printer, send the bytes, close it. False when the URL is "none"; raises else.
+
+    Network printers and device files give up at once when `cancel` is set (Interrupted)."""
     kind, args = parse_printer_url(url)
     if kind == "file":
-        write_device(args["devfile"], data, timeout=timeout)
+        write_device(args["devfile"], data, timeout=timeout, cancel=cancel)
+        return True
+    if kind == "tcp":
+        write_socket(args["host"], args["port"], data, timeout=timeout, cancel=cancel)
         return True
     device = open_printer(url, timeout=timeout)
     if device is None:
@@ -502,13 +710,64 @@ def send(url: str, data: bytes, *, timeout: float = 10.0) -> bool:
 # The print queue
 
 
+# Why a print failed, as a stable code, and what the cashier reads: what to do about it. The
+# device's own words (English, errno) stay in the job's `error` for the log and the back office.
+FAILURES = {
+    "not_connected": "打印机未连接：请检查电源和连线",
+    "timeout": "连接打印机超时：请检查打印机地址和网络",
+    "paper_or_fault": "打印机不接收数据：请检查是否缺纸或故障",
+    "bad_address": "打印机地址不正确：请检查终端参数",
+    "no_driver": "缺少打印机驱动或字体：请联系管理员",
+    "no_permission": "无权使用打印机：请联系管理员",
+    "stopped": "打印服务已停止",
+    "fault": "打印机故障：请检查打印机",
+}
+_NOT_CONNECTED = {
+    errno.ECONNREFUSED,
+    errno.EHOSTUNREACH,
+    errno.ENETUNREACH,
+    errno.EHOSTDOWN,
+    errno.ENETDOWN,
+    errno.ENOENT,
+    errno.ENODEV,
+    errno.ENXIO,
+}
+_DROPPED = (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
+
+
+def failure_reason(error: BaseException) -> str:
+    """The FAILURES code of an exception a print raised (or one it was raised from)."""
+    seen: list[BaseException] = []
+    cause: BaseException | None = error
+    while cause is not None and cause not in seen and len(seen) < 5:
+        seen.append(cause)
+        cause = cause.__cause__ or cause.__context__
+    for e in seen:
+        if isinstance(e, (Stalled, *_DROPPED)):
+            return "paper_or_fault"  # it took the connection, then not the slip
+        if isinstance(e, TimeoutError):
+            return "timeout"
+        if isinstance(e, (socket.gaierror, ValueError)):
+            return "bad_address"
+        if isinstance(e, PermissionError):
+            return "no_permission"
+        if isinstance(e, OSError) and e.errno in _NOT_CONNECTED:
+            return "not_connected"
+        if type(e).__name__ in ("DeviceNotFoundError", "USBNotFoundError"):
+            return "not_connected"
+        if isinstance(e, RuntimeError):
+            return "no_driver"
+    return "fault"
+
+
 @dataclass(frozen=True)
 class PrintJob:
     id: int
     description: str
     data: bytes | Callable[[], bytes]  # or what makes them, run by the worker
     state: str = "queued"  # queued, printing, printed, failed, skipped (no printer)
-    error: str | None = None
+    error: str | None = None  # the device's words, for the log and the back office
+    reason: str | None = None  # a failed job: why, a key of FAILURES
     attempts: int = 0
     url: str | None = None  # where it was last sent
     finished_at: float | None = None
@@ -517,6 +776,11 @@ class PrintJob:
     @property
     def done(self) -> bool:
         return self.state in ("printed", "failed", "skipped")
+
+    @property
+    def message(self) -> str | None:
+        """A failed job: what the cashier reads (Chinese)."""
+        return FAILURES.get(self.reason or "fault") if self.state == "failed" else None
 
 
 def _error_text(error: BaseException) -> str:
@@ -527,10 +791,16 @@ def _error_text(error: BaseException) -> str:
 class PrintQueue:
     """A worker thread printing jobs one at a time, in order, from a queue.
 
-    `url` is a printer URL or a callable giving the current one (read for each job, so a
+    `url` is a printer URL or a callable giving the current one (read for each attempt, so a
     settings change applies to the next print). submit() and retry() never block and never
     raise; outcomes are kept for the last `keep` jobs. `on_change` is called with a job each
     time its state changes (printing, printed, failed, skipped), on the worker's thread.
+
+    A printer that cannot be reached holds the queue for one attempt's timeout, not one for
+    each job: when an attempt fails, the jobs that were already waiting for the same address
+    fail with it at once (重印 prints them again), and jobs queued later are tried again.
+    address_changed() gives up an attempt in hand at another address (one that hangs, say):
+    its job is tried again at once, at the new one.
     """
 
     def __init__(
@@ -548,10 +818,19 @@ class PrintQueue:
         # Ids go on rising across restarts of the server: a page that saw job 5 before a
         # restart must not take the new job 5 for it.
         self._ids = itertools.count(int(time.time() * 1000))
+        # Each time a job is queued (again) it takes the next number: which jobs were already
+        # waiting when an attempt failed.
+        self._queued = itertools.count(1)
+        self._last_queued = 0
+        # (url, the last number queued then, error, reason) of the last attempt that failed.
+        self._down: tuple[str, int, str, str] | None = None
+        self._cancel = threading.Event()
+        self._attempt_url: str | None = None  # where the attempt in hand goes
         self._changed = threading.Condition()
-        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._queue: queue.Queue[tuple[int, int] | None] = queue.Queue()
         self._stopped = False
         self.last_error: str | None = None
+        self.last_reason: str | None = None
         self._last_state: str | None = None
         self._on_change = on_change
         self._thread = threading.Thread(target=self._run, name="printer", daemon=True)
@@ -584,16 +863,27 @@ class PrintQueue:
             job = self._jobs.get(job_id)
             if job is None or job.state != "failed":
                 return False
-            self._jobs[job_id] = replace(job, state="queued", error=None, finished_at=None)
+            self._jobs[job_id] = replace(
+                job, state="queued", error=None, reason=None, finished_at=None
+            )
             self._enqueue(self._jobs[job_id])
             return True
+
+    def address_changed(self, url: str) -> None:
+        """The printer's address is now `url`: an attempt in hand at another address (a network
+        printer that does not answer, a device that takes nothing) is given up, and its job
+        tried again at once at this one. An attempt at the same address goes on."""
+        with self._changed:
+            if self._attempt_url is not None and self._attempt_url != url:
+                self._cancel.set()
 
     def _enqueue(self, job: PrintJob) -> None:
         # Called with self._changed held.
         if self._stopped:
-            self._finish(job.id, "failed", "print queue stopped", None)
+            self._finish(job.id, "failed", "print queue stopped", "stopped", None)
         else:
-            self._queue.put(job.id)
+            self._last_queued = next(self._queued)
+            self._queue.put((job.id, self._last_queued))
 
     def job(self, job_id: int) -> PrintJob | None:
         with self._changed:
@@ -635,50 +925,81 @@ class PrintQueue:
         self._thread.join(timeout)
         while True:
             try:
-                job_id = self._queue.get_nowait()
+                entry = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if job_id is not None:
+            if entry is not None:
                 with self._changed:
-                    self._finish(job_id, "failed", "print queue stopped", None)
+                    self._finish(entry[0], "failed", "print queue stopped", "stopped", None)
 
-    def _finish(self, job_id: int, state: str, error: str | None, url: str | None) -> None:
+    def _finish(
+        self, job_id: int, state: str, error: str | None, reason: str | None, url: str | None
+    ) -> None:
         # Called with self._changed held.
         job = self._jobs.get(job_id)
         if job is not None:
             self._jobs[job_id] = replace(
-                job, state=state, error=error, url=url, finished_at=time.time()
+                job, state=state, error=error, reason=reason, url=url, finished_at=time.time()
             )
         if state in ("printed", "failed"):
             self._last_state = state
             self.last_error = error if state == "failed" else None
+            self.last_reason = reason if state == "failed" else None
         self._changed.notify_all()
 
     def _run(self) -> None:
         while True:
-            job_id = self._queue.get()
-            if job_id is None:
+            entry = self._queue.get()
+            if entry is None:
                 return
+            job_id, number = entry
             with self._changed:
                 job = self._jobs.get(job_id)
                 if job is None or job.state != "queued":
                     continue
+            self._attempt(job, number)
+
+    def _attempt(self, job: PrintJob, number: int) -> None:
+        """Print one job: tried again at once while an interrupt (a new address) cuts it."""
+        while True:
+            with self._changed:
                 job = replace(job, state="printing", attempts=job.attempts + 1)
-                self._jobs[job_id] = job
+                self._jobs[job.id] = job
             self._notify(job)
-            url = None
+            # Cleared before the address is read: an interrupt from here on is for this one.
+            self._cancel.clear()
+            url, error, reason = None, None, None
             try:
                 url = self._url()
-                data = job.data() if callable(job.data) else job.data
-                printed = send(url, data, timeout=self.timeout)
-                outcome, error = ("printed" if printed else "skipped"), None
+                with self._changed:
+                    self._attempt_url = url
+                down = self._down
+                if down is not None and down[0] == url and number <= down[1]:
+                    # Waiting when the printer failed: the same failure, without its wait.
+                    outcome, error, reason = "failed", down[2], down[3]
+                else:
+                    data = job.data() if callable(job.data) else job.data
+                    printed = send(url, data, timeout=self.timeout, cancel=self._cancel)
+                    outcome = "printed" if printed else "skipped"
+            except Interrupted:
+                with self._changed:
+                    self._attempt_url = None
+                log.info("printer: job %s (%s) tried again at the new address", job.id, url)
+                continue
             except Exception as e:  # whatever the device does, the worker carries on
-                outcome, error = "failed", _error_text(e)
-                log.warning("printer: job %s (%s) failed: %s", job_id, job.description, error)
+                outcome, error, reason = "failed", _error_text(e), failure_reason(e)
+                log.warning("printer: job %s (%s) failed: %s", job.id, job.description, error)
+                if url is not None:
+                    with self._changed:
+                        self._down = (url, self._last_queued, error, reason)
             with self._changed:
-                self._finish(job_id, outcome, error, url)
-                finished = self._jobs.get(job_id)
+                self._attempt_url = None
+                if outcome == "printed":
+                    self._down = None
+                self._finish(job.id, outcome, error, reason, url)
+                finished = self._jobs.get(job.id)
             self._notify(finished)
+            return
 
     def _notify(self, job: PrintJob | None) -> None:
         if self._on_change is None or job is None:

@@ -52,8 +52,8 @@ KINDS = {
 REQUESTED = ("reprint", "feed", "journal", "totals", "test", "settlement")
 # What 重印 prints again, as it was, when it failed to print.
 RETRIED = ("receipt", "reprint", "settlement")
+NO_PRINTER = {"printer": "none", "error": None, "reason": None, "message": None, "job": None}
 FEED = printer.ESC_INIT + b"\x1b\x64\x05"  # ESC d 5: five blank lines
-PROBE_TIMEOUT = 3.0
 
 
 def settings_of(terminal: Terminal) -> printer.Settings:
@@ -77,6 +77,8 @@ def _job(job: printer.PrintJob | None) -> dict | None:
         "voucher_no": job.meta.get("voucher_no"),
         "state": job.state,
         "error": job.error,
+        "reason": job.reason if job.state == "failed" else None,
+        "message": job.message,
         "attempts": job.attempts,
     }
 
@@ -88,7 +90,7 @@ class Printing:
         self,
         on_status: Callable[[str, dict], None] | None = None,
         *,
-        timeout: float = 10.0,
+        timeout: float = 5.0,
     ) -> None:
         self._on_status = on_status
         self.timeout = timeout
@@ -144,18 +146,20 @@ class Printing:
     # -------------------------------------------------------------- status
 
     def status(self, terminal: Terminal) -> dict:
-        """{"printer": none | unknown | printing | ok | failed, "error", "job": the last job}.
+        """{"printer": none | unknown | printing | ok | failed, "error", "reason", "message",
+        "job": the last job}: a failure's `reason` is a key of printer.FAILURES, `message` what
+        the cashier reads, `error` the device's own words.
 
         Asking about a printer that has no queue yet makes one, and with it a connection test.
         """
         if not settings_of(terminal).configured:
-            return {"printer": "none", "error": None, "job": None}
+            return dict(NO_PRINTER)
         return self._status(self._queue(terminal.terminal_id))
 
     @staticmethod
     def _status(jobs: printer.PrintQueue | None, current: printer.PrintJob | None = None) -> dict:
         if jobs is None:
-            return {"printer": "none", "error": None, "job": None}
+            return dict(NO_PRINTER)
         listed = jobs.jobs()
         last = current or (listed[-1] if listed else None)
         # A connection test under way is not printing: the state stays what was last known.
@@ -167,8 +171,15 @@ class Printing:
             word = "failed"
         else:
             word = state if state in ("ok", "unknown", "none") else "unknown"
-        error = jobs.last_error if word == "failed" else None
-        return {"printer": word, "error": error, "job": _job(last)}
+        failed = word == "failed"
+        reason = (jobs.last_reason or "fault") if failed else None
+        return {
+            "printer": word,
+            "error": jobs.last_error if failed else None,
+            "reason": reason,
+            "message": printer.FAILURES[reason] if reason else None,
+            "job": _job(last),
+        }
 
     def job(self, terminal_id: str, job_id: int) -> dict | None:
         jobs = self._queues.get(terminal_id)
@@ -179,10 +190,14 @@ class Printing:
         return _job(jobs.wait(job_id, timeout)) if jobs is not None else None
 
     def settings_changed(self, terminal: Terminal) -> None:
-        """After the printer settings changed: test the connection again."""
+        """After the printer settings changed: an attempt in hand at the old address is given
+        up and its job tried at the new one (a printer that hangs holds nothing up), and the
+        connection is tested again."""
+        jobs = self._queues.get(terminal.terminal_id)
+        if jobs is not None:
+            jobs.address_changed(terminal.printer_url)
         if not settings_of(terminal).configured:
             return
-        jobs = self._queues.get(terminal.terminal_id)
         if jobs is None:
             self._queue(terminal.terminal_id)  # which tests the connection
         else:
@@ -310,7 +325,8 @@ class Printing:
             return None
         failed: list[printer.PrintJob] = []
         for job in jobs.jobs():
-            if job.state == "printed":
+            # A connection test that got through (the address corrected) brought no slip out.
+            if job.state == "printed" and job.meta.get("kind") != "probe":
                 failed = []
             elif job.state == "failed" and job.meta.get("kind") in RETRIED:
                 failed.append(job)
@@ -365,19 +381,45 @@ def _header(terminal: Terminal, operator_no: str | None, batch_no: int) -> list[
     ]
 
 
-def _totals_body(totals: dict) -> list[object]:
+def _voids(terminal: Terminal, batch_no: int) -> tuple[int, int, int]:
+    """The voids posted in a batch: how many, the money and the points they moved (unsigned;
+    a void of a consume and one of a recharge both count what they reversed)."""
+    count = money = points = 0
+    rows = Transaction.select(Transaction.amount_fen, Transaction.points).where(
+        Transaction.type == "void",
+        Transaction.terminal == terminal.id,
+        Transaction.batch_no == batch_no,
+    )
+    for amount_fen, moved in rows.tuples():
+        count, money, points = count + 1, money + abs(amount_fen), points + abs(moved)
+    return count, money, points
+
+
+def _yuan(fen: int, signed: bool = False) -> str:
+    sign = ("+" if fen >= 0 else "-") if signed else ""
+    return sign + "¥" + format_fen(abs(fen))
+
+
+def _totals_body(terminal: Terminal, totals: dict) -> list[object]:
+    """The batch by type, then its total: the count, the voids and what they moved, and the
+    net movement of stored value (储值沉淀: recharged less consumed) and of points, as the back
+    office's settlement page counts them (voided transactions and their voids count nowhere)."""
     body: list[object] = []
     for kind, t in totals["types"].items():
         name, code = JOURNAL_TYPE_NAMES[kind]
         # Unsigned, as a bank's settlement slip: the type says which way it went.
-        if kind.startswith("points"):
-            figure = f"{abs(t['points'])}分"
-        else:
-            figure = "¥" + format_fen(abs(t["amount_fen"]))
+        points = kind.startswith("points")
+        figure = f"{abs(t['points'])}分" if points else _yuan(t["amount_fen"])
         body.append((f"{name} {code}", f"{t['count']}笔 {figure}"))
-    body.append(("交易撤销 VOID", f"{totals['void_count']}笔"))
     body.append("-")
     body.append(("合计 TOTAL", f"{totals['count']}笔"))
+    count, money, points = _voids(terminal, totals["batch_no"])
+    void = [f"{count}笔"] + ([_yuan(money)] if money else []) + ([f"{points}分"] if points else [])
+    body.append(("交易撤销 VOID", " ".join(void)))
+    net = sum(t["amount_fen"] for kind, t in totals["types"].items() if kind in MONEY_TYPES)
+    body.append(("储值沉淀 NET BALANCE", _yuan(net, signed=True)))
+    points_net = sum(t["points"] for t in totals["types"].values())
+    body.append(("积分沉淀 NET POINTS", f"{points_net:+d}分"))
     return body
 
 
@@ -396,7 +438,7 @@ def totals_lines(
     header = _header(terminal, operator_no, totals["batch_no"])
     if "settled_at" in totals:
         header.append(("结算时间 SETTLED", totals["settled_at"].replace("T", " ")[:19]))
-    body = _totals_body(totals)
+    body = _totals_body(terminal, totals)
     subtitle = "重印 REPRINT" if reprint else None
     return lambda width: printer.document_lines(
         title, header, body, width_chars=width, subtitle=subtitle
@@ -422,7 +464,7 @@ def journal_lines(
     if not rows:
         body.append("无交易 NO TRANSACTIONS")
     body.append("-")
-    body += _totals_body(totals)
+    body += _totals_body(terminal, totals)
     return lambda width: printer.document_lines("交易流水 JOURNAL", header, body, width_chars=width)
 
 

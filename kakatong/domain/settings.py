@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -42,6 +43,26 @@ def _text(max_len: int) -> Callable[[object], bool]:
     return lambda v: isinstance(v, str) and 0 < len(v.strip()) <= max_len
 
 
+def _printable(value: str) -> bool:
+    """No control character: a printer takes ESC or GS in a text as a command."""
+    return not any(unicodedata.category(char) == "Cc" for char in value)
+
+
+def _optional_text(max_len: int) -> Callable[[object], bool]:
+    """Up to max_len characters, without spaces around them or control characters; "" for
+    none."""
+    return lambda v: isinstance(v, str) and len(v) <= max_len and v == v.strip() and _printable(v)
+
+
+def _phone(value: object) -> bool:
+    """A shop's phone as the slip prints it: digits, spaces, + - ( ); "" for none."""
+    return (
+        isinstance(value, str)
+        and (value == "" or re.fullmatch(r"\+?[0-9][0-9 ()\-]{2,19}", value) is not None)
+        and value == value.strip()
+    )
+
+
 SPECS: dict[str, Spec] = {
     "points_unit_fen": Spec(1000, _int_between(1, 100_000_00), "每积 1 分所需消费金额（分）"),
     "single_limit_fen": Spec(50_000_00, _int_between(1, 1_000_000_00), "单笔交易限额（分）"),
@@ -52,6 +73,10 @@ SPECS: dict[str, Spec] = {
     "enabled_types": Spec(list(TRANSACTION_TYPES), _types, "开通的交易类型"),
     "web_idle_minutes": Spec(30, _int_between(5, 12 * 60), "后台无操作自动退出（分钟）"),
     "captcha_always": Spec(False, lambda v: type(v) is bool, "后台登录总是需要验证码"),
+    # The receipt's footer (签购单底部): each printed only when set.
+    "shop_address": Spec("", _optional_text(60), "门店地址"),
+    "shop_phone": Spec("", _phone, "门店电话"),
+    "receipt_footer": Spec("", _optional_text(60), "签购单底部文字"),
 }
 
 MERCHANT_FIELDS: dict[str, Spec] = {

@@ -8,7 +8,7 @@ import { status } from "./status.js";
 // went, and asks for the prints of its keys (重印, 送纸, 管理 → 打印, the test page).
 const RANK = { queued: 0, printing: 1, printed: 2, failed: 2, skipped: 2 };
 export const printer = {
-  state: { printer: "none", error: null, job: null },
+  state: { printer: "none", error: null, reason: null, message: null, job: null },
   shown: false,  // the status bar has said it (its "—" is: not known yet)
   jobs: new Map(),
   configured() {

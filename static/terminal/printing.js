@@ -6,14 +6,18 @@ import { processing, refusal, show } from "./display.js";
 import { printer } from "./printer.js";
 import { standby } from "./state.js";
 
-// A failed print as a screen shows it: 打印失败, then the device's words, smaller.
+// Why a print failed, as the cashier reads it: the server's Chinese reason (打印机未连接：
+// 请检查电源和连线), never the device's English words (those stay in the log and the back office).
+export const failure = (s) => t(s && s.message ? s.message : "打印机故障：请检查打印机");
+
+// A failed print as a screen shows it: 打印失败, then why, smaller.
 const failedLines = (job) => [{ text: t("打印失败"), tone: "error" },
-  { text: job.error || "", tone: "error", small: true }];
+  { text: failure(job), tone: "error", small: true }];
 
 // What a screen says of a print: printing, printed (hints), or failed and why (lines).
 export function printed(job, { waiting, done }) {
   if (job && job.state === "printed") return { hint: done };
-  if (job && job.state === "failed") return { failed: failedLines(job), error: job.error || "" };
+  if (job && job.state === "failed") return { failed: failedLines(job), error: failure(job) };
   return { hint: waiting };
 }
 
@@ -35,7 +39,7 @@ export async function printJob(kind, back = standby, voucherNo = null) {
     job = await processing(() => api.call("POST", "/terminal/printer/jobs", request));
   } catch (err) {
     if (err.error === "printer_not_configured") {
-      printer.update({ printer: "none", error: null, job: null });
+      printer.update({ printer: "none", error: null, reason: null, message: null, job: null });
     }
     return refusal(err, back, back);
   }
@@ -74,7 +78,7 @@ export function printerTrouble() {
   const what = !job || job.kind === "probe" ? t("打印机 故障") : `${t("打印失败")}：${t(job.name)}`;
   const again = job && ["receipt", "reprint", "settlement"].includes(job.kind);
   return {
-    lines: [{ text: what, tone: "error" }, { text: s.error || "", tone: "error", small: true }],
+    lines: [{ text: what, tone: "error" }, { text: failure(s), tone: "error", small: true }],
     hint: again ? t("按[重印]键重新打印") : "",
   };
 }

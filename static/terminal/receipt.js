@@ -51,6 +51,13 @@ function element(tag, text, className) {
   return node;
 }
 
+function footer(lines) {
+  const node = element("footer", undefined, "slip-footer");
+  node.append(...lines.map((line) => element("p",
+    line.label ? `${t(line.label)}：${line.value}` : line.value, line.key.replaceAll("_", "-"))));
+  return node;
+}
+
 export async function slipView(voucherNo, back) {
   const r = await fetchReceipt(voucherNo, back);
   if (r) drawSlip(r, back);
@@ -69,6 +76,8 @@ function drawSlip(r, back) {
     list,
     ...(r.signature_required ? [element("p", `${t("持卡人签名")} CARDHOLDER SIGNATURE`, "sign"),
       element("p", t("本人确认以上交易，同意将其记入本卡账户"), "small")] : []),
+    // The shop's address, phone and the owner's line, as the printed slip ends.
+    ...(r.footer.length ? [footer(r.footer)] : []),
   );
   show({
     name: "slip", title: t("签购单"), code: r.voucher_no, slip: true,

@@ -41,7 +41,7 @@ export const status = {
       failed: t("打印机 故障"),
     }[word] || t("打印机 未配置");
     el.dataset.ok = word === "ok" ? "1" : word === "failed" ? "0" : "";
-    el.title = word === "failed" ? s.error || "" : "";
+    el.title = word === "failed" ? t(s.message || "打印机故障：请检查打印机") : "";
   },
   // A short notice over whatever is on display, which it leaves as it is (a swipe that
   // the screen does not take). It goes by itself.

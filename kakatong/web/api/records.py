@@ -49,7 +49,7 @@ def transaction(t: Transaction) -> dict:
 def receipt(r: Receipt) -> dict:
     """Every field of the receipt, in its order: the `*_fen` money as yuan strings under their
     names without `_fen` (null stays null), the copies as a list; then the slip's labelled
-    lines in their order (`receipts.lines`)."""
+    lines in their order (`receipts.lines`) and its footer (`receipts.footer`)."""
     data = {}
     for field in fields(r):
         value = getattr(r, field.name)
@@ -58,6 +58,7 @@ def receipt(r: Receipt) -> dict:
         else:
             data[field.name] = list(value) if field.name == "copies" else value
     data["lines"] = [asdict(line) for line in receipts.lines(r)]
+    data["footer"] = [asdict(line) for line in receipts.footer(r)]
     return data
 
 

@@ -11,6 +11,7 @@ not a public interface: nothing outside kakatong/web/api imports them.
 
 from __future__ import annotations
 
+from ...devices.printer import FAILURES
 from ...domain.actors import ALL_ROLES
 from ...domain.cards import ACTIVATION_TYPES, EXTERNAL_NO, ID_NUMBER, LOOKUP_FIELDS, PHONE, PIN
 from ...domain.errors import ERRORS
@@ -350,6 +351,16 @@ _SETTING_PROPERTIES = {
         "type": "boolean",
         "description": "the back office's sign-in always asks for the captcha",
     },
+    "shop_address": _string(
+        None, maxLength=60, description='门店地址, printed at the foot of each receipt; "": none'
+    ),
+    "shop_phone": _string(
+        r"^$|^\+?[0-9][0-9 ()\-]{2,19}$",
+        description='门店电话, printed at the foot of each receipt; "": none',
+    ),
+    "receipt_footer": _string(
+        None, maxLength=60, description='签购单底部文字: the owner\'s line at the foot; "": none'
+    ),
     "merchant_id": _string("^[0-9]{15}$", description="商户号"),
     "merchant_name": _string(None, minLength=1, maxLength=40, description="商户名"),
     "receipt_title": _string(None, minLength=1, maxLength=40, description="签购单名"),
@@ -437,10 +448,22 @@ _PRINT_JOB = _object(
         "name": _string(None, description="its name on the terminal's screen"),
         "voucher_no": _six("the receipt's voucher (receipt and reprint only)"),
         "state": _enum(["queued", "printing", "printed", "failed", "skipped"]),
-        "error": _string(None, nullable=True, description="why it failed"),
+        "error": _string(
+            None, nullable=True, description="why it failed, in the device's words (for the log)"
+        ),
+        "reason": _enum(
+            list(FAILURES),
+            nullable=True,
+            description="a failed job: why, a stable code (null unless failed)",
+        ),
+        "message": _string(
+            None,
+            nullable=True,
+            description="a failed job: what the cashier reads, in Chinese (打印机未连接：…)",
+        ),
         "attempts": _integer(0),
     },
-    ["id", "kind", "name", "voucher_no", "state", "error", "attempts"],
+    ["id", "kind", "name", "voucher_no", "state", "error", "reason", "message", "attempts"],
     nullable=True,
     description="A print job of the terminal's print queue (null: none yet).",
 )
@@ -617,6 +640,13 @@ _RECORDS = {
                 description="卡号, masked: the first 6 and last 4 digits",
                 example="168086******7114",
             ),
+            "holder_name": _string(
+                None,
+                nullable=True,
+                description="持卡人, masked: the first character (张*); null without a name",
+            ),
+            "level_name": _string(None, nullable=True, description="the card's 会员等级"),
+            "expires_on": _date("the card's 会员有效期", nullable=True),
             "type": _enum(RECEIPT_TYPES),
             "type_name": _string(None, description="the type in Chinese: 储值消费"),
             "type_code": _string(None, description="the POS's English code: SALE"),
@@ -633,18 +663,30 @@ _RECORDS = {
                 "consume: the price before the level's discount, where it differs",
                 nullable=True,
             ),
+            "discount_pct": _integer(
+                1, 99, description="consume: the level's discount where it applied (88: 88折)"
+            )
+            | {"nullable": True},
+            "discount": _money("consume: what the discount took off (优惠)", nullable=True),
             "purchase": _money("points_earn: the purchase paid some other way", nullable=True),
             "balance_after": _money("the card's balance after it"),
             "points": _integer(description="the points moved, signed; null for a recharge")
             | {"nullable": True},
             "points_after": _integer(0, description="the card's points after it"),
             "service_code": _string(None, nullable=True),
-            "payment_method": _string(None, nullable=True, description="支付方式, in Chinese"),
+            "payment_method": _string(
+                None,
+                nullable=True,
+                description="支付方式, in Chinese: a recharge's, 储值支付 for a consume",
+            ),
             "signature_required": {
                 "type": "boolean",
                 "description": "the cardholder signs the slip (持卡人签名)",
             },
             "original_voucher_no": _six("a void: the voucher it reverses"),
+            "original_type": _enum(
+                TRANSACTION_TYPES, nullable=True, description="a void: the type it reverses"
+            ),
             "original_type_name": _string(
                 None, nullable=True, description="a void: what it reverses (储值消费)"
             ),
@@ -655,10 +697,19 @@ _RECORDS = {
                 "minItems": 1,
                 "description": "one label per copy the terminal prints",
             },
+            "shop_address": _string(None, description='门店地址, from the settings ("": none)'),
+            "shop_phone": _string(None, description='门店电话, from the settings ("": none)'),
+            "receipt_footer": _string(None, description='签购单底部文字 ("": none)'),
             "lines": {
                 "type": "array",
                 "items": _ref("ReceiptLine"),
                 "description": "the slip's labelled lines, in their order: what every drawer shows",
+            },
+            "footer": {
+                "type": "array",
+                "items": _ref("ReceiptLine"),
+                "description": "after the signature: the shop's address, phone and the owner's "
+                'line (label ""), those that are set',
             },
         },
         [
@@ -669,6 +720,9 @@ _RECORDS = {
             "operator_no",
             "operator_name",
             "card_no",
+            "holder_name",
+            "level_name",
+            "expires_on",
             "type",
             "type_name",
             "type_code",
@@ -680,6 +734,8 @@ _RECORDS = {
             "time",
             "amount",
             "price",
+            "discount_pct",
+            "discount",
             "purchase",
             "balance_after",
             "points",
@@ -688,10 +744,15 @@ _RECORDS = {
             "payment_method",
             "signature_required",
             "original_voucher_no",
+            "original_type",
             "original_type_name",
             "voided",
             "copies",
+            "shop_address",
+            "shop_phone",
+            "receipt_footer",
             "lines",
+            "footer",
         ],  # fmt: skip
         description=(
             "签购单: what the receipt of one transaction says, as plain data "
@@ -871,10 +932,20 @@ _RECORDS = {
                 description="none: no printer set; unknown: not tried yet; ok: the last job "
                 "(or connection test) got through; failed: it did not (see `error`)",
             ),
-            "error": _string(None, nullable=True, description="the last failure"),
+            "error": _string(
+                None, nullable=True, description="the last failure, in the device's words"
+            ),
+            "reason": _enum(
+                list(FAILURES),
+                nullable=True,
+                description="failed: why, a stable code (see the reasons in docs/api.md)",
+            ),
+            "message": _string(
+                None, nullable=True, description="failed: what the cashier reads, in Chinese"
+            ),
             "job": _ref("PrintJob"),
         },
-        ["printer", "error", "job"],
+        ["printer", "error", "reason", "message", "job"],
         description="The terminal's receipt printer and its last job.",
     ),
     "OwnTerminal": _object(

@@ -254,6 +254,21 @@ class SettingsForm(FlaskForm):
     )
     merchant_name = StringField(_l("商户名"), filters=[stripped])
     receipt_title = StringField(_l("签购单名"), filters=[stripped])
+    shop_address = StringField(
+        _l("门店地址"), [Length(max=60, message=_l("最多 60 个字符"))], filters=[stripped]
+    )
+    shop_phone = StringField(
+        _l("门店电话"),
+        [
+            Optional(),
+            Regexp(r"^\+?[0-9][0-9 ()\-]{2,19}$", message=_l("电话只能有数字、空格和 + - ( )")),
+        ],
+        filters=[stripped],
+        render_kw={"inputmode": "tel", "maxlength": 20},
+    )
+    receipt_footer = StringField(
+        _l("签购单底部文字"), [Length(max=60, message=_l("最多 60 个字符"))], filters=[stripped]
+    )
 
     def validate_points_unit(self, field) -> None:
         _amount(field)
@@ -276,6 +291,9 @@ class SettingsForm(FlaskForm):
             "merchant_id": self.merchant_id.data or "",
             "merchant_name": self.merchant_name.data or "",
             "receipt_title": self.receipt_title.data or "",
+            "shop_address": self.shop_address.data or "",
+            "shop_phone": self.shop_phone.data or "",
+            "receipt_footer": self.receipt_footer.data or "",
         }
 
 
@@ -287,6 +305,9 @@ SETTING_HINTS = {
     "enabled_types": _l("未开通的交易在终端和后台都不能做"),
     "merchant_id": _l("15 位数字"),
     "receipt_title": _l("印在签购单顶部"),
+    "shop_address": _l("印在签购单底部；不填则不印"),
+    "shop_phone": _l("印在签购单底部；不填则不印"),
+    "receipt_footer": _l("印在签购单最后一行，例如：谢谢惠顾，欢迎再次光临"),
 }
 
 
@@ -605,7 +626,8 @@ def terminal_printer_test(terminal_id: str):
         if done["state"] == "printed":
             flash(_("测试页已打印"))
         elif done["state"] == "failed":
-            flash(_("打印失败：%(error)s", error=done["error"] or ""))
+            why = _(done["message"]) if done.get("message") else ""
+            flash(_("打印失败：%(error)s", error=f"{why}（{done['error'] or ''}）"))
         elif done["state"] == "skipped":
             flash(_("未配置打印机"))
         else:
@@ -632,6 +654,9 @@ def _setting_refused(form: SettingsForm, exc: LedgerError) -> None:
         "merchant_id": _("商户号必须是 15 位数字"),
         "merchant_name": _("请输入 1 到 40 个字符"),
         "receipt_title": _("请输入 1 到 40 个字符"),
+        "shop_address": _("最多 60 个字符，不能有控制字符"),
+        "shop_phone": _("电话只能有数字、空格和 + - ( )"),
+        "receipt_footer": _("最多 60 个字符，不能有控制字符"),
     }
     form[name].errors = [*form[name].errors, messages.get(name, _("此项的值超出允许范围"))]
 
@@ -660,6 +685,9 @@ def settings():
             merchant_id=current["merchant_id"],
             merchant_name=current["merchant_name"],
             receipt_title=current["receipt_title"],
+            shop_address=current["shop_address"],
+            shop_phone=current["shop_phone"],
+            receipt_footer=current["receipt_footer"],
         )
     else:
         form = SettingsForm()

@@ -492,6 +492,7 @@ def receipt(voucher_no: str):
         "backoffice/receipt.html",
         receipt=slip,
         receipt_lines=receipts.lines(slip),
+        receipt_footer=receipts.footer(slip),
         can_transact=CAN_TRANSACT,
     )
 
