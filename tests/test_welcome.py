@@ -42,14 +42,23 @@ def serve(data_dir: Path, port: int, **env: str) -> tuple[subprocess.Popen, list
             break
         lines.append(line.rstrip("\n"))
         if "Terminal page:" in line:
-            break  # the server listens; the demo lines follow (stop() returns them)
+            break
+    # The server answers once every line of the welcome is written (stop() returns the rest).
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            requests.get(f"http://127.0.0.1:{port}/api/v1/health", timeout=2)
+            break
+        except requests.ConnectionError:
+            time.sleep(0.05)
     return process, lines
 
 
 def stop(process: subprocess.Popen) -> list[str]:
+    """Stop the server; the rest of its log. Read through the same file object as serve()
+    (communicate() reads the pipe itself and would miss what that object has buffered)."""
     process.terminate()
-    _, rest = process.communicate(timeout=20)
-    return rest.splitlines()
+    process.wait(timeout=20)
+    return process.stderr.read().splitlines()
 
 
 def urls(lines: list[str], label: str) -> list[str]:
