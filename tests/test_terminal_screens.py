@@ -286,14 +286,11 @@ def test_a_reload_in_the_system_settings_is_back_in_the_operators_session(page, 
     ensure_password("01")
     ensure_password("99")
     sign_in(page)
-    opened = []
-    page.on(
-        "response",
-        lambda r: r.url.endswith("/api/v1/session/system") and opened.append(r.json()["token"]),
-    )
-    to_system_settings(page)
+    with page.expect_response(lambda r: r.url.endswith("/api/v1/session/system")) as opening:
+        to_system_settings(page)
     screen(page, "system-menu")
-    assert len(opened) == 1
+    assert opening.value.status == 201
+    opened = [opening.value.json()["token"]]
     # The system operator's token is kept in memory only, in no storage of the browser.
     stored = page.evaluate(
         "[...Object.values(sessionStorage), ...Object.values(localStorage)].join(' ')"
