@@ -7,10 +7,11 @@ from pathlib import Path
 
 import peewee
 import pytest
-from conftest import body
+from conftest import body, operator_actor, rid
 
 import kakatong.store.db as db
 import kakatong.store.schema as schema
+from kakatong.domain import ledger, receipts
 from kakatong.domain.cards import IMPORT_COLUMNS
 from kakatong.factory import create_app
 from kakatong.store.models import AuditLog, Card, Meta, Staff, Terminal, Transaction
@@ -205,6 +206,7 @@ def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
     raw.execute("DROP TABLE audit_log")  # schema 3
     for column in PRINTER_COLUMNS:  # schema 4
         raw.execute(f"ALTER TABLE terminal DROP COLUMN {column}")
+    raw.execute("ALTER TABLE journal DROP COLUMN discount_pct")  # schema 5
     raw.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
     raw.commit()
     raw.close()
@@ -228,6 +230,7 @@ def test_a_version_3_database_gains_the_printer_settings(tmp_path):
     raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
     for column in PRINTER_COLUMNS:
         raw.execute(f"ALTER TABLE terminal DROP COLUMN {column}")
+    raw.execute("ALTER TABLE journal DROP COLUMN discount_pct")  # schema 5
     raw.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'")
     raw.commit()
     raw.close()
@@ -243,6 +246,40 @@ def test_a_version_3_database_gains_the_printer_settings(tmp_path):
         Terminal.update(paper_mm=57).execute()
     with pytest.raises(peewee.IntegrityError):
         Terminal.update(printer_encoding="big5").execute()
+
+
+def test_a_version_4_database_keeps_each_new_consumes_discount(tmp_path):
+    """Schema 5 keeps the discount a consume was paid at on its row; the rows from before have
+    none, and their slips work it out from the price and the amount."""
+    create_app({"data_dir": tmp_path, "demo": True})
+    gold = "1680860097157114"  # 金卡会员, 88 %
+    before = ledger.consume(
+        operator_actor(), gold, "100.00", request_id=rid(), pin="123456"
+    ).record.id
+    db.db.close()
+    raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
+    # A version 4 database: no column, and the money trigger of version 4.
+    raw.execute("DROP TRIGGER journal_money_immutable")
+    raw.execute("ALTER TABLE journal DROP COLUMN discount_pct")
+    raw.execute(schema.JOURNAL_TRIGGERS[1].replace(" discount_pct,", ""))
+    raw.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
+    raw.commit()
+    raw.close()
+    create_app({"data_dir": tmp_path, "demo": True})
+    assert Meta.get_by_id("schema_version").value == str(schema.SCHEMA_VERSION)
+    old = Transaction.get_by_id(before)
+    assert old.discount_pct is None and receipts.build(old).discount_pct == 88
+    after = ledger.consume(operator_actor(), gold, "0.10", request_id=rid(), pin="123456").record
+    assert Transaction.get_by_id(after.id).discount_pct == 88
+    assert ledger.verify() == []
+    with pytest.raises(peewee.IntegrityError, match="append-only"):  # and as immutable
+        db.db.execute_sql("UPDATE journal SET discount_pct = 50 WHERE id = ?", (after.id,))
+    with pytest.raises(peewee.IntegrityError):  # the CHECK came with the column
+        db.db.execute_sql(
+            "INSERT INTO journal (type, card_id, created_at, settle_date, "
+            "amount_fen, points, balance_after_fen, points_after, discount_pct) "
+            "VALUES ('opening', 1, '2026-01-01', '2026-01-01', 0, 0, 0, 0, 101)"
+        )
 
 
 def test_print_test_prints_on_the_terminals_printer_or_says_why_not(runner, app):

@@ -330,3 +330,14 @@ def test_the_discount_is_what_was_applied_even_after_the_level_changed(api):
     slip = receipts.build(Transaction.get(Transaction.voucher_no == int(posted["voucher_no"])))
     assert (slip.price_fen, slip.amount_fen, slip.discount_fen) == (3333, 2933, 400)
     assert slip.discount_pct == 88 and slip.level_name == "普通会员"  # the card's level now
+
+
+def test_the_discount_is_kept_with_the_sale_not_worked_out_again(api):
+    """0.10 at 88 % is 0.09 paid, which 86 % to 94 % all give: only the row knows it was 88."""
+    posted = body(api.transact("consume", GOLD, amount="0.10"))
+    record = Transaction.get(Transaction.voucher_no == int(posted["voucher_no"]))
+    assert (record.price_fen, -record.amount_fen, record.discount_pct) == (10, 9, 88)
+    Level.update(discount_pct=90).where(Level.name == "金卡会员").execute()  # the level changes
+    slip = receipts.build(record)
+    assert (slip.discount_pct, slip.discount_fen) == (88, 1)
+    assert "88折" in [line.value for line in receipts.lines(slip)]

@@ -228,7 +228,13 @@ def consume(
             if card.balance_fen < paid:
                 raise LedgerError("insufficient_balance")
             earned = points_for(paid, card.points_multiplier_pct, values["points_unit_fen"])
-            return dict(amount_fen=-paid, points=earned, price_fen=price, service_code=code)
+            return dict(
+                amount_fen=-paid,
+                points=earned,
+                price_fen=price,
+                discount_pct=card.discount_pct,
+                service_code=code,
+            )
 
         return Asked((price,), (code,), price, move)
 
@@ -371,6 +377,7 @@ def _post(
     request_id: str,
     fingerprint: str,
     price_fen: int | None = None,
+    discount_pct: int | None = None,
     purchase_fen: int | None = None,
     service_code: str | None = None,
     payment_method: str | None = None,
@@ -403,6 +410,7 @@ def _post(
             "settle_date": runtime.shop_date(now),
             "amount_fen": amount_fen,
             "price_fen": price_fen,
+            "discount_pct": discount_pct,
             "purchase_fen": purchase_fen,
             "points": points,
             "balance_after_fen": after[0],
@@ -536,7 +544,8 @@ def void(
             return _post(
                 actor, "void", card, now,
                 amount_fen=-original.amount_fen, points=-original.points,
-                price_fen=original.price_fen, purchase_fen=original.purchase_fen,
+                price_fen=original.price_fen, discount_pct=original.discount_pct,
+                purchase_fen=original.purchase_fen,
                 service_code=original.service_code, payment_method=original.payment_method,
                 request_id=request_id, fingerprint=fingerprint, original=original,
             )  # fmt: skip

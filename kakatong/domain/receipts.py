@@ -187,8 +187,9 @@ def mask_name(name: str | None) -> str | None:
 
 
 def _discount(price: int, paid: int, level_pct: int | None) -> int | None:
-    """The discount that made `paid` of `price`: the card's level's own when it does (the
-    level may have changed since), else the nearest that does; None if none does."""
+    """For a consume posted before schema 5 kept its discount: the discount that made `paid`
+    of `price`, the card's level's own when it does (the level may have changed since), else
+    the nearest that does; None if none does."""
     if level_pct is not None and apply_percent(price, level_pct) == paid:
         return level_pct
     fits = [pct for pct in range(1, 100) if apply_percent(price, pct) == paid]
@@ -228,7 +229,10 @@ def build(record: Transaction) -> Receipt:
     price = record.price_fen if record.price_fen not in (None, paid) else None
     discount = None
     if base == "consume" and price is not None:
-        discount = _discount(price, paid, level.discount_pct if level else None)
+        # Kept on the row since schema 5; worked out for the rows from before.
+        discount = record.discount_pct or _discount(
+            price, paid, level.discount_pct if level else None
+        )
     name, code = JOURNAL_TYPE_NAMES[record.type]
     if base == "consume":
         payment = STORED_VALUE

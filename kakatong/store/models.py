@@ -163,6 +163,11 @@ class Transaction(BaseModel):
     settle_date = DateField()  # the date in the shop's time zone
     amount_fen = IntegerField()  # the balance movement, signed
     price_fen = IntegerField(null=True)  # consume: the price entered, before the discount
+    # consume: the level's discount it was paid at (88: 88折), as the slip says it for years
+    # after, whatever the level says by then
+    discount_pct = IntegerField(
+        null=True, constraints=[Check("discount_pct IS NULL OR discount_pct BETWEEN 1 AND 100")]
+    )
     purchase_fen = IntegerField(null=True)  # points_earn: the purchase paid some other way
     points = IntegerField()  # signed
     balance_after_fen = IntegerField(constraints=[Check("balance_after_fen >= 0")])

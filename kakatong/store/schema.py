@@ -11,7 +11,7 @@ from collections.abc import Callable
 from playhouse.migrate import SqliteMigrator
 
 from .db import db, write
-from .models import ALL_MODELS, AuditLog, Meta, Terminal
+from .models import ALL_MODELS, AuditLog, Meta, Terminal, Transaction
 
 # The journal is append-only: the database refuses to delete a row or to change what a row
 # says about money; the one change allowed is success -> voided on the original of a void.
@@ -19,9 +19,9 @@ JOURNAL_TRIGGERS = [
     """CREATE TRIGGER IF NOT EXISTS journal_no_delete BEFORE DELETE ON journal
        BEGIN SELECT RAISE(ABORT, 'journal rows cannot be deleted'); END""",
     """CREATE TRIGGER IF NOT EXISTS journal_money_immutable
-       BEFORE UPDATE OF type, card_id, terminal_id, amount_fen, price_fen, purchase_fen, points,
-           balance_after_fen, points_after, trace_no, voucher_no, batch_no, created_at,
-           settle_date, original_id, request_id, offline ON journal
+       BEFORE UPDATE OF type, card_id, terminal_id, amount_fen, price_fen, discount_pct,
+           purchase_fen, points, balance_after_fen, points_after, trace_no, voucher_no, batch_no,
+           created_at, settle_date, original_id, request_id, offline ON journal
        BEGIN SELECT RAISE(ABORT, 'journal rows are append-only'); END""",
     """CREATE TRIGGER IF NOT EXISTS journal_status_once BEFORE UPDATE OF status ON journal
        WHEN NOT (OLD.status = 'success' AND NEW.status = 'voided')
@@ -46,7 +46,7 @@ def install_triggers() -> None:
 # The schema's version. A fresh database is created at the newest version from the models; an
 # older one is brought forward by MIGRATIONS[v] for each v above its version, with
 # playhouse.migrate (add a column, an index…), never by dropping data.
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 
 
 def add_columns(fields) -> None:
@@ -110,10 +110,21 @@ def _v4_printer(migrator: SqliteMigrator) -> None:
     )
 
 
+def _v5_discount(migrator: SqliteMigrator) -> None:
+    """The discount each consume was paid at, kept on its journal row for the slip (rows from
+    before have none: their slips work it out from the price and the amount)."""
+
+    add_columns((Transaction.discount_pct,))
+    # The trigger that keeps money columns as posted names the new one too: upgrade()
+    # installs it again after the migrations.
+    db.execute_sql("DROP TRIGGER IF EXISTS journal_money_immutable")
+
+
 MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {
     2: _v2_terminal_parameters,
     3: _v3_audit_log,
     4: _v4_printer,
+    5: _v5_discount,
 }
 
 
