@@ -56,7 +56,9 @@ _VOID_DESCRIPTION = """\
 (posted to the caller's terminal and batch).
 
 Checks, in this order: request format, supervisor password (the owner needs none), \
-request_id (replay or `request_id_reused`), original found, voidable (`not_voidable` for a \
+request_id (replay or `request_id_reused`), original found (`transaction_not_found`, also \
+for another terminal's transaction when the caller is an operator: see GET \
+/api/v1/transactions/{voucher_no}), voidable (`not_voidable` for a \
 void or an opening entry), already voided, batch closed (the original's terminal has \
 settled since), the card's PIN (on the card that holds the original), and that the \
 reversal leaves no balance or points negative (`void_refused`). The card's status is not \
@@ -180,15 +182,17 @@ def list_transactions():
     "/v1/transactions/<voucher_no>",
     "transactions",
     "A transaction by voucher number",
-    "What the void screen shows before the void: the transaction this 凭证号 names, "
-    "from any terminal.",
+    "What the void screen shows before the void: the transaction this 凭证号 names. "
+    "The supervisor and the owner see every terminal's; an operator only those of the "
+    "terminal they are signed in at (the POS's own journal): another terminal's answers "
+    "`transaction_not_found`, as if it did not exist.",
     roles=CAN_TRANSACT,
     params=[_path_voucher_no()],
     errors=("bad_request", "transaction_not_found"),
     ok=_json(_ref("Transaction"), "the transaction"),
 )
 def get_transaction(voucher_no: str):
-    return jsonify(records.transaction(ledger.find_voucher(voucher_no)))
+    return jsonify(records.transaction(ledger.find_voucher(g.actor, voucher_no)))
 
 
 @operation(
@@ -196,7 +200,8 @@ def get_transaction(voucher_no: str):
     "/v1/transactions/<voucher_no>/receipt",
     "transactions",
     "A transaction's receipt (签购单)",
-    "What the slip of the transaction this 凭证号 names says, from any terminal, as data: the "
+    "What the slip of the transaction this 凭证号 names says, as data (visible as in GET "
+    "/api/v1/transactions/{voucher_no}: an operator's own terminal's only): the "
     "card number masked, the type in Chinese with the POS's code, the numbers as six digits, "
     "the shop-local date and time, money as yuan, a void's original, the copies the "
     "terminal prints, and the slip's labelled lines in their order (`lines`: what the printer, "
@@ -208,7 +213,7 @@ def get_transaction(voucher_no: str):
     ok=_json(_ref("Receipt"), "the receipt"),
 )
 def get_receipt(voucher_no: str):
-    return jsonify(records.receipt(receipts.for_voucher(voucher_no)))
+    return jsonify(records.receipt(receipts.for_voucher(g.actor, voucher_no)))
 
 
 @operation(

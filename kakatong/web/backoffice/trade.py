@@ -307,9 +307,12 @@ def _enabled_types() -> list[str]:
 
 
 def _void_choices(form: VoidForm) -> None:
-    """The terminals a trace number may belong to: the back office's own first (the default)."""
+    """The terminals a trace number may belong to: the back office's own first (the default).
+    An operator sees only the back office's own transactions (ledger.visible_to)."""
     own = backoffice_terminal()
     others = Terminal.select().where(Terminal.id != own.id).order_by(Terminal.terminal_id)
+    if not current_user.can(CAN_READ_JOURNAL):
+        others = []
     form.terminal_id.choices = [
         SelectChoice(own.terminal_id, f"{own.terminal_id} {_('后台')}"),
         *(SelectChoice(t.terminal_id, f"{t.terminal_id} {t.name}".strip()) for t in others),
@@ -353,9 +356,9 @@ def _void_original(form: VoidForm) -> Transaction | None:
     beside its field."""
     try:
         if form.by.data == "trace":
-            original = ledger.find_by_trace(form.terminal_id.data, form.original.data)
+            original = ledger.find_by_trace(actor(), form.terminal_id.data, form.original.data)
         else:
-            original = ledger.find_voucher(form.original.data)
+            original = ledger.find_voucher(actor(), form.original.data)
     except LedgerError as exc:
         where = None if exc.details.get("field") else {"bad_request": "original"}
         refused(form, exc, where)
@@ -485,7 +488,7 @@ def _done(posted: ledger.Posted):
 @needs(CAN_TRANSACT | CAN_READ_JOURNAL)
 def receipt(voucher_no: str):
     try:
-        slip = receipts.for_voucher(voucher_no)
+        slip = receipts.for_voucher(actor(), voucher_no)
     except LedgerError:
         abort(404)
     return render_template(
