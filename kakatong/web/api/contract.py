@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ...domain import actors
+from ...domain import actors, formats
 from ...domain.actors import ALL_ROLES
 from ...domain.errors import ERRORS, LedgerError
 from .schemas import SCHEMAS, _json, _ref
@@ -86,8 +86,9 @@ def signed_in(roles: frozenset[str] = ALL_ROLES, while_locked: bool = False):
 def body(*, any_field: bool = False) -> dict:
     """The JSON object sent. A field the route's declared request body does not name is
     refused: a typo such as `"supervisor_pasword"` must not be silently ignored. With
-    `any_field`, the view checks the names itself (the settings name theirs)."""
-    data = request.get_json(force=True, silent=True)
+    `any_field`, the view checks the names itself (the settings name theirs). Not JSON, or
+    JSON nested too deep, is `bad_request` (formats.json_arg)."""
+    data = formats.json_arg(request.get_data(cache=True))
     if not isinstance(data, dict):
         raise LedgerError("bad_request", "请求体必须是 JSON 对象")
     fields = () if any_field else _DECLARED[request.endpoint].fields

@@ -12,6 +12,7 @@ from ...devices import printing
 from ...domain import ledger, receipts, reports
 from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
 from ...domain.errors import LedgerError
+from ...domain.formats import MAX_PAGE
 from ...domain.reports import MAX_PAGE_SIZE
 from ...store.codes import JOURNAL_TYPES
 from ...store.models import Terminal
@@ -82,7 +83,7 @@ _JOURNAL_PARAMS = [
     _param("trace_no", "query", _integer(0), "流水号 (digits)"),
     _param("terminal_id", "query", _string(None), "终端号"),
     _param("batch_no", "query", _integer(0), "批次号 (digits)"),
-    _param("page", "query", _integer(1, default=1), "page number, from 1"),
+    _param("page", "query", _integer(1, MAX_PAGE, default=1), "page number, from 1"),
     _param("per_page", "query", _integer(1, MAX_PAGE_SIZE, default=50), "rows per page"),
 ]
 
@@ -165,7 +166,8 @@ def post_transaction():
 )
 def list_transactions():
     filters = reports.journal_filter(request.args)
-    page, per_page = query_int("page", 1), query_int("per_page", 50)
+    page = query_int("page", 1, 1, MAX_PAGE)
+    per_page = query_int("per_page", 50, 1, MAX_PAGE_SIZE)
     rows, total = reports.journal(filters, page, per_page)
     return jsonify(
         {

@@ -508,9 +508,11 @@ def settlement():
     form = SettleForm()
     terminal = backoffice_terminal()
     if form.validate_on_submit():
-        shown = form.batch_no.data
+        shown = form.batch_no.data or ""
+        # Not six ASCII digits (an altered page: "²" is a digit to str.isdigit): no batch.
+        batch_no = int(shown) if formats.SIX_DIGITS.fullmatch(shown) else -1
         try:
-            totals = ledger.settle(actor(), batch_no=int(shown) if shown.isdigit() else -1)
+            totals = ledger.settle(actor(), batch_no=batch_no)
         except LedgerError:  # batch_settled: a second tap, or another tab settled it
             flash(_("该批次已经结算过；请核对当前批次后再结算"))
             return redirect(url_for("backoffice.settlement"), 303)
