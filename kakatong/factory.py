@@ -24,7 +24,7 @@ from .devices.swipes import Hub
 from .domain.errors import LedgerError
 from .domain.money import format_fen
 from .store import runtime
-from .store.db import connect, open_database
+from .store.db import StorageFull, connect, open_database
 from .store.models import Terminal
 from .web import i18n
 from .web.api import bp as api_bp
@@ -113,6 +113,17 @@ def create_app(overrides: dict | None = None) -> Flask:
     def _csrf_refused(exc: CSRFError):
         error = LedgerError("bad_request", _("页面已过期，请刷新后重试"))
         return render_template("error.html", error=error, status=400), 400
+
+    @app.errorhandler(StorageFull)
+    def _storage_full(exc: StorageFull):
+        # SQLite undid the write: nothing was kept or acknowledged. One line for the
+        # administrator, not a traceback per refused request.
+        logging.getLogger("kakatong").error("storage full: %s %s refused (%s)",
+                                            request.method, request.path, exc)  # fmt: skip
+        error = LedgerError("storage_full")
+        if request.path.startswith("/api/"):
+            return jsonify(error.as_dict()), error.status
+        return render_template("error.html", error=error, status=error.status), error.status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
