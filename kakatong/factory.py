@@ -13,6 +13,7 @@ import threading
 from flask import Flask, jsonify, render_template, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -105,6 +106,18 @@ def create_app(overrides: dict | None = None) -> Flask:
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
         response.headers.setdefault("Referrer-Policy", "no-referrer")
+        return response
+
+    @app.after_request
+    def _not_kept(response):
+        # What the API answers and what a signed-in page shows (members, the journal, staff,
+        # tokens) is not kept by the browser: a shared tablet keeps nothing of it after
+        # sign-out, and Back shows nothing. Static files and the pages of no one in particular
+        # (sign-in, the terminal page's shell) stay cacheable.
+        if request.path.startswith("/api/") or (
+            request.endpoint != "static" and current_user.is_authenticated
+        ):
+            response.headers["Cache-Control"] = "no-store"
         return response
 
     app.before_request(connect)  # one kept-open connection per server thread (db.py)
