@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import GOLD, PINS, PLAIN, SUPERVISOR_PASSWORD, body, ensure_password, html, rid
-from test_backoffice_trade import field_errors, posted, shown, state, submit
+from test_backoffice_trade import field_errors, hidden, posted, shown, state, submit
 
 from kakatong.domain import ledger, receipts
 from kakatong.domain.actors import Actor
@@ -116,21 +116,32 @@ def test_the_back_office_applies_the_same_rule(office_as, elsewhere):
     # The void form offers an operator no other terminal than the back office's own …
     page = shown(operator, "void")
     assert 'value="99000001"' in page and 'value="10000002"' not in page
-    # … and refuses another terminal's transaction by voucher or by trace number alike.
+    # … and refuses another terminal's transaction by voucher or by trace number alike,
+    # before showing anything of it to confirm.
     before = state()
-    common = {"card_no": PLAIN, "pin": PINS[PLAIN] or "", "supervisor_password": "135790"}
+    common = {"card_no": PLAIN, "pin": PINS[PLAIN] or ""}
     for fields in (
         {"by": "voucher", "original": elsewhere},
         {"by": "trace", "original": f"{record.trace_no:06d}", "terminal_id": "10000002"},
     ):
         page = html(submit(operator, "void", common | fields))
         assert field_errors(page, "original") == ["原交易不存在"], fields
+        assert 'id="void-original"' not in page
+    # A confirmation naming it (the page's hidden field altered) posts nothing either.
+    page = html(submit(operator, "void", common | {"by": "voucher", "original": "999999"}))
+    confirm = {"voucher_no": elsewhere, "card_no": PLAIN, "supervisor_password": "135790"}
+    assert submit(operator, "void", confirm, page=page).status_code == 400
     assert state() == before
     # The supervisor sees every terminal's, and may void it here.
     supervisor = office_as("00")
     assert supervisor.get(f"/receipts/{elsewhere}").status_code == 200
     assert 'value="10000002"' in shown(supervisor, "void")
-    void = posted(submit(supervisor, "void", common | {"by": "voucher", "original": elsewhere}))
+    page = html(submit(supervisor, "void", common | {"by": "voucher", "original": elsewhere}))
+    assert 'id="void-original"' in page
+    confirm = {"voucher_no": hidden(page, "voucher_no"), "card_no": hidden(page, "card_no")}
+    void = posted(
+        submit(supervisor, "void", confirm | {"supervisor_password": "135790"}, page=page)
+    )
     assert void.original_id == record.id
     # The void was posted at the back office's terminal: the operator signed in there sees it.
     assert operator.get(f"/receipts/{void.voucher_no:06d}").status_code == 200

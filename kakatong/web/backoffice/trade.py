@@ -383,7 +383,7 @@ def _confirm_void(spec: Kind):
     owner = current_user.role == "owner"
     form.needs_supervisor = not owner
     try:
-        original = ledger.find_voucher(form.voucher_no.data)
+        original = ledger.find_voucher(actor(), form.voucher_no.data)
     except LedgerError:
         abort(400)  # the page's own hidden field, altered
     if form.validate_on_submit():
