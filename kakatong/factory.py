@@ -13,6 +13,7 @@ import threading
 from flask import Flask, jsonify, render_template, request, session
 from flask_babel import get_locale
 from flask_babel import gettext as _
+from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
@@ -24,7 +25,7 @@ from .devices.swipes import Hub
 from .domain.errors import LedgerError
 from .domain.money import format_fen
 from .store import runtime
-from .store.db import connect, open_database
+from .store.db import StorageFull, connect, open_database
 from .store.models import Terminal
 from .web import i18n
 from .web.api import bp as api_bp
@@ -107,12 +108,35 @@ def create_app(overrides: dict | None = None) -> Flask:
         response.headers.setdefault("Referrer-Policy", "no-referrer")
         return response
 
+    @app.after_request
+    def _not_kept(response):
+        # What the API answers and what a signed-in page shows (members, the journal, staff,
+        # tokens) is not kept by the browser: a shared tablet keeps nothing of it after
+        # sign-out, and Back shows nothing. Static files and the pages of no one in particular
+        # (sign-in, the terminal page's shell) stay cacheable.
+        if request.path.startswith("/api/") or (
+            request.endpoint != "static" and current_user.is_authenticated
+        ):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
     app.before_request(connect)  # one kept-open connection per server thread (db.py)
 
     @app.errorhandler(CSRFError)
     def _csrf_refused(exc: CSRFError):
         error = LedgerError("bad_request", _("页面已过期，请刷新后重试"))
         return render_template("error.html", error=error, status=400), 400
+
+    @app.errorhandler(StorageFull)
+    def _storage_full(exc: StorageFull):
+        # SQLite undid the write: nothing was kept or acknowledged. One line for the
+        # administrator, not a traceback per refused request.
+        logging.getLogger("kakatong").error("storage full: %s %s refused (%s)",
+                                            request.method, request.path, exc)  # fmt: skip
+        error = LedgerError("storage_full")
+        if request.path.startswith("/api/"):
+            return jsonify(error.as_dict()), error.status
+        return render_template("error.html", error=error, status=error.status), error.status
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):

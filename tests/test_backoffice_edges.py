@@ -4,6 +4,7 @@ query strings no form sends. Each of these was a defect once."""
 
 import csv
 import io
+import re
 
 import pytest
 from conftest import GOLD, PASSWORDS, PINS, SUPERVISOR_PASSWORD, Office, ensure_password, html, rid
@@ -113,6 +114,23 @@ def test_a_level_id_of_unicode_digits_is_refused_not_a_crash(office):
     assert r.status_code in (200, 302, 404)
 
 
+def test_a_level_id_beyond_64_bits_is_refused_not_a_crash(office):
+    """The hidden level_id went to the query as a number SQLite cannot hold (OverflowError)."""
+    r = office.post("/levels", {"level_id": str(2**63), "name": "x", "discount_pct": "90",
+                                "points_multiplier_pct": "100"})  # fmt: skip
+    assert r.status_code == 200 and "会员等级不存在" in html(r)
+
+
+def test_a_settlement_of_unicode_digits_is_refused_not_a_crash(office):
+    """ "²" is a digit to str.isdigit, and int() refused it (ValueError): settle nothing."""
+    page = html(office.get("/settlement"))
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
+    for shown in ("²", "٣", str(2**63)):
+        r = office.client.post("/settlement", data={"csrf_token": token, "batch_no": shown})
+        assert r.status_code == 303, shown
+    assert Settlement.select().count() == 0
+
+
 # ---------------------------------------------------------------- settlement and void
 
 
@@ -130,8 +148,6 @@ def test_settle_refuses_a_batch_that_moved_on(app):
 
 def test_two_taps_on_settle_settle_once(office):
     page = html(office.get("/settlement"))
-    import re
-
     token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page).group(1)
     batch = re.search(r'name="batch_no"[^>]*value="([^"]+)"', page).group(1)
     for _ in range(2):

@@ -18,6 +18,7 @@ from conftest import (
     SUPERVISOR_PASSWORD,
     ensure_password,
     html,
+    operator_actor,
 )
 
 from kakatong.domain import ledger, receipts, terminals
@@ -768,7 +769,7 @@ def test_a_pos_receipt_is_readable_in_the_back_office(office, api):
 
 def test_receipt_data(office):
     record = posted(consume(office, GOLD, "100", service_code="S9"))
-    slip = receipts.for_voucher(f"{record.voucher_no:06d}")
+    slip = receipts.for_voucher(operator_actor("owner"), f"{record.voucher_no:06d}")
     assert slip.card_no == "168086******7114"
     assert (slip.type_name, slip.type_code) == ("储值消费", "SALE")
     assert (slip.amount_fen, slip.price_fen, slip.balance_after_fen) == (8800, 10000, 91200)
@@ -786,7 +787,7 @@ def test_receipt_data(office):
     assert re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", slip.date)
     assert re.fullmatch(r"[0-9]{2}:[0-9]{2}:[0-9]{2}", slip.time)
     with pytest.raises(LedgerError) as refused:
-        receipts.for_voucher("424242")
+        receipts.for_voucher(operator_actor("owner"), "424242")
     assert refused.value.code == "transaction_not_found"
 
 
@@ -882,9 +883,10 @@ def test_settlement_lists_the_open_batch(office):
 
 def test_find_by_trace(office):
     record = posted(consume(office, PLAIN, "10"))
-    assert ledger.find_by_trace("99000001", "1").id == record.id
-    assert ledger.find_by_trace("99000001", "000001").id == record.id
-    assert ledger.find_by_trace("99000001", 1).id == record.id
+    owner = operator_actor("owner")
+    assert ledger.find_by_trace(owner, "99000001", "1").id == record.id
+    assert ledger.find_by_trace(owner, "99000001", "000001").id == record.id
+    assert ledger.find_by_trace(owner, "99000001", 1).id == record.id
     for terminal_id, trace in [
         ("9900000", "1"),
         (None, "1"),
@@ -894,13 +896,13 @@ def test_find_by_trace(office):
         ("99000001", "１"),
     ]:
         with pytest.raises(LedgerError) as refused:
-            ledger.find_by_trace(terminal_id, trace)
+            ledger.find_by_trace(owner, terminal_id, trace)
         assert refused.value.code == "bad_request"
     for terminal_id, trace in [("99000001", "2"), ("10000001", "1"), ("12345678", "1")]:
         with pytest.raises(LedgerError) as refused:
-            ledger.find_by_trace(terminal_id, trace)
+            ledger.find_by_trace(owner, terminal_id, trace)
         assert refused.value.code == "transaction_not_found"
     settle(office)
     with pytest.raises(LedgerError) as refused:
-        ledger.find_by_trace("99000001", "1")
+        ledger.find_by_trace(owner, "99000001", "1")
     assert refused.value.code == "transaction_not_found"

@@ -250,3 +250,95 @@ def test_nothing_is_written_by_a_refusal_even_at_the_database_level(app):
     ):
         with pytest.raises(peewee.IntegrityError):
             db.execute_sql(sql)
+
+
+# ---------------------------------------------------------------- crafted requests (no 500)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"[" * 2000 + b"]" * 2000,  # RecursionError in the JSON parser, once a 500
+        b'{"a":' * 2000 + b"1" + b"}" * 2000,
+        b'{"a":' * 21 + b"1" + b"}" * 21,  # parses, but deeper than any request
+        b'{"operator_no": "01", "password": NaN}',
+        b"\xff\xfe\x00",
+    ],
+    ids=["deep list", "deep object", "21 deep", "NaN", "not UTF-8"],
+)
+def test_a_crafted_body_is_bad_request_before_sign_in_and_after(api, client, raw):
+    headers = {"Content-Type": "application/json"}
+    r = client.post("/api/v1/session", data=raw, headers=headers)
+    assert (r.status_code, body(r)["error"]) == (400, "bad_request"), body(r)
+    r = api.put("/api/v1/settings", data=raw, headers=headers, as_="99")
+    assert (r.status_code, body(r)["error"]) == (400, "bad_request"), body(r)
+
+
+def test_the_json_reader_keeps_what_a_request_may_nest():
+    from kakatong.domain import formats
+
+    assert formats.json_arg(b'{"enabled_types": ["consume"]}') == {"enabled_types": ["consume"]}
+    assert formats.json_arg("[" * 20 + "]" * 20) is not None
+    for raw in ("[" * 21 + "]" * 21, "[" * 100_000, "Infinity", "", "{"):
+        with pytest.raises(LedgerError) as refused:
+            formats.json_arg(raw)
+        assert refused.value.code == "bad_request"
+
+
+BEYOND = [str(2**63), str(2**63 - 1), str(2**64), "9" * 40]
+
+
+@pytest.mark.parametrize("number", BEYOND)
+@pytest.mark.parametrize("name", ["page", "per_page", "trace_no", "batch_no"])
+def test_journal_numbers_beyond_64_bits_are_bad_request(api, name, number):
+    """An OverflowError from SQLite, once a 500, for page at or over 2**63."""
+    r = api.get(f"/api/v1/transactions?{name}={number}", as_="00")
+    assert (r.status_code, body(r)["error"], body(r)["field"]) == (400, "bad_request", name)
+
+
+def test_the_last_page_is_an_empty_page(api):
+    r = api.get("/api/v1/transactions?page=1000000", as_="00")
+    assert r.status_code == 200 and body(r)["transactions"] == []
+    r = api.get("/api/v1/transactions?page=1000001", as_="00")
+    assert (r.status_code, body(r)["field"]) == (400, "page")
+
+
+def test_a_swipe_cursor_beyond_64_bits_is_bad_request(api):
+    r = api.get(f"/api/v1/terminal/swipes?after={2**63}")
+    assert (r.status_code, body(r)["error"], body(r)["field"]) == (400, "bad_request", "after")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [[{}], [["consume"]], [None], [1], ["consume", "consume"], "consume", {"consume": 1}],
+)
+def test_enabled_types_of_anything_but_names_is_invalid_setting(api, value):
+    """set() of a list holding a dict or a list raised TypeError: a 500."""
+    api.token("99")
+    before = snapshot()
+    r = api.put("/api/v1/settings", {"enabled_types": value}, as_="99")
+    assert (r.status_code, body(r)["error"], body(r)["setting"]) == (
+        400,
+        "invalid_setting",
+        "enabled_types",
+    )
+    assert snapshot() == before
+
+
+@pytest.mark.parametrize("name", ["next_trace_no", "receipt_copies", "paper_mm"])
+def test_terminal_numbers_beyond_64_bits_are_invalid_setting(api, name):
+    r = api.put("/api/v1/terminals/10000001", {name: 2**63}, as_="99")
+    assert (r.status_code, body(r)["error"], body(r)["setting"]) == (400, "invalid_setting", name)
+
+
+def test_int_arg_bounds_a_number_before_reading_it():
+    from kakatong.domain.formats import SQL_INT_MAX, int_arg
+
+    assert int_arg("0", "n") == 0 and int_arg(str(SQL_INT_MAX), "n") == SQL_INT_MAX
+    assert int_arg(7, "n", 1, 9) == 7 and int_arg("007", "n", 1, 9) == 7
+    for value in [str(SQL_INT_MAX + 1), "9" * 5000, "²", "１", "-1", " 1", "", True, 1.0, None]:
+        with pytest.raises(LedgerError) as refused:
+            int_arg(value, "n")
+        assert refused.value.details == {"field": "n"}, value
+    with pytest.raises(LedgerError):
+        int_arg("10", "n", 1, 9)

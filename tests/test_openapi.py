@@ -18,6 +18,7 @@ from conftest import (
     SUPERVISOR_PASSWORD,
     body,
     ensure_password,
+    operator_actor,
     rid,
 )
 from openapi_schema_validator import OAS30Validator, oas30_format_checker
@@ -378,7 +379,10 @@ def test_a_receipt_says_what_the_slip_says(api, supervisor):
     ]  # fmt: skip
     assert receipt["footer"] == []  # no address, phone or line of the owner's set
     printed = printer.receipt_lines(
-        receipts.for_voucher(posted["voucher_no"]), width_chars=48, copy_label=None, reprint=False
+        receipts.for_voucher(operator_actor("01"), posted["voucher_no"]),
+        width_chars=48,
+        copy_label=None,
+        reprint=False,
     )
     rules = [i for i, text in enumerate(printed) if set(text) == {"-"}]
     labelled = printed[rules[0] + 1 : rules[1]]  # between the rules: one text line each here

@@ -531,7 +531,11 @@ class LedgerMachine(RuleBasedStateMachine):
                 else Refused({"request_id_reused"})
             )
         original = self.entries.get(number)
-        if original is None:
+        # An operator sees (and voids) only the transactions of their own terminal, as a POS
+        # holds only its own; the supervisor and the owner every terminal's.
+        if original is None or (
+            actor.role == "operator" and original.terminal_id != actor.terminal_id
+        ):
             return Refused({"transaction_not_found"})
         if original.kind not in KINDS:
             return Refused({"not_voidable"})

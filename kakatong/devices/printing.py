@@ -283,9 +283,8 @@ class Printing:
                 if record is None:
                     raise LedgerError("no_receipt")
             else:
-                record = ledger.find_voucher(voucher_no)
-                if record.terminal_id != terminal.id:  # another terminal's slip is not ours
-                    raise LedgerError("transaction_not_found")
+                # Another terminal's slip is not ours (transaction_not_found).
+                record = ledger.terminal_voucher(terminal.id, voucher_no)
             job = self.receipt(record, reprint=True)
         elif kind == "feed":
             job = self._submit(terminal, "feed", FEED)

@@ -29,7 +29,7 @@ from . import settings as shop_settings
 from .actors import CAN_EDIT_MEMBERS, Actor
 from .errors import LedgerError
 from .exports import unguard
-from .formats import card_no_arg
+from .formats import MAX_PAGE, SQL_INT_MAX, card_no_arg
 from .money import AmountError, format_fen, parse_amount
 from .staff import authorise_supervisor
 
@@ -817,7 +817,7 @@ def search(
     """
     if status not in (None, "", *CARD_STATUSES):
         raise LedgerError("bad_request", "卡状态不正确", field="status")
-    if page < 1 or not 1 <= per_page <= MAX_PAGE_SIZE:
+    if type(page) is not int or not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PAGE_SIZE:
         raise LedgerError("bad_request", "分页参数不正确")
     query = Card.select(Card, Level).join(Level, JOIN.LEFT_OUTER)
     text = (text or "").strip()
@@ -917,7 +917,8 @@ def update_level(actor: Actor | None, level: int | str, **changes: object) -> Le
 
     def apply() -> Level:
         if isinstance(level, int) and not isinstance(level, bool):
-            found = Level.get_or_none(Level.id == level)
+            # A number beyond SQLite's INTEGER names no level (and must not reach the query).
+            found = Level.get_or_none(Level.id == level) if 0 < level <= SQL_INT_MAX else None
         else:
             found = Level.get_or_none(Level.name == level) if isinstance(level, str) else None
         if found is None:

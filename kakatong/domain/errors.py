@@ -66,6 +66,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "method_not_allowed": (405, "不支持该请求方法"),
     "payload_too_large": (413, "请求内容过大"),
     "too_many_streams": (503, "刷卡推送连接已满，请稍后重试"),
+    "storage_full": (503, "存储空间已满，本次操作未完成，请联系管理员清理"),
     "printer_not_configured": (409, "未配置打印机"),
     "no_receipt": (404, "没有可重印的签购单"),
     "no_settlement": (404, "没有可重印的结算单"),

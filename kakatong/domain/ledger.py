@@ -26,7 +26,7 @@ from ..store.models import Card, Settlement, Staff, Terminal, Transaction
 from ..store.runtime import utcnow
 from . import audit
 from . import settings as shop_settings
-from .actors import CAN_TRANSACT, Actor
+from .actors import CAN_READ_JOURNAL, CAN_TRANSACT, Actor
 from .cards import (
     activate_parsed,
     check_pin,
@@ -442,19 +442,47 @@ def _wrapped_next(column):
 # ---------------------------------------------------------------- void
 
 
-def find_voucher(voucher_no: object) -> Transaction:
-    """The transaction a voucher number names, as the void screen shows it first."""
-    record = Transaction.get_or_none(Transaction.voucher_no == voucher_arg(voucher_no))
+def visible_to(actor: Actor, record: Transaction) -> bool:
+    """Whether `actor` may see this transaction. The supervisor and the owner read the whole
+    journal, so every terminal's; anyone else only the transactions of the terminal they are
+    signed in at, as a POS holds only its own (its void and 交易查询 work on those)."""
+    if actor.role in CAN_READ_JOURNAL:
+        return True
+    return actor.terminal_pk is not None and record.terminal_id == actor.terminal_pk
+
+
+def _by_voucher(number: int) -> Transaction:
+    record = Transaction.get_or_none(Transaction.voucher_no == number)
     if record is None:
         raise LedgerError("transaction_not_found")
     return record
 
 
-def find_by_trace(terminal_id: str, trace_no: object) -> Transaction:
+def find_voucher(actor: Actor, voucher_no: object) -> Transaction:
+    """The transaction a voucher number names, as the void screen shows it first. One the
+    actor may not see (visible_to) is `transaction_not_found`, as if it did not exist: an
+    operator cannot learn that a voucher number was used at another terminal."""
+    record = _by_voucher(voucher_arg(voucher_no))
+    if not visible_to(actor, record):
+        raise LedgerError("transaction_not_found")
+    return record
+
+
+def terminal_voucher(terminal_pk: int, voucher_no: object) -> Transaction:
+    """The transaction a voucher number names if it was made at this terminal (a reprint of
+    its slip on the terminal's printer); `transaction_not_found` else."""
+    record = _by_voucher(voucher_arg(voucher_no))
+    if record.terminal_id != terminal_pk:
+        raise LedgerError("transaction_not_found")
+    return record
+
+
+def find_by_trace(actor: Actor, terminal_id: str, trace_no: object) -> Transaction:
     """The transaction a trace number (流水号) names in that terminal's current, open batch.
 
     Trace numbers are per terminal and wrap, and the system operator may set the next one, so
-    only the open batch gives them a meaning; should one repeat there, the newest is meant."""
+    only the open batch gives them a meaning; should one repeat there, the newest is meant.
+    One the actor may not see (visible_to) is `transaction_not_found`."""
     if not isinstance(terminal_id, str) or not re.fullmatch(r"[0-9]{8}", terminal_id, re.ASCII):
         raise LedgerError("bad_request", "终端号必须是 8 位数字", field="terminal_id")
     if isinstance(trace_no, str) and re.fullmatch(r"[0-9]{1,6}", trace_no, re.ASCII):
@@ -472,7 +500,7 @@ def find_by_trace(terminal_id: str, trace_no: object) -> Transaction:
         .order_by(Transaction.id.desc())
         .first()
     )
-    if record is None:
+    if record is None or not visible_to(actor, record):
         raise LedgerError("transaction_not_found")
     return record
 
@@ -508,7 +536,8 @@ def void(
 ) -> Posted:
     """交易撤销: reverse a transaction of a still-open batch, exactly once.
 
-    Checks: request format, supervisor password, original found, the card presented (when
+    Checks: request format, supervisor password, original found (and one the actor may see:
+    an operator voids only their own terminal's, visible_to), the card presented (when
     `card_no` is given: it must be the original's, `card_mismatch`), already voided, batch
     closed, card PIN, and that the reversal leaves nothing negative (`void_refused`).
     """
@@ -524,7 +553,7 @@ def void(
         if replay:
             return replay
         original = Transaction.get_or_none(Transaction.voucher_no == number)
-        if original is None:
+        if original is None or not visible_to(actor, original):
             raise LedgerError("transaction_not_found")
         card = voidable(original, presented)
         check_pin(card, pin, now)

@@ -23,6 +23,7 @@ from ..store.codes import (
 from ..store.models import Transaction
 from . import ledger
 from . import settings as shop_settings
+from .actors import Actor
 from .errors import LedgerError
 from .formats import six
 from .money import apply_percent, format_fen
@@ -282,6 +283,7 @@ def build(record: Transaction) -> Receipt:
     )
 
 
-def for_voucher(voucher_no: object) -> Receipt:
-    """The receipt of the transaction a voucher number names (`transaction_not_found` else)."""
-    return build(ledger.find_voucher(voucher_no))
+def for_voucher(actor: Actor, voucher_no: object) -> Receipt:
+    """The receipt of the transaction a voucher number names, if `actor` may see it
+    (ledger.visible_to; `transaction_not_found` else)."""
+    return build(ledger.find_voucher(actor, voucher_no))

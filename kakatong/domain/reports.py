@@ -19,7 +19,7 @@ from ..store.models import Card, Staff, Terminal, Transaction
 from ..store.runtime import shop_date, utcnow
 from . import cards, formats
 from .errors import LedgerError
-from .formats import SIX_DIGITS, TERMINAL_ID
+from .formats import MAX_PAGE, SIX_DIGITS, TERMINAL_ID
 
 MAX_RANGE_DAYS = 3 * 366
 MAX_PAGE_SIZE = 200
@@ -119,7 +119,7 @@ class JournalFilter:
 def journal(filters: JournalFilter, page: int = 1, per_page: int = 50) -> tuple[list, int]:
     """The journal, newest first, one page of it, and how many rows match in all."""
     query = _journal_query(filters)
-    if page < 1 or not 1 <= per_page <= MAX_PAGE_SIZE:
+    if type(page) is not int or not 1 <= page <= MAX_PAGE or not 1 <= per_page <= MAX_PAGE_SIZE:
         raise LedgerError("bad_request", "分页参数不正确")
     total = query.count()
     rows = list(_newest_first(query).paginate(page, per_page))

@@ -32,10 +32,11 @@ def _int_between(low: int, high: int) -> Callable[[object], bool]:
 
 
 def _types(value: object) -> bool:
+    # Each a type's name first: set() of a list holding a list or an object raises TypeError.
     return (
         isinstance(value, list)
+        and all(isinstance(v, str) and v in TRANSACTION_TYPES for v in value)
         and len(set(value)) == len(value)
-        and all(v in TRANSACTION_TYPES for v in value)
     )
 
 

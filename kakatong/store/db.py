@@ -75,25 +75,55 @@ T = TypeVar("T")
 _write_lock = threading.Lock()
 
 
+class StorageFull(Exception):
+    """The database could not grow: the disk (or the database's size limit) is full. SQLite
+    undid the whole write transaction that met it: nothing of it was kept, or acknowledged.
+    The edges answer it as `storage_full` (errors.py)."""
+
+
+def is_full(exc: BaseException) -> bool:
+    """Whether SQLITE_FULL is behind this exception. peewee wraps sqlite3's errors, and
+    SQLite's own rollback of the transaction makes peewee's rollback fail too: the original
+    is a few links down the chain (__context__, __cause__, a wrapper's first argument)."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        found = pending.pop()
+        if found is None or id(found) in seen:
+            continue
+        seen.add(id(found))
+        if getattr(found, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            return True
+        pending += [found.__context__, found.__cause__]
+        pending += [arg for arg in found.args[:1] if isinstance(arg, BaseException)]
+    return False
+
+
 def write(fn: Callable[[], T], commit_on: tuple[type[BaseException], ...] = ()) -> T:
     """Run `fn` as one write transaction and return what it returns, once it is on the disk.
 
     The transaction takes the write lock from its first statement (BEGIN IMMEDIATE): what
     `fn` reads, it reads as the only writer, so check-then-write needs no further lock.
     An exception of a `commit_on` type still commits what `fn` wrote before raising it, then
-    reaches the caller; any other exception undoes all of `fn`'s writes. Writes cannot be
-    nested: peewee would turn the inner one into a savepoint that takes no lock.
+    reaches the caller; any other exception undoes all of `fn`'s writes. A full disk, met by
+    `fn` or by the commit, undoes them too and raises StorageFull. Writes cannot be nested:
+    peewee would turn the inner one into a savepoint that takes no lock.
     """
     if db.in_transaction():
         raise RuntimeError("write() cannot be nested")
     with _write_lock:
         connect()
         kept = None
-        with db.atomic(lock_type="IMMEDIATE"):
-            try:
-                result = fn()
-            except commit_on as exc:
-                kept = exc
+        try:
+            with db.atomic(lock_type="IMMEDIATE"):
+                try:
+                    result = fn()
+                except commit_on as exc:
+                    kept = exc
+        except Exception as exc:
+            if is_full(exc):
+                raise StorageFull(str(exc)) from exc
+            raise
     if kept is not None:
         raise kept
     return result

@@ -7,8 +7,8 @@ from datetime import date
 
 from flask import current_app, jsonify, request
 
-from ...domain import cards, ledger
-from ...domain.errors import LedgerError
+from ...domain import cards, formats, ledger
+from ...domain.formats import SQL_INT_MAX
 from . import records
 
 
@@ -17,13 +17,14 @@ def query_date(name: str) -> date | None:
     return cards.date_arg(request.args.get(name), name)
 
 
-def query_int(name: str, default: int | None = None) -> int | None:
+def query_int(
+    name: str, default: int | None = None, low: int = 0, high: int = SQL_INT_MAX
+) -> int | None:
+    """A whole number from the query string, from `low` to `high` (formats.int_arg)."""
     text = request.args.get(name)
     if text is None or text == "":
         return default
-    if not text.isascii() or not text.isdigit():
-        raise LedgerError("bad_request", f"{name} 必须是数字", field=name)
-    return int(text)
+    return formats.int_arg(text, name, low, high)
 
 
 def print_service():

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from flask import Blueprint, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from ...domain import actors
+from ...domain import actors, formats
 from ...domain.actors import ALL_ROLES
 from ...domain.errors import ERRORS, LedgerError
 from .schemas import SCHEMAS, _json, _ref
@@ -86,8 +86,9 @@ def signed_in(roles: frozenset[str] = ALL_ROLES, while_locked: bool = False):
 def body(*, any_field: bool = False) -> dict:
     """The JSON object sent. A field the route's declared request body does not name is
     refused: a typo such as `"supervisor_pasword"` must not be silently ignored. With
-    `any_field`, the view checks the names itself (the settings name theirs)."""
-    data = request.get_json(force=True, silent=True)
+    `any_field`, the view checks the names itself (the settings name theirs). Not JSON, or
+    JSON nested too deep, is `bad_request` (formats.json_arg)."""
+    data = formats.json_arg(request.get_data(cache=True))
     if not isinstance(data, dict):
         raise LedgerError("bad_request", "请求体必须是 JSON 对象")
     fields = () if any_field else _DECLARED[request.endpoint].fields
@@ -129,6 +130,7 @@ class Operation:
     ok: dict = field(default_factory=dict)
     status: int = 200
     errors: tuple = ()
+    writes: bool = True  # may write to the database: a full disk answers `storage_full`
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -145,9 +147,10 @@ class Operation:
     def document(self) -> dict:
         """The OpenAPI operation. The refusals every guarded view can give are added here: a
         session (`not_signed_in`), a locked session (`terminal_locked`, but for the few views
-        that answer `while_locked`), a role (`not_permitted`) and a JSON object body
-        (`bad_request`). Every code is looked up in errors.ERRORS (a KeyError names an unknown
-        one), so the document states the status the code really answers."""
+        that answer `while_locked`), a role (`not_permitted`), a JSON object body
+        (`bad_request`) and, where the view writes, a full disk (`storage_full`). Every code
+        is looked up in errors.ERRORS (a KeyError names an unknown one), so the document
+        states the status the code really answers."""
         roles = self.roles
         codes = list(self.errors)
         if roles is not None:
@@ -159,6 +162,8 @@ class Operation:
             codes[:0] = guards
         if self.body is not None and "bad_request" not in codes:
             codes.append("bad_request")
+        if self.writes:
+            codes.append("storage_full")
         error_codes = {code: ERRORS[code][0] for code in dict.fromkeys(codes)}
         allowed = sorted(roles) if roles is not None else []
         if roles is None:
@@ -208,11 +213,13 @@ def operation(
     ok: dict,
     status: int = 200,
     errors=(),
+    writes: bool | None = None,
 ) -> Callable:
     """Declares a route once: registers the view on the blueprint at `rule` for `method`,
     guarded by `signed_in(roles, while_locked)` unless `roles` is None (no session needed),
     and records its contract for the OpenAPI document. `roles` is a role set of
-    domain/actors.py (ALL_ROLES for any signed-in role)."""
+    domain/actors.py (ALL_ROLES for any signed-in role). `writes` (by default: any method
+    but GET) says the view may write to the database, so a full disk may refuse it."""
     if roles is not None and id(roles) not in _ROLE_SET_NAMES:
         raise ValueError(f"{rule}: roles must be a role set of domain/actors.py")
 
@@ -220,6 +227,7 @@ def operation(
         declared = Operation(
             method, rule, view.__name__, tag, summary, description, roles, while_locked,
             tuple(params), body, ok, status, tuple(errors),
+            method != "GET" if writes is None else writes,
         )  # fmt: skip
         OPERATIONS.append(declared)
         _DECLARED[f"{bp.name}.{view.__name__}"] = declared

@@ -148,6 +148,7 @@ def printer_status():
     ),
     ok=_json(_ref("PrintJob"), "the job, queued"),
     status=202,
+    writes=False,  # the print queues live in memory
 )
 def print_job():
     """重印, 送纸, 打印 (the batch's journal or totals), or a test page, on this terminal's

@@ -12,6 +12,7 @@ from ...devices import printing
 from ...domain import ledger, receipts, reports
 from ...domain.actors import CAN_READ_JOURNAL, CAN_TRANSACT
 from ...domain.errors import LedgerError
+from ...domain.formats import MAX_PAGE
 from ...domain.reports import MAX_PAGE_SIZE
 from ...store.codes import JOURNAL_TYPES
 from ...store.models import Terminal
@@ -56,7 +57,9 @@ _VOID_DESCRIPTION = """\
 (posted to the caller's terminal and batch).
 
 Checks, in this order: request format, supervisor password (the owner needs none), \
-request_id (replay or `request_id_reused`), original found, voidable (`not_voidable` for a \
+request_id (replay or `request_id_reused`), original found (`transaction_not_found`, also \
+for another terminal's transaction when the caller is an operator: see GET \
+/api/v1/transactions/{voucher_no}), voidable (`not_voidable` for a \
 void or an opening entry), already voided, batch closed (the original's terminal has \
 settled since), the card's PIN (on the card that holds the original), and that the \
 reversal leaves no balance or points negative (`void_refused`). The card's status is not \
@@ -80,7 +83,7 @@ _JOURNAL_PARAMS = [
     _param("trace_no", "query", _integer(0), "流水号 (digits)"),
     _param("terminal_id", "query", _string(None), "终端号"),
     _param("batch_no", "query", _integer(0), "批次号 (digits)"),
-    _param("page", "query", _integer(1, default=1), "page number, from 1"),
+    _param("page", "query", _integer(1, MAX_PAGE, default=1), "page number, from 1"),
     _param("per_page", "query", _integer(1, MAX_PAGE_SIZE, default=50), "rows per page"),
 ]
 
@@ -163,7 +166,8 @@ def post_transaction():
 )
 def list_transactions():
     filters = reports.journal_filter(request.args)
-    page, per_page = query_int("page", 1), query_int("per_page", 50)
+    page = query_int("page", 1, 1, MAX_PAGE)
+    per_page = query_int("per_page", 50, 1, MAX_PAGE_SIZE)
     rows, total = reports.journal(filters, page, per_page)
     return jsonify(
         {
@@ -180,15 +184,17 @@ def list_transactions():
     "/v1/transactions/<voucher_no>",
     "transactions",
     "A transaction by voucher number",
-    "What the void screen shows before the void: the transaction this 凭证号 names, "
-    "from any terminal.",
+    "What the void screen shows before the void: the transaction this 凭证号 names. "
+    "The supervisor and the owner see every terminal's; an operator only those of the "
+    "terminal they are signed in at (the POS's own journal): another terminal's answers "
+    "`transaction_not_found`, as if it did not exist.",
     roles=CAN_TRANSACT,
     params=[_path_voucher_no()],
     errors=("bad_request", "transaction_not_found"),
     ok=_json(_ref("Transaction"), "the transaction"),
 )
 def get_transaction(voucher_no: str):
-    return jsonify(records.transaction(ledger.find_voucher(voucher_no)))
+    return jsonify(records.transaction(ledger.find_voucher(g.actor, voucher_no)))
 
 
 @operation(
@@ -196,7 +202,8 @@ def get_transaction(voucher_no: str):
     "/v1/transactions/<voucher_no>/receipt",
     "transactions",
     "A transaction's receipt (签购单)",
-    "What the slip of the transaction this 凭证号 names says, from any terminal, as data: the "
+    "What the slip of the transaction this 凭证号 names says, as data (visible as in GET "
+    "/api/v1/transactions/{voucher_no}: an operator's own terminal's only): the "
     "card number masked, the type in Chinese with the POS's code, the numbers as six digits, "
     "the shop-local date and time, money as yuan, a void's original, the copies the "
     "terminal prints, and the slip's labelled lines in their order (`lines`: what the printer, "
@@ -208,7 +215,7 @@ def get_transaction(voucher_no: str):
     ok=_json(_ref("Receipt"), "the receipt"),
 )
 def get_receipt(voucher_no: str):
-    return jsonify(records.receipt(receipts.for_voucher(voucher_no)))
+    return jsonify(records.receipt(receipts.for_voucher(g.actor, voucher_no)))
 
 
 @operation(

@@ -307,9 +307,12 @@ def _enabled_types() -> list[str]:
 
 
 def _void_choices(form: VoidForm) -> None:
-    """The terminals a trace number may belong to: the back office's own first (the default)."""
+    """The terminals a trace number may belong to: the back office's own first (the default).
+    An operator sees only the back office's own transactions (ledger.visible_to)."""
     own = backoffice_terminal()
     others = Terminal.select().where(Terminal.id != own.id).order_by(Terminal.terminal_id)
+    if not current_user.can(CAN_READ_JOURNAL):
+        others = []
     form.terminal_id.choices = [
         SelectChoice(own.terminal_id, f"{own.terminal_id} {_('后台')}"),
         *(SelectChoice(t.terminal_id, f"{t.terminal_id} {t.name}".strip()) for t in others),
@@ -353,9 +356,9 @@ def _void_original(form: VoidForm) -> Transaction | None:
     beside its field."""
     try:
         if form.by.data == "trace":
-            original = ledger.find_by_trace(form.terminal_id.data, form.original.data)
+            original = ledger.find_by_trace(actor(), form.terminal_id.data, form.original.data)
         else:
-            original = ledger.find_voucher(form.original.data)
+            original = ledger.find_voucher(actor(), form.original.data)
     except LedgerError as exc:
         where = None if exc.details.get("field") else {"bad_request": "original"}
         refused(form, exc, where)
@@ -380,7 +383,7 @@ def _confirm_void(spec: Kind):
     owner = current_user.role == "owner"
     form.needs_supervisor = not owner
     try:
-        original = ledger.find_voucher(form.voucher_no.data)
+        original = ledger.find_voucher(actor(), form.voucher_no.data)
     except LedgerError:
         abort(400)  # the page's own hidden field, altered
     if form.validate_on_submit():
@@ -485,7 +488,7 @@ def _done(posted: ledger.Posted):
 @needs(CAN_TRANSACT | CAN_READ_JOURNAL)
 def receipt(voucher_no: str):
     try:
-        slip = receipts.for_voucher(voucher_no)
+        slip = receipts.for_voucher(actor(), voucher_no)
     except LedgerError:
         abort(404)
     return render_template(
@@ -506,9 +509,11 @@ def settlement():
     form = SettleForm()
     terminal = backoffice_terminal()
     if form.validate_on_submit():
-        shown = form.batch_no.data
+        shown = form.batch_no.data or ""
+        # Not six ASCII digits (an altered page: "²" is a digit to str.isdigit): no batch.
+        batch_no = int(shown) if formats.SIX_DIGITS.fullmatch(shown) else -1
         try:
-            totals = ledger.settle(actor(), batch_no=int(shown) if shown.isdigit() else -1)
+            totals = ledger.settle(actor(), batch_no=batch_no)
         except LedgerError:  # batch_settled: a second tap, or another tab settled it
             flash(_("该批次已经结算过；请核对当前批次后再结算"))
             return redirect(url_for("backoffice.settlement"), 303)

@@ -32,6 +32,7 @@ from ...domain.actors import (
     Actor,
 )
 from ...domain.errors import ERRORS, LedgerError
+from ...domain.formats import MAX_PAGE
 from ...store import codes
 from ...store.models import Staff, Terminal
 from ..sessions import SessionStore
@@ -306,9 +307,6 @@ def this_page(**changes: str | None) -> str:
     }
     chosen = {k: v for k, v in {**args, **changes}.items() if v is not None}
     return url_for(request.endpoint, **path_args, **chosen)
-
-
-MAX_PAGE = 1_000_000
 
 
 def page_arg() -> int:
