@@ -17,7 +17,15 @@ from ...store.runtime import shop_date, utcnow
 from . import records
 from .common import print_service, query_date
 from .contract import body, operation
-from .schemas import _body, _full, _json, _object, _param, _ref, _string
+from .schemas import (
+    full_match,
+    json_response,
+    object_schema,
+    parameter,
+    ref_to,
+    request_body,
+    string_schema,
+)
 
 
 @operation(
@@ -27,7 +35,7 @@ from .schemas import _body, _full, _json, _object, _param, _ref, _string
     "The open batch of the caller's terminal",
     "Totals by type and the batch's journal (newest first), as settlement would print them now.",
     roles=CAN_TRANSACT,
-    ok=_json(_ref("Batch"), "the open batch, with `transactions`"),
+    ok=json_response(ref_to("Batch"), "the open batch, with `transactions`"),
 )
 def current_batch():
     # The list starts at the terminal's 清流水, if any; the totals are the whole batch's.
@@ -49,11 +57,12 @@ def current_batch():
     "`batch_settled` instead of closing the next.",
     roles=CAN_TRANSACT,
     body={
-        **_body(
-            _object(
+        **request_body(
+            object_schema(
                 {
-                    "batch_no": _string(
-                        _full(SIX_DIGITS), description="批次号: the batch shown before settling"
+                    "batch_no": string_schema(
+                        full_match(SIX_DIGITS),
+                        description="批次号: the batch shown before settling",
                     )
                 }
             ),
@@ -62,7 +71,7 @@ def current_batch():
         "required": False,
     },
     errors=("bad_request", "batch_settled"),
-    ok=_json(_ref("Batch"), "the closed batch, with `settled_at` and `settle_date`"),
+    ok=json_response(ref_to("Batch"), "the closed batch, with `settled_at` and `settle_date`"),
     status=201,
 )
 def settle():
@@ -86,16 +95,16 @@ def settle():
     f"is `bad_request`.",
     roles=CAN_READ_JOURNAL,
     params=[
-        _param(
+        parameter(
             "from",
             "query",
-            _string(None, format="date"),
+            string_schema(None, format="date"),
             "YYYY-MM-DD; default the first day of this month",
         ),
-        _param("to", "query", _string(None, format="date"), "YYYY-MM-DD; default today"),
+        parameter("to", "query", string_schema(None, format="date"), "YYYY-MM-DD; default today"),
     ],
     errors=("bad_request", "invalid_date"),
-    ok=_json(_ref("DailyStats"), "the days and the totals"),
+    ok=json_response(ref_to("DailyStats"), "the days and the totals"),
 )
 def daily_stats():
     today = shop_date(utcnow())

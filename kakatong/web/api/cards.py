@@ -17,20 +17,20 @@ from ...store.codes import CARD_STATUSES
 from . import records
 from .contract import body, operation
 from .schemas import (
-    _CARD_STATUS_REFUSALS,
-    _PIN_REFUSALS,
-    _SUPERVISOR_REFUSALS,
-    _body,
-    _card_response,
-    _enum,
-    _flag,
-    _full,
-    _json,
-    _object,
-    _param,
-    _path_card_no,
-    _ref,
-    _string,
+    CARD_STATUS_REFUSALS,
+    PIN_REFUSALS,
+    SUPERVISOR_REFUSALS,
+    card_response,
+    enum_schema,
+    flag_response,
+    full_match,
+    json_response,
+    object_schema,
+    parameter,
+    path_card_no,
+    ref_to,
+    request_body,
+    string_schema,
 )
 
 
@@ -51,8 +51,8 @@ _HOLDER_CHANGE = "Checks, in order: formats, card found, card status, PIN (a wro
     "A new card number, or one of the shop's stock still `inactive`. Nothing "
     "moves: the balance and points start at zero.",
     roles=CAN_TRANSACT,
-    body=_body(
-        _ref("ActivateCardRequest"),
+    body=request_body(
+        ref_to("ActivateCardRequest"),
         {"card_no": "1680106700000034", "phone": "13700137000", "pin": "246810"},
     ),
     errors=(
@@ -67,7 +67,7 @@ _HOLDER_CHANGE = "Checks, in order: formats, card found, card status, PIN (a wro
         "phone_taken",
         "external_no_taken",
     ),
-    ok=_card_response("the activated card"),
+    ok=card_response("the activated card"),
     status=201,
 )
 def activate_card():
@@ -84,16 +84,16 @@ def activate_card():
     "By card number, external card number (外卡号) or bound phone, in that order.",
     roles=ALL_ROLES,
     params=[
-        _param(
+        parameter(
             "find",
             "query",
-            _string(None, minLength=1),
+            string_schema(None, minLength=1),
             "卡号, 外卡号 or 手机号码",
             required=True,
         )
     ],
     errors=("bad_request", "card_not_found"),
-    ok=_card_response(),
+    ok=card_response(),
 )
 def find_card():
     return _card_record(cards.find_card(request.args.get("find", "")))
@@ -111,16 +111,16 @@ def find_card():
     "number goes into a request.",
     roles=ALL_ROLES,
     params=[
-        _param(
+        parameter(
             "q",
             "query",
-            _string(None, minLength=1),
+            string_schema(None, minLength=1),
             "卡号, 外卡号 or 手机号码, as typed",
             required=True,
         )
     ],
     errors=("bad_request", "card_not_found"),
-    ok=_json(_ref("CardCandidates"), "the candidates, at least one"),
+    ok=json_response(ref_to("CardCandidates"), "the candidates, at least one"),
 )
 def lookup_card():
     with_balance = g.actor.role == "owner"
@@ -144,9 +144,9 @@ def lookup_card():
     "Get a card",
     "The card with exactly this card number.",
     roles=ALL_ROLES,
-    params=[_path_card_no()],
+    params=[path_card_no()],
     errors=("invalid_card_no", "card_not_found"),
-    ok=_card_response(),
+    ok=card_response(),
 )
 def get_card(card_no: str):
     return _card_record(cards.get_card(card_no))
@@ -163,8 +163,8 @@ def get_card(card_no: str):
     "its value before and after; the phone and the PIN stay the holder's (their own calls). "
     "Checks: formats, card found, card not inactive, level found, expiry.",
     roles=CAN_EDIT_MEMBERS,
-    params=[_path_card_no()],
-    body=_body(_ref("EditMemberRequest"), {"name": "李四", "expires_on": "2030-12-31"}),
+    params=[path_card_no()],
+    body=request_body(ref_to("EditMemberRequest"), {"name": "李四", "expires_on": "2030-12-31"}),
     errors=(
         "bad_request",
         "invalid_card_no",
@@ -174,10 +174,10 @@ def get_card(card_no: str):
         "card_inactive",
         "level_not_found",
     ),
-    ok=_card_response("the card as it is now"),
+    ok=card_response("the card as it is now"),
 )
 def edit_member(card_no: str):
-    card, _changed = cards.update_member(g.actor, card_no, body())
+    card, changed_response = cards.update_member(g.actor, card_no, body())
     return _card_record(card)
 
 
@@ -188,12 +188,12 @@ def edit_member(card_no: str):
     "Bind a phone (绑定手机)",
     'Binds a phone number to the card; null or "" unbinds it. ' + _HOLDER_CHANGE,
     roles=CAN_TRANSACT,
-    params=[_path_card_no()],
-    body=_body(
-        _object(
+    params=[path_card_no()],
+    body=request_body(
+        object_schema(
             {
-                "phone": _string(_full(PHONE), nullable=True),
-                "pin": _ref("Pin"),
+                "phone": string_schema(full_match(PHONE), nullable=True),
+                "pin": ref_to("Pin"),
             },
             ["phone"],
         ),
@@ -205,11 +205,11 @@ def edit_member(card_no: str):
         "invalid_pin",
         "invalid_phone",
         "card_not_found",
-        *_CARD_STATUS_REFUSALS,
-        *_PIN_REFUSALS,
+        *CARD_STATUS_REFUSALS,
+        *PIN_REFUSALS,
         "phone_taken",
     ),
-    ok=_card_response(),
+    ok=card_response(),
 )
 def bind_phone(card_no: str):
     data = body()
@@ -225,12 +225,12 @@ def bind_phone(card_no: str):
     "Bind an ID number (绑定身份证)",
     'Binds a national ID number to the card; null or "" unbinds it. ' + _HOLDER_CHANGE,
     roles=CAN_TRANSACT,
-    params=[_path_card_no()],
-    body=_body(
-        _object(
+    params=[path_card_no()],
+    body=request_body(
+        object_schema(
             {
-                "id_number": _string(_full(ID_NUMBER), nullable=True),
-                "pin": _ref("Pin"),
+                "id_number": string_schema(full_match(ID_NUMBER), nullable=True),
+                "pin": ref_to("Pin"),
             },
             ["id_number"],
         ),
@@ -241,10 +241,10 @@ def bind_phone(card_no: str):
         "invalid_pin",
         "invalid_id_number",
         "card_not_found",
-        *_CARD_STATUS_REFUSALS,
-        *_PIN_REFUSALS,
+        *CARD_STATUS_REFUSALS,
+        *PIN_REFUSALS,
     ),
-    ok=_card_response(),
+    ok=card_response(),
 )
 def bind_id_number(card_no: str):
     data = body()
@@ -262,19 +262,19 @@ def bind_id_number(card_no: str):
     'The old PIN is the proof (null/"" for a card without one); a null or '
     "empty new PIN removes the PIN. " + _HOLDER_CHANGE,
     roles=CAN_TRANSACT,
-    params=[_path_card_no()],
-    body=_body(
-        _object({"old_pin": _ref("Pin"), "new_pin": _ref("Pin")}),
+    params=[path_card_no()],
+    body=request_body(
+        object_schema({"old_pin": ref_to("Pin"), "new_pin": ref_to("Pin")}),
         {"old_pin": "123456", "new_pin": "654321"},
     ),
     errors=(
         "invalid_card_no",
         "invalid_pin",
         "card_not_found",
-        *_CARD_STATUS_REFUSALS,
-        *_PIN_REFUSALS,
+        *CARD_STATUS_REFUSALS,
+        *PIN_REFUSALS,
     ),
-    ok=_flag("changed"),
+    ok=flag_response("changed"),
 )
 def change_pin(card_no: str):
     data = body()
@@ -291,12 +291,12 @@ def change_pin(card_no: str):
     "Clears a PIN lock too. Checks: formats, supervisor password, card found, "
     "card not inactive (a frozen or lost card may be reset).",
     roles=CAN_TRANSACT,
-    params=[_path_card_no()],
-    body=_body(
-        _object(
+    params=[path_card_no()],
+    body=request_body(
+        object_schema(
             {
-                "new_pin": _ref("Pin"),
-                "supervisor_password": _ref("SupervisorPassword"),
+                "new_pin": ref_to("Pin"),
+                "supervisor_password": ref_to("SupervisorPassword"),
             },
         ),
         {"new_pin": "246810", "supervisor_password": "135790"},
@@ -304,11 +304,11 @@ def change_pin(card_no: str):
     errors=(
         "invalid_card_no",
         "invalid_pin",
-        *_SUPERVISOR_REFUSALS,
+        *SUPERVISOR_REFUSALS,
         "card_not_found",
         "card_inactive",
     ),
-    ok=_flag("reset"),
+    ok=flag_response("reset"),
 )
 def reset_pin(card_no: str):
     data = body()
@@ -324,18 +324,18 @@ def reset_pin(card_no: str):
     "Clears the wrong-PIN count and lock; the supervisor authorises. An inactive "
     "card has no PIN to unlock.",
     roles=CAN_TRANSACT,
-    params=[_path_card_no()],
-    body=_body(
-        _object({"supervisor_password": _ref("SupervisorPassword")}),
+    params=[path_card_no()],
+    body=request_body(
+        object_schema({"supervisor_password": ref_to("SupervisorPassword")}),
         {"supervisor_password": "135790"},
     ),
     errors=(
         "invalid_card_no",
-        *_SUPERVISOR_REFUSALS,
+        *SUPERVISOR_REFUSALS,
         "card_not_found",
         "card_inactive",
     ),
-    ok=_flag("unlocked"),
+    ok=flag_response("unlocked"),
 )
 def unlock_pin(card_no: str):
     cards.unlock_pin(g.actor, card_no, body().get("supervisor_password"))
@@ -352,12 +352,12 @@ def unlock_pin(card_no: str):
     "authorises). Anything else is `invalid_status_change` (with "
     "`current_status`).",
     roles=ALL_ROLES,
-    params=[_path_card_no()],
-    body=_body(
-        _object(
+    params=[path_card_no()],
+    body=request_body(
+        object_schema(
             {
-                "status": _enum(CARD_STATUSES),
-                "supervisor_password": _ref("SupervisorPassword"),
+                "status": enum_schema(CARD_STATUSES),
+                "supervisor_password": ref_to("SupervisorPassword"),
             },
             ["status"],
         ),
@@ -368,9 +368,9 @@ def unlock_pin(card_no: str):
         "bad_request",
         "card_not_found",
         "invalid_status_change",
-        *_SUPERVISOR_REFUSALS,
+        *SUPERVISOR_REFUSALS,
     ),
-    ok=_card_response("the card with its new status"),
+    ok=card_response("the card with its new status"),
 )
 def set_card_status(card_no: str):
     data = body()
@@ -386,16 +386,16 @@ def set_card_status(card_no: str):
     "The card's balance and points for the holder's PIN. Writes no journal row; "
     "a wrong PIN still counts. Checks: formats, card found, card status, PIN.",
     roles=CAN_TRANSACT,
-    params=[_path_card_no()],
-    body=_body(_object({"pin": _ref("Pin")}), {"pin": "123456"}),
+    params=[path_card_no()],
+    body=request_body(object_schema({"pin": ref_to("Pin")}), {"pin": "123456"}),
     errors=(
         "invalid_card_no",
         "invalid_pin",
         "card_not_found",
-        *_CARD_STATUS_REFUSALS,
-        *_PIN_REFUSALS,
+        *CARD_STATUS_REFUSALS,
+        *PIN_REFUSALS,
     ),
-    ok=_json(_ref("Balance"), "the balance and points"),
+    ok=json_response(ref_to("Balance"), "the balance and points"),
 )
 def query_card(card_no: str):
     card = ledger.query(g.actor, card_no, body().get("pin"))

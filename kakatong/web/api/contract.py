@@ -19,7 +19,7 @@ from werkzeug.exceptions import HTTPException
 from ...domain import actors, formats
 from ...domain.actors import ALL_ROLES
 from ...domain.errors import ERRORS, LedgerError
-from .schemas import SCHEMAS, _json, _ref
+from .schemas import SCHEMAS, json_response, ref_to
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -175,8 +175,8 @@ class Operation:
         responses = {str(self.status): self.ok}
         for code_status in sorted(set(error_codes.values())):
             named = [c for c, s in error_codes.items() if s == code_status]
-            responses[str(code_status)] = _json(
-                _ref("Error"), "Refused: " + ", ".join(f"`{c}`" for c in named)
+            responses[str(code_status)] = json_response(
+                ref_to("Error"), "Refused: " + ", ".join(f"`{c}`" for c in named)
             )
         operation = {
             "operationId": self.view,

@@ -1,12 +1,12 @@
 """The OpenAPI document's shared parts: the formats (patterns taken from the domain modules that
-enforce them), the small schema helpers (`_string`, `_enum`, `_object`, `_body` for a JSON
-request body, `_json` for a response, `_ref` for a component, `_param`), the component schemas
-(`SCHEMAS`: request formats, requests, records) and the responses several routes give.
+enforce them), the small schema helpers (`string_schema`, `enum_schema`, `integer_schema`,
+`object_schema`, `request_body` for a JSON request body, `json_response` for a response, `ref_to`
+for a component, `parameter`), the component schemas (`SCHEMAS`: request formats, requests,
+records) and the responses several routes give (`card_response`, `flag_response`, the refusal
+lists).
 
-The route modules declare their operations with these; openapi.py puts them together. The
-underscore on the helpers and shared parts marks them as this package's own vocabulary (they
-read as a declaration language, `_string(...)`, beside stdlib names such as `json` and `object`),
-not a public interface: nothing outside kakatong/web/api imports them.
+The route modules declare their operations with these; openapi.py puts them together. What the
+route modules import is public here; names with an underscore are this module's own.
 """
 
 from __future__ import annotations
@@ -49,16 +49,16 @@ TERMINAL_KINDS = ("pos", "backoffice")  # models.Terminal.kind
 TERMINAL_KEY = f"^[0-9]{{{KEY_DIGITS}}}$"  # terminals.new_key
 
 
-def _ref(name: str) -> dict:
+def ref_to(name: str) -> dict:
     return {"$ref": f"#/components/schemas/{name}"}
 
 
-def _full(regex) -> str:
+def full_match(regex) -> str:
     """A compiled domain regex (used with fullmatch) as an anchored OpenAPI pattern."""
     return f"^(?:{regex.pattern})$"
 
 
-def _string(pattern: str | None = None, *, nullable: bool = False, **extra) -> dict:
+def string_schema(pattern: str | None = None, *, nullable: bool = False, **extra) -> dict:
     schema = {"type": "string", **extra}
     if pattern:
         schema["pattern"] = pattern
@@ -67,7 +67,7 @@ def _string(pattern: str | None = None, *, nullable: bool = False, **extra) -> d
     return schema
 
 
-def _enum(values, *, nullable: bool = False, **extra) -> dict:
+def enum_schema(values, *, nullable: bool = False, **extra) -> dict:
     schema = {"type": "string", "enum": list(values), **extra}
     if nullable:  # OpenAPI 3.0: a nullable enum must list null among its values
         schema["nullable"] = True
@@ -75,7 +75,7 @@ def _enum(values, *, nullable: bool = False, **extra) -> dict:
     return schema
 
 
-def _integer(minimum: int | None = None, maximum: int | None = None, **extra) -> dict:
+def integer_schema(minimum: int | None = None, maximum: int | None = None, **extra) -> dict:
     schema = {"type": "integer", **extra}
     if minimum is not None:
         schema["minimum"] = minimum
@@ -84,7 +84,7 @@ def _integer(minimum: int | None = None, maximum: int | None = None, **extra) ->
     return schema
 
 
-def _object(properties: dict, required=(), *, closed: bool = True, **extra) -> dict:
+def object_schema(properties: dict, required=(), *, closed: bool = True, **extra) -> dict:
     """An object schema; `closed` (additionalProperties false) where the code refuses or
     never sends other fields."""
     schema = {"type": "object", **extra, "properties": properties}
@@ -96,36 +96,36 @@ def _object(properties: dict, required=(), *, closed: bool = True, **extra) -> d
 
 
 def _money(description: str, *, nullable: bool = False) -> dict:
-    return _string(MONEY, nullable=nullable, description=description, example="90.50")
+    return string_schema(MONEY, nullable=nullable, description=description, example="90.50")
 
 
 def _date(description: str, *, nullable: bool = False) -> dict:
-    return _string(None, nullable=nullable, format="date", description=description)
+    return string_schema(None, nullable=nullable, format="date", description=description)
 
 
 def _datetime(description: str) -> dict:
-    return _string(None, format="date-time", description=description)
+    return string_schema(None, format="date-time", description=description)
 
 
 def _six(description: str, *, nullable: bool = True) -> dict:
-    return _string(SIX, nullable=nullable, description=description, example="000001")
+    return string_schema(SIX, nullable=nullable, description=description, example="000001")
 
 
-def _body(schema: dict, example: dict | None = None) -> dict:
+def request_body(schema: dict, example: dict | None = None) -> dict:
     content = {"schema": schema}
     if example is not None:
         content["example"] = example
     return {"required": True, "content": {JSON: content}}
 
 
-def _json(schema: dict, description: str, headers: dict | None = None) -> dict:
+def json_response(schema: dict, description: str, headers: dict | None = None) -> dict:
     response = {"description": description, "content": {JSON: {"schema": schema}}}
     if headers:
         response["headers"] = headers
     return response
 
 
-def _param(name: str, where: str, schema: dict, description: str, required=False) -> dict:
+def parameter(name: str, where: str, schema: dict, description: str, required=False) -> dict:
     return {
         "name": name,
         "in": where,
@@ -135,26 +135,28 @@ def _param(name: str, where: str, schema: dict, description: str, required=False
     }
 
 
-def _path_card_no() -> dict:
-    return _param("card_no", "path", _ref("CardNo"), "卡号, 8 to 19 digits")
+def path_card_no() -> dict:
+    return parameter("card_no", "path", ref_to("CardNo"), "卡号, 8 to 19 digits")
 
 
-def _path_operator_no() -> dict:
-    return _param("operator_no", "path", _string(None), "员工号")
+def path_operator_no() -> dict:
+    return parameter("operator_no", "path", string_schema(None), "员工号")
 
 
-def _path_voucher_no() -> dict:
-    return _param(
+def path_voucher_no() -> dict:
+    return parameter(
         "voucher_no",
         "path",
-        _string("^[0-9]{1,9}$"),
+        string_schema("^[0-9]{1,9}$"),
         "凭证号 as printed on the slip (leading zeros may be kept or dropped)",
     )
 
 
 _REQUEST_FORMATS = {
-    "CardNo": _string(_full(CARD_NO), description="卡号 (card number): 8 to 19 ASCII digits."),
-    "Pin": _string(
+    "CardNo": string_schema(
+        full_match(CARD_NO), description="卡号 (card number): 8 to 19 ASCII digits."
+    ),
+    "Pin": string_schema(
         f"^(?:{PIN.pattern})?$",  # "" is no PIN, like null
         nullable=True,
         description=(
@@ -162,7 +164,7 @@ _REQUEST_FORMATS = {
             "without a PIN; on a card that has one, a missing PIN is a wrong PIN."
         ),
     ),
-    "Amount": _string(
+    "Amount": string_schema(
         AMOUNT,
         description=(
             'Yuan as a STRING with at most two decimals ("90", "90.5", "90.50"); not '
@@ -171,14 +173,14 @@ _REQUEST_FORMATS = {
         ),
         example="90.50",
     ),
-    "Points": _integer(
+    "Points": integer_schema(
         1,
         MAX_POINTS,
         description="Points as a JSON integer (not a string, not true/false).",
         example=100,
     ),
-    "RequestId": _string(
-        _full(REQUEST_ID),
+    "RequestId": string_schema(
+        full_match(REQUEST_ID),
         description=(
             "The caller's idempotency key, unique in the shop. Sent again with the same "
             "content it returns the original transaction (201, `Idempotent-Replayed: true`); "
@@ -187,12 +189,12 @@ _REQUEST_FORMATS = {
         ),
         example="pos1-20250301-0001",
     ),
-    "ServiceCode": _string(
+    "ServiceCode": string_schema(
         f"^(?:{SERVICE_CODE.pattern})?$",
         nullable=True,
         description='服务代码 / 商品代码, optional: 1 to 20 letters or digits ("" = none).',
     ),
-    "SupervisorPassword": _string(
+    "SupervisorPassword": string_schema(
         None,
         nullable=True,
         description=(
@@ -206,14 +208,14 @@ _REQUEST_FORMATS = {
 
 
 _TRANSACTION_REQUESTS = {
-    "ConsumeRequest": _object(
+    "ConsumeRequest": object_schema(
         {
-            "type": _enum(["consume"]),
-            "card_no": _ref("CardNo"),
-            "amount": _ref("Amount"),
-            "pin": _ref("Pin"),
-            "service_code": _ref("ServiceCode"),
-            "request_id": _ref("RequestId"),
+            "type": enum_schema(["consume"]),
+            "card_no": ref_to("CardNo"),
+            "amount": ref_to("Amount"),
+            "pin": ref_to("Pin"),
+            "service_code": ref_to("ServiceCode"),
+            "request_id": ref_to("RequestId"),
         },
         ["type", "card_no", "amount", "request_id"],
         description=(
@@ -222,27 +224,27 @@ _TRANSACTION_REQUESTS = {
             "points_unit⌋)."
         ),
     ),
-    "RechargeRequest": _object(
+    "RechargeRequest": object_schema(
         {
-            "type": _enum(["recharge"]),
-            "card_no": _ref("CardNo"),
-            "amount": _ref("Amount"),
-            "payment_method": _enum(PAYMENT_METHODS, description="支付方式"),
-            "pin": _ref("Pin"),
-            "request_id": _ref("RequestId"),
+            "type": enum_schema(["recharge"]),
+            "card_no": ref_to("CardNo"),
+            "amount": ref_to("Amount"),
+            "payment_method": enum_schema(PAYMENT_METHODS, description="支付方式"),
+            "pin": ref_to("Pin"),
+            "request_id": ref_to("RequestId"),
         },
         ["type", "card_no", "amount", "payment_method", "request_id"],
         description="储值充值 (recharge): credits the balance; no points.",
     ),
-    "PointsEarnRequest": _object(
+    "PointsEarnRequest": object_schema(
         {
-            "type": _enum(["points_earn"]),
-            "card_no": _ref("CardNo"),
-            "amount": _ref("Amount"),
-            "points": _ref("Points"),
-            "pin": _ref("Pin"),
-            "service_code": _ref("ServiceCode"),
-            "request_id": _ref("RequestId"),
+            "type": enum_schema(["points_earn"]),
+            "card_no": ref_to("CardNo"),
+            "amount": ref_to("Amount"),
+            "points": ref_to("Points"),
+            "pin": ref_to("Pin"),
+            "service_code": ref_to("ServiceCode"),
+            "request_id": ref_to("RequestId"),
         },
         ["type", "card_no", "request_id"],
         description=(
@@ -251,14 +253,14 @@ _TRANSACTION_REQUESTS = {
         ),
         oneOf=[{"required": ["amount"]}, {"required": ["points"]}],
     ),
-    "PointsRedeemRequest": _object(
+    "PointsRedeemRequest": object_schema(
         {
-            "type": _enum(["points_redeem"]),
-            "card_no": _ref("CardNo"),
-            "points": _ref("Points"),
-            "pin": _ref("Pin"),
-            "service_code": _ref("ServiceCode"),
-            "request_id": _ref("RequestId"),
+            "type": enum_schema(["points_redeem"]),
+            "card_no": ref_to("CardNo"),
+            "points": ref_to("Points"),
+            "pin": ref_to("Pin"),
+            "service_code": ref_to("ServiceCode"),
+            "request_id": ref_to("RequestId"),
         },
         ["type", "card_no", "points", "request_id"],
         description="积分消费 (points_redeem): debits points.",
@@ -266,7 +268,7 @@ _TRANSACTION_REQUESTS = {
 }
 
 
-_REQUEST_OF_TYPE = {
+REQUEST_OF_TYPE = {
     "consume": "ConsumeRequest",
     "recharge": "RechargeRequest",
     "points_earn": "PointsEarnRequest",
@@ -274,9 +276,9 @@ _REQUEST_OF_TYPE = {
 }
 
 
-_ACTIVATION = _object(
+_ACTIVATION = object_schema(
     {
-        "activation_type": _enum(
+        "activation_type": enum_schema(
             ACTIVATION_TYPES,
             nullable=True,
             description=(
@@ -285,24 +287,24 @@ _ACTIVATION = _object(
                 " and the shop issues a 16-digit card number starting with 8"
             ),
         ),
-        "card_no": _ref("CardNo"),
-        "external_no": _string(
-            _full(EXTERNAL_NO), nullable=True, description="外卡号, 1 to 32 letters or digits"
+        "card_no": ref_to("CardNo"),
+        "external_no": string_schema(
+            full_match(EXTERNAL_NO), nullable=True, description="外卡号, 1 to 32 letters or digits"
         ),
-        "phone": _string(_full(PHONE), nullable=True, description="手机号码, 11 digits"),
-        "name": _string(None, nullable=True, maxLength=40, description="holder's name"),
-        "gender": _enum(GENDERS, nullable=True),
+        "phone": string_schema(full_match(PHONE), nullable=True, description="手机号码, 11 digits"),
+        "name": string_schema(None, nullable=True, maxLength=40, description="holder's name"),
+        "gender": enum_schema(GENDERS, nullable=True),
         "birthday": _date("YYYY-MM-DD, not after today", nullable=True),
-        "id_number": _string(
-            _full(ID_NUMBER),
+        "id_number": string_schema(
+            full_match(ID_NUMBER),
             nullable=True,
             description="身份证号码: 18 characters (check digit verified) or 15 digits",
         ),
-        "level": _string(
+        "level": string_schema(
             None, nullable=True, description="会员等级 name; the first level when omitted"
         ),
         "expires_on": _date("会员有效期, YYYY-MM-DD, not before today", nullable=True),
-        "pin": _ref("Pin"),
+        "pin": ref_to("Pin"),
     },
     [],
     description=(
@@ -312,12 +314,12 @@ _ACTIVATION = _object(
 )
 
 
-_EDIT_MEMBER = _object(
+_EDIT_MEMBER = object_schema(
     {
         name: _ACTIVATION["properties"][name]
         for name in ("name", "gender", "birthday", "id_number", "expires_on")
     }
-    | {"level": _string(None, minLength=1, description="会员等级 name")},
+    | {"level": string_schema(None, minLength=1, description="会员等级 name")},
     [],
     minProperties=1,
     description=(
@@ -327,53 +329,53 @@ _EDIT_MEMBER = _object(
 )
 
 
-_SETTING_PROPERTIES = {
-    "points_unit_fen": _integer(1, 100_000_00, description="fen of spending per point"),
-    "single_limit_fen": _integer(1, 1_000_000_00, description="单笔交易限额, in fen"),
-    "pin_attempt_limit": _integer(1, 10, description="wrong PINs in a row that lock the PIN"),
-    "pin_lock_minutes": _integer(1, 24 * 60, description="how long a PIN stays locked"),
-    "password_attempt_limit": _integer(
+SETTING_PROPERTIES = {
+    "points_unit_fen": integer_schema(1, 100_000_00, description="fen of spending per point"),
+    "single_limit_fen": integer_schema(1, 1_000_000_00, description="单笔交易限额, in fen"),
+    "pin_attempt_limit": integer_schema(1, 10, description="wrong PINs in a row that lock the PIN"),
+    "pin_lock_minutes": integer_schema(1, 24 * 60, description="how long a PIN stays locked"),
+    "password_attempt_limit": integer_schema(
         1, 20, description="wrong staff passwords in a row that lock the staff number"
     ),
-    "password_lock_minutes": _integer(
+    "password_lock_minutes": integer_schema(
         1, 24 * 60, description="how long a staff number stays locked"
     ),
     "enabled_types": {
         "type": "array",
-        "items": _enum(TRANSACTION_TYPES),
+        "items": enum_schema(TRANSACTION_TYPES),
         "uniqueItems": True,
         "description": "开通的交易类型",
     },
-    "web_idle_minutes": _integer(
+    "web_idle_minutes": integer_schema(
         5, 12 * 60, description="a back-office session ends after this many idle minutes"
     ),
     "captcha_always": {
         "type": "boolean",
         "description": "the back office's sign-in always asks for the captcha",
     },
-    "shop_address": _string(
+    "shop_address": string_schema(
         None, maxLength=60, description='门店地址, printed at the foot of each receipt; "": none'
     ),
-    "shop_phone": _string(
+    "shop_phone": string_schema(
         r"^$|^\+?[0-9][0-9 ()\-]{2,19}$",
         description='门店电话, printed at the foot of each receipt; "": none',
     ),
-    "receipt_footer": _string(
+    "receipt_footer": string_schema(
         None, maxLength=60, description='签购单底部文字: the owner\'s line at the foot; "": none'
     ),
-    "merchant_id": _string("^[0-9]{15}$", description="商户号"),
-    "merchant_name": _string(None, minLength=1, maxLength=40, description="商户名"),
-    "receipt_title": _string(None, minLength=1, maxLength=40, description="签购单名"),
+    "merchant_id": string_schema("^[0-9]{15}$", description="商户号"),
+    "merchant_name": string_schema(None, minLength=1, maxLength=40, description="商户名"),
+    "receipt_title": string_schema(None, minLength=1, maxLength=40, description="签购单名"),
 }
 
 
 # terminals.PARAMETERS: the POS manual's terminal parameters (终端参数设置)
-_TERMINAL_PARAMETERS = {
-    "name": _string(
+TERMINAL_PARAMETERS = {
+    "name": string_schema(
         r"\S", maxLength=40, description="终端名称, 1 to 40 characters (not only spaces; trimmed)"
     ),
-    "receipt_copies": _integer(1, 2, description="签购单联数: 1 or 2 copies of each slip"),
-    "standby_type": _enum(
+    "receipt_copies": integer_schema(1, 2, description="签购单联数: 1 or 2 copies of each slip"),
+    "standby_type": enum_schema(
         ["consume", "points_earn"],
         description="待机交易: 储值消费 or 积分累加 on the standby screen",
     ),
@@ -382,24 +384,24 @@ _TERMINAL_PARAMETERS = {
         "type": "boolean",
         "description": "服务代码: the terminal asks for a service code",
     },
-    "next_trace_no": _integer(
+    "next_trace_no": integer_schema(
         1, 999_999, description="流水号: the trace number the next transaction gets"
     ),
-    "language": _enum(["zh", "en"], description="the terminal page's language"),
+    "language": enum_schema(["zh", "en"], description="the terminal page's language"),
     "clear_journal_view": {
         "type": "boolean",
         "enum": [True],
         "description": "清流水: the terminal's transaction query (GET /api/v1/batch) lists nothing "
         "older than now; the batch's totals and the journal keep everything",
     },
-    "printer_url": _string(
+    "printer_url": string_schema(
         None,
         maxLength=200,
         description="the receipt printer (小票打印机): `tcp://HOST:9100`, `usb://VID:PID`, "
         "`serial:///dev/ttyS0?baudrate=9600`, `file:///dev/usb/lp0`, `cups://QUEUE`, or `none`",
         example="tcp://192.168.1.50:9100",
     ),
-    "printer_encoding": _enum(
+    "printer_encoding": enum_schema(
         ["gb18030", "gbk", "utf-8"], description="the encoding the printer reads Chinese in"
     ),
     "printer_chinese_mode": {
@@ -420,48 +422,50 @@ _TERMINAL_PARAMETERS = {
 
 
 _TERMINAL = {
-    "terminal_id": _string(None, description="终端号"),
-    "name": _string(None, description="终端名称"),
-    "kind": _enum(TERMINAL_KINDS, description="a POS terminal or the back office"),
+    "terminal_id": string_schema(None, description="终端号"),
+    "name": string_schema(None, description="终端名称"),
+    "kind": enum_schema(TERMINAL_KINDS, description="a POS terminal or the back office"),
     "batch_no": _six("the open batch (批次号)", nullable=False),
     "next_trace_no": _six("流水号 the next transaction gets", nullable=False),
-    "receipt_copies": _TERMINAL_PARAMETERS["receipt_copies"],
-    "standby_type": _TERMINAL_PARAMETERS["standby_type"],
-    "manual_entry": _TERMINAL_PARAMETERS["manual_entry"],
-    "service_code_prompt": _TERMINAL_PARAMETERS["service_code_prompt"],
-    "language": _TERMINAL_PARAMETERS["language"],
+    "receipt_copies": TERMINAL_PARAMETERS["receipt_copies"],
+    "standby_type": TERMINAL_PARAMETERS["standby_type"],
+    "manual_entry": TERMINAL_PARAMETERS["manual_entry"],
+    "service_code_prompt": TERMINAL_PARAMETERS["service_code_prompt"],
+    "language": TERMINAL_PARAMETERS["language"],
     "journal_view_from": {
         **_datetime("清流水: when the transaction query's list was last cleared (null: never)"),
         "nullable": True,
     },
-    **{key: _TERMINAL_PARAMETERS[key] for key in PRINTER_PARAMETERS},
+    **{key: TERMINAL_PARAMETERS[key] for key in PRINTER_PARAMETERS},
 }
 
 
 PRINT_KINDS = ("probe", "receipt", "reprint", "feed", "settlement", "journal", "totals", "test")
 
 
-_PRINT_JOB = _object(
+_PRINT_JOB = object_schema(
     {
-        "id": _integer(1),
-        "kind": _enum(PRINT_KINDS, description="what the job prints (probe: a connection test)"),
-        "name": _string(None, description="its name on the terminal's screen"),
+        "id": integer_schema(1),
+        "kind": enum_schema(
+            PRINT_KINDS, description="what the job prints (probe: a connection test)"
+        ),
+        "name": string_schema(None, description="its name on the terminal's screen"),
         "voucher_no": _six("the receipt's voucher (receipt and reprint only)"),
-        "state": _enum(["queued", "printing", "printed", "failed", "skipped"]),
-        "error": _string(
+        "state": enum_schema(["queued", "printing", "printed", "failed", "skipped"]),
+        "error": string_schema(
             None, nullable=True, description="why it failed, in the device's words (for the log)"
         ),
-        "reason": _enum(
+        "reason": enum_schema(
             list(FAILURES),
             nullable=True,
             description="a failed job: why, a stable code (null unless failed)",
         ),
-        "message": _string(
+        "message": string_schema(
             None,
             nullable=True,
             description="a failed job: what the cashier reads, in Chinese (打印机未连接：…)",
         ),
-        "attempts": _integer(0),
+        "attempts": integer_schema(0),
     },
     ["id", "kind", "name", "voucher_no", "state", "error", "reason", "message", "attempts"],
     nullable=True,
@@ -470,60 +474,62 @@ _PRINT_JOB = _object(
 
 
 _RECORDS = {
-    "Error": _object(
+    "Error": object_schema(
         {
-            "error": _enum(ERRORS, description="stable code; see the x-error-codes of each call"),
-            "message": _string(None, description="the Chinese sentence a screen shows"),
-            "attempts_left": _integer(
+            "error": enum_schema(
+                ERRORS, description="stable code; see the x-error-codes of each call"
+            ),
+            "message": string_schema(None, description="the Chinese sentence a screen shows"),
+            "attempts_left": integer_schema(
                 0, description="wrong_pin: how many more wrong PINs before the lock"
             ),
             "locked_until": _datetime("pin_locked: when the PIN unlocks (shop time)"),
-            "field": _string(None, description="the request field or parameter at fault"),
+            "field": string_schema(None, description="the request field or parameter at fault"),
             "fields": {
                 "type": "array",
                 "items": {"type": "string"},
                 "description": "bad_request: the fields this transaction type does not take",
             },
-            "setting": _string(
+            "setting": string_schema(
                 None, description="invalid_setting: the setting or terminal parameter at fault"
             ),
-            "minutes_left": _integer(
+            "minutes_left": integer_schema(
                 1, description="staff_locked: minutes until passwords are taken again"
             ),
-            "current_status": _enum(
+            "current_status": enum_schema(
                 CARD_STATUSES, description="invalid_status_change: the card's status now"
             ),
         },
         ["error", "message"],
         description="Every refusal: `{error, message}` plus, for some codes, details.",
     ),
-    "Level": _object(
+    "Level": object_schema(
         {
-            "name": _string(None),
-            "discount_pct": _integer(1, 100, description="88 = pays 88 % of the price"),
-            "points_multiplier_pct": _integer(0, 10000, description="150 = points × 1.5"),
+            "name": string_schema(None),
+            "discount_pct": integer_schema(1, 100, description="88 = pays 88 % of the price"),
+            "points_multiplier_pct": integer_schema(0, 10000, description="150 = points × 1.5"),
         },
         ["name", "discount_pct", "points_multiplier_pct"],
         nullable=True,
         description="会员等级 (member level); null on a card without one.",
     ),
-    "Card": _object(
+    "Card": object_schema(
         {
-            "card_no": _ref("CardNo"),
-            "external_no": _string(None, nullable=True),
-            "phone": _string(None, nullable=True),
-            "name": _string(None, nullable=True),
-            "gender": _enum(GENDERS, nullable=True),
+            "card_no": ref_to("CardNo"),
+            "external_no": string_schema(None, nullable=True),
+            "phone": string_schema(None, nullable=True),
+            "name": string_schema(None, nullable=True),
+            "gender": enum_schema(GENDERS, nullable=True),
             "birthday": _date("生日", nullable=True),
-            "id_number": _string(None, nullable=True),
-            "level": _ref("Level"),
+            "id_number": string_schema(None, nullable=True),
+            "level": ref_to("Level"),
             "expires_on": _date("会员有效期", nullable=True),
             "expired": {"type": "boolean", "description": "expires_on is before today"},
-            "status": _enum(CARD_STATUSES),
+            "status": enum_schema(CARD_STATUSES),
             "has_pin": {"type": "boolean"},
             "pin_locked": {"type": "boolean", "description": "too many wrong PINs, for now"},
             "balance": _money("储值余额; only in the owner's view"),
-            "points": _integer(0, description="可用积分; only in the owner's view"),
+            "points": integer_schema(0, description="可用积分; only in the owner's view"),
         },
         [
             "card_no",
@@ -546,17 +552,17 @@ _RECORDS = {
             "with the holder's PIN."
         ),
     ),
-    "CardCandidates": _object(
+    "CardCandidates": object_schema(
         {
             "candidates": {
                 "type": "array",
                 "minItems": 1,
-                "items": _object(
+                "items": object_schema(
                     {
-                        "matched_by": _enum(
+                        "matched_by": enum_schema(
                             LOOKUP_FIELDS, description="the card's number that `q` is"
                         ),
-                        "card": _ref("Card"),
+                        "card": ref_to("Card"),
                     },
                     ["matched_by", "card"],
                 ),
@@ -565,39 +571,39 @@ _RECORDS = {
         ["candidates"],
         description="The cards a typed entry names (GET /api/v1/cards/lookup), in order.",
     ),
-    "Transaction": _object(
+    "Transaction": object_schema(
         {
-            "type": _enum(JOURNAL_TYPES),
-            "status": _enum(["success", "voided"], description="成功 / 已撤销"),
-            "card_no": _ref("CardNo"),
+            "type": enum_schema(JOURNAL_TYPES),
+            "status": enum_schema(["success", "voided"], description="成功 / 已撤销"),
+            "card_no": ref_to("CardNo"),
             "amount": _money("the balance movement, signed: consume -88.00, recharge 100.00"),
-            "points": _integer(description="the points movement, signed"),
+            "points": integer_schema(description="the points movement, signed"),
             "balance": _money("the card's balance after this transaction"),
-            "points_balance": _integer(0, description="the card's points after it"),
+            "points_balance": integer_schema(0, description="the card's points after it"),
             "price": _money("consume: the price entered, before the discount", nullable=True),
             "purchase_amount": _money(
                 "points_earn: the purchase paid some other way", nullable=True
             ),
             "trace_no": _six("流水号, per terminal; null for an opening entry"),
-            "voucher_no": _string(
+            "voucher_no": string_schema(
                 "^[0-9]{6,}$",
                 nullable=True,
                 description="凭证号, shop-wide, at least six digits; quote it to void",
                 example="000001",
             ),
-            "reference_no": _string(
+            "reference_no": string_schema(
                 "^[0-9]{12}$", nullable=True, description="参考号 REF.NO: hhmmss + voucher"
             ),
             "batch_no": _six("批次号"),
-            "terminal_id": _string(None, nullable=True, description="终端号"),
-            "operator_no": _string(None, nullable=True, description="操作员号"),
-            "operator_name": _string(None, nullable=True),
+            "terminal_id": string_schema(None, nullable=True, description="终端号"),
+            "operator_no": string_schema(None, nullable=True, description="操作员号"),
+            "operator_name": string_schema(None, nullable=True),
             "created_at": _datetime("in the shop's time zone, with its offset"),
             "settle_date": _date("清算日期: the shop-local date"),
-            "service_code": _string(None, nullable=True),
-            "payment_method": _enum(PAYMENT_METHODS, nullable=True),
+            "service_code": string_schema(None, nullable=True),
+            "payment_method": enum_schema(PAYMENT_METHODS, nullable=True),
             "offline": {"type": "boolean"},
-            "original_voucher_no": _string(
+            "original_voucher_no": string_schema(
                 None, nullable=True, description="a void: the voucher it reverses"
             ),
         },
@@ -627,54 +633,56 @@ _RECORDS = {
         ],  # fmt: skip
         description="One row of the journal (交易流水).",
     ),
-    "Receipt": _object(
+    "Receipt": object_schema(
         {
-            "receipt_title": _string(None, description="签购单名"),
-            "merchant_name": _string(None, description="商户名"),
-            "merchant_id": _string("^[0-9]{15}$", description="商户号"),
-            "terminal_id": _string(None, nullable=True, description="终端号"),
-            "operator_no": _string(None, nullable=True, description="操作员号"),
-            "operator_name": _string(None, nullable=True),
-            "card_no": _string(
+            "receipt_title": string_schema(None, description="签购单名"),
+            "merchant_name": string_schema(None, description="商户名"),
+            "merchant_id": string_schema("^[0-9]{15}$", description="商户号"),
+            "terminal_id": string_schema(None, nullable=True, description="终端号"),
+            "operator_no": string_schema(None, nullable=True, description="操作员号"),
+            "operator_name": string_schema(None, nullable=True),
+            "card_no": string_schema(
                 "^[0-9]{0,6}[*]+[0-9]{4}$|^[*]+$",
                 description="卡号, masked: the first 6 and last 4 digits",
                 example="168086******7114",
             ),
-            "holder_name": _string(
+            "holder_name": string_schema(
                 None,
                 nullable=True,
                 description="持卡人, masked: the first character (张*); null without a name",
             ),
-            "level_name": _string(None, nullable=True, description="the card's 会员等级"),
+            "level_name": string_schema(None, nullable=True, description="the card's 会员等级"),
             "expires_on": _date("the card's 会员有效期", nullable=True),
-            "type": _enum(RECEIPT_TYPES),
-            "type_name": _string(None, description="the type in Chinese: 储值消费"),
-            "type_code": _string(None, description="the POS's English code: SALE"),
+            "type": enum_schema(RECEIPT_TYPES),
+            "type_name": string_schema(None, description="the type in Chinese: 储值消费"),
+            "type_code": string_schema(None, description="the POS's English code: SALE"),
             "batch_no": _six("批次号"),
             "voucher_no": _six("凭证号"),
-            "reference_no": _string(
+            "reference_no": string_schema(
                 "^[0-9]{12}$", nullable=True, description="参考号 REF.NO: hhmmss + voucher"
             ),
             "trace_no": _six("流水号"),
             "date": _date("in the shop's time zone"),
-            "time": _string("^[0-9]{2}:[0-9]{2}:[0-9]{2}$", description="HH:MM:SS, the shop's"),
+            "time": string_schema(
+                "^[0-9]{2}:[0-9]{2}:[0-9]{2}$", description="HH:MM:SS, the shop's"
+            ),
             "amount": _money("the money moved, unsigned; null for points", nullable=True),
             "price": _money(
                 "consume: the price before the level's discount, where it differs",
                 nullable=True,
             ),
-            "discount_pct": _integer(
+            "discount_pct": integer_schema(
                 1, 99, description="consume: the level's discount where it applied (88: 88折)"
             )
             | {"nullable": True},
             "discount": _money("consume: what the discount took off (优惠)", nullable=True),
             "purchase": _money("points_earn: the purchase paid some other way", nullable=True),
             "balance_after": _money("the card's balance after it"),
-            "points": _integer(description="the points moved, signed; null for a recharge")
+            "points": integer_schema(description="the points moved, signed; null for a recharge")
             | {"nullable": True},
-            "points_after": _integer(0, description="the card's points after it"),
-            "service_code": _string(None, nullable=True),
-            "payment_method": _string(
+            "points_after": integer_schema(0, description="the card's points after it"),
+            "service_code": string_schema(None, nullable=True),
+            "payment_method": string_schema(
                 None,
                 nullable=True,
                 description="支付方式, in Chinese: a recharge's, 储值支付 for a consume",
@@ -684,30 +692,32 @@ _RECORDS = {
                 "description": "the cardholder signs the slip (持卡人签名)",
             },
             "original_voucher_no": _six("a void: the voucher it reverses"),
-            "original_type": _enum(
+            "original_type": enum_schema(
                 TRANSACTION_TYPES, nullable=True, description="a void: the type it reverses"
             ),
-            "original_type_name": _string(
+            "original_type_name": string_schema(
                 None, nullable=True, description="a void: what it reverses (储值消费)"
             ),
             "voided": {"type": "boolean", "description": "voided since: the slip no longer stands"},
             "copies": {
                 "type": "array",
-                "items": _enum(COPY_LABELS),
+                "items": enum_schema(COPY_LABELS),
                 "minItems": 1,
                 "description": "one label per copy the terminal prints",
             },
-            "shop_address": _string(None, description='门店地址, from the settings ("": none)'),
-            "shop_phone": _string(None, description='门店电话, from the settings ("": none)'),
-            "receipt_footer": _string(None, description='签购单底部文字 ("": none)'),
+            "shop_address": string_schema(
+                None, description='门店地址, from the settings ("": none)'
+            ),
+            "shop_phone": string_schema(None, description='门店电话, from the settings ("": none)'),
+            "receipt_footer": string_schema(None, description='签购单底部文字 ("": none)'),
             "lines": {
                 "type": "array",
-                "items": _ref("ReceiptLine"),
+                "items": ref_to("ReceiptLine"),
                 "description": "the slip's labelled lines, in their order: what every drawer shows",
             },
             "footer": {
                 "type": "array",
-                "items": _ref("ReceiptLine"),
+                "items": ref_to("ReceiptLine"),
                 "description": "after the signature: the shop's address, phone and the owner's "
                 'line (label ""), those that are set',
             },
@@ -759,13 +769,15 @@ _RECORDS = {
             "(domain/receipts.py); the layout is the drawer's."
         ),
     ),
-    "ReceiptLine": _object(
+    "ReceiptLine": object_schema(
         {
-            "key": _string("^[a-z_]+$", description="what the line is: card_no, amount, …"),
-            "label": _string(None, description="the label in Chinese: 卡号"),
-            "label_code": _string(None, description="the POS's English label: CARD NO."),
-            "value": _string(None, nullable=True, description="its text; null: a dash"),
-            "value_code": _string(None, description="after the value: the type's SALE, or empty"),
+            "key": string_schema("^[a-z_]+$", description="what the line is: card_no, amount, …"),
+            "label": string_schema(None, description="the label in Chinese: 卡号"),
+            "label_code": string_schema(None, description="the POS's English label: CARD NO."),
+            "value": string_schema(None, nullable=True, description="its text; null: a dash"),
+            "value_code": string_schema(
+                None, description="after the value: the type's SALE, or empty"
+            ),
             "money": {"type": "boolean", "description": "the value is yuan with two decimals"},
             "translate": {
                 "type": "boolean",
@@ -775,26 +787,26 @@ _RECORDS = {
         ["key", "label", "label_code", "value", "value_code", "money", "translate"],
         description="One labelled line of a receipt: 卡号 CARD NO.  168086******7114.",
     ),
-    "TransactionPage": _object(
+    "TransactionPage": object_schema(
         {
-            "transactions": {"type": "array", "items": _ref("Transaction")},
-            "total": _integer(0, description="rows matching the filters, all pages"),
-            "page": _integer(1),
-            "per_page": _integer(1, MAX_PAGE_SIZE),
+            "transactions": {"type": "array", "items": ref_to("Transaction")},
+            "total": integer_schema(0, description="rows matching the filters, all pages"),
+            "page": integer_schema(1),
+            "per_page": integer_schema(1, MAX_PAGE_SIZE),
         },
         ["transactions", "total", "page", "per_page"],
         description="One page of the journal, newest first.",
     ),
-    "DayStats": _object(
+    "DayStats": object_schema(
         {
             "date": _date("the settlement date (absent in the totals)"),
-            "count": _integer(0, description="successful transactions, voided ones excluded"),
+            "count": integer_schema(0, description="successful transactions, voided ones excluded"),
             "recharge_total": _money("储值充值 total"),
             "consume_total": _money("储值消费 total (what was debited)"),
             "balance_net": _money("储值沉淀: recharge_total - consume_total"),
-            "points_awarded": _integer(0, description="积分奖励"),
-            "points_redeemed": _integer(0, description="积分兑换"),
-            "points_net": _integer(description="积分沉淀: awarded - redeemed"),
+            "points_awarded": integer_schema(0, description="积分奖励"),
+            "points_redeemed": integer_schema(0, description="积分兑换"),
+            "points_net": integer_schema(description="积分沉淀: awarded - redeemed"),
         },
         [
             "count",
@@ -810,34 +822,34 @@ _RECORDS = {
             "nowhere; opening entries of an import count nowhere."
         ),
     ),
-    "DailyStats": _object(
-        {"days": {"type": "array", "items": _ref("DayStats")}, "totals": _ref("DayStats")},
+    "DailyStats": object_schema(
+        {"days": {"type": "array", "items": ref_to("DayStats")}, "totals": ref_to("DayStats")},
         ["days", "totals"],
         description="One DayStats per date of the range (zeros included), and the totals.",
     ),
-    "TypeTotals": _object(
+    "TypeTotals": object_schema(
         {
-            "count": _integer(0),
+            "count": integer_schema(0),
             "amount": _money("sum of the signed amounts (consume is negative)"),
-            "points": _integer(description="sum of the signed points"),
+            "points": integer_schema(description="sum of the signed points"),
         },
         ["count", "amount", "points"],
     ),
-    "Batch": _object(
+    "Batch": object_schema(
         {
-            "terminal_id": _string(None, description="终端号"),
+            "terminal_id": string_schema(None, description="终端号"),
             "batch_no": _six("批次号", nullable=False),
-            "count": _integer(0, description="successful transactions of the batch"),
-            "void_count": _integer(0, description="voids posted in the batch"),
-            "types": _object(
-                {kind: _ref("TypeTotals") for kind in TRANSACTION_TYPES},
+            "count": integer_schema(0, description="successful transactions of the batch"),
+            "void_count": integer_schema(0, description="voids posted in the batch"),
+            "types": object_schema(
+                {kind: ref_to("TypeTotals") for kind in TRANSACTION_TYPES},
                 TRANSACTION_TYPES,
             ),
             "settled_at": _datetime("settlement only: when the batch was closed"),
             "settle_date": _date("settlement only: 清算日期"),
             "transactions": {
                 "type": "array",
-                "items": _ref("Transaction"),
+                "items": ref_to("Transaction"),
                 "maxItems": MAX_PAGE_SIZE,
                 "description": (
                     f"GET /api/v1/batch only: the batch's journal, newest first (at most "
@@ -851,15 +863,15 @@ _RECORDS = {
             "them. Voided transactions count nowhere."
         ),
     ),
-    "Session": _object(
+    "Session": object_schema(
         {
-            "token": _string(None, description="send as `Authorization: Bearer <token>`"),
-            "operator_no": _string(None),
-            "name": _string(None),
-            "role": _enum(sorted(ALL_ROLES)),
-            "terminal_id": _string(None),
+            "token": string_schema(None, description="send as `Authorization: Bearer <token>`"),
+            "operator_no": string_schema(None),
+            "name": string_schema(None),
+            "role": enum_schema(sorted(ALL_ROLES)),
+            "terminal_id": string_schema(None),
             "batch_no": _six("the terminal's open batch", nullable=False),
-            "idle_seconds": _integer(
+            "idle_seconds": integer_schema(
                 1,
                 description="only a session opened with POST /api/v1/session/system: it ends "
                 "after this many idle seconds, and with the session it was opened from",
@@ -867,12 +879,12 @@ _RECORDS = {
         },
         ["token", "operator_no", "name", "role", "terminal_id", "batch_no"],
     ),
-    "Whoami": _object(
+    "Whoami": object_schema(
         {
-            "operator_no": _string(None),
-            "name": _string(None),
-            "role": _enum(sorted(ALL_ROLES)),
-            "terminal_id": _string(None),
+            "operator_no": string_schema(None),
+            "name": string_schema(None),
+            "role": enum_schema(sorted(ALL_ROLES)),
+            "terminal_id": string_schema(None),
             "locked": {
                 "type": "boolean",
                 "description": "locked (锁定) until POST /api/v1/session/unlock",
@@ -880,13 +892,13 @@ _RECORDS = {
         },
         ["operator_no", "name", "role", "terminal_id", "locked"],
     ),
-    "StaffMember": _object(
+    "StaffMember": object_schema(
         {
-            "operator_no": _string(
+            "operator_no": string_schema(
                 None, description="员工号: 00 (主管), 01–98 (操作员), 99 (系统操作员) or owner"
             ),
-            "name": _string(None),
-            "role": _enum(sorted(ALL_ROLES)),
+            "name": string_schema(None),
+            "role": enum_schema(sorted(ALL_ROLES)),
             "active": {
                 "type": "boolean",
                 "description": "false once removed (删除操作员): cannot sign in",
@@ -899,15 +911,15 @@ _RECORDS = {
         ["operator_no", "name", "role", "active", "password_set"],
         description="A staff member (员工); never a password.",
     ),
-    "Terminal": _object(
+    "Terminal": object_schema(
         _TERMINAL,
         list(_TERMINAL),
         description="A terminal (终端) and its parameters (终端参数).",
     ),
-    "NewTerminal": _object(
+    "NewTerminal": object_schema(
         {
             **_TERMINAL,
-            "terminal_key": _string(
+            "terminal_key": string_schema(
                 TERMINAL_KEY,
                 description=(
                     "终端密钥: shown this once and kept only as a keyed hash; a new one with "
@@ -919,43 +931,43 @@ _RECORDS = {
         [*_TERMINAL, "terminal_key"],
         description="A terminal just registered: its parameters (the defaults) and its key.",
     ),
-    "TerminalKeyChecked": _object(
-        {"terminal_id": _string(None, description="终端号"), "name": _TERMINAL["name"]},
+    "TerminalKeyChecked": object_schema(
+        {"terminal_id": string_schema(None, description="终端号"), "name": _TERMINAL["name"]},
         ["terminal_id", "name"],
         description="The terminal whose key was right (or which has no key).",
     ),
     "PrintJob": _PRINT_JOB,
-    "PrinterStatus": _object(
+    "PrinterStatus": object_schema(
         {
-            "printer": _enum(
+            "printer": enum_schema(
                 ["none", "unknown", "printing", "ok", "failed"],
                 description="none: no printer set; unknown: not tried yet; ok: the last job "
                 "(or connection test) got through; failed: it did not (see `error`)",
             ),
-            "error": _string(
+            "error": string_schema(
                 None, nullable=True, description="the last failure, in the device's words"
             ),
-            "reason": _enum(
+            "reason": enum_schema(
                 list(FAILURES),
                 nullable=True,
                 description="failed: why, a stable code (see the reasons in docs/api.md)",
             ),
-            "message": _string(
+            "message": string_schema(
                 None, nullable=True, description="failed: what the cashier reads, in Chinese"
             ),
-            "job": _ref("PrintJob"),
+            "job": ref_to("PrintJob"),
         },
         ["printer", "error", "reason", "message", "job"],
         description="The terminal's receipt printer and its last job.",
     ),
-    "OwnTerminal": _object(
+    "OwnTerminal": object_schema(
         {
             **_TERMINAL,
-            "enabled_types": _SETTING_PROPERTIES["enabled_types"],
-            "merchant_id": _SETTING_PROPERTIES["merchant_id"],
-            "merchant_name": _SETTING_PROPERTIES["merchant_name"],
-            "receipt_title": _SETTING_PROPERTIES["receipt_title"],
-            "printer": _ref("PrinterStatus"),
+            "enabled_types": SETTING_PROPERTIES["enabled_types"],
+            "merchant_id": SETTING_PROPERTIES["merchant_id"],
+            "merchant_name": SETTING_PROPERTIES["merchant_name"],
+            "receipt_title": SETTING_PROPERTIES["receipt_title"],
+            "printer": ref_to("PrinterStatus"),
         },
         [*_TERMINAL, "enabled_types", "merchant_id", "merchant_name", "receipt_title", "printer"],
         description=(
@@ -963,8 +975,8 @@ _RECORDS = {
             "not in `enabled_types` is not on the menu."
         ),
     ),
-    "TerminalChange": _object(
-        _TERMINAL_PARAMETERS,
+    "TerminalChange": object_schema(
+        TERMINAL_PARAMETERS,
         minProperties=1,
         description=(
             "Any non-empty subset of the terminal parameters; all are checked before any is "
@@ -972,18 +984,18 @@ _RECORDS = {
             "not take is `invalid_setting` (with `setting`)."
         ),
     ),
-    "Balance": _object(
-        {"card_no": _ref("CardNo"), "balance": _money("储值余额"), "points": _integer(0)},
+    "Balance": object_schema(
+        {"card_no": ref_to("CardNo"), "balance": _money("储值余额"), "points": integer_schema(0)},
         ["card_no", "balance", "points"],
         description="储值查询 / 积分查询.",
     ),
-    "Settings": _object(
-        _SETTING_PROPERTIES,
-        list(_SETTING_PROPERTIES),
+    "Settings": object_schema(
+        SETTING_PROPERTIES,
+        list(SETTING_PROPERTIES),
         description="Shop-wide settings (终端参数 / 交易参数) and the merchant's own fields.",
     ),
-    "SettingsChange": _object(
-        _SETTING_PROPERTIES,
+    "SettingsChange": object_schema(
+        SETTING_PROPERTIES,
         minProperties=1,
         description=(
             "Any non-empty subset of Settings; all are checked before any is written. An "
@@ -1002,7 +1014,7 @@ SCHEMAS = {
 }
 
 
-_REPLAYED = {
+REPLAYED = {
     "Idempotent-Replayed": {
         "description": "`true` when the request_id was seen before and this is the original",
         "schema": {"type": "string", "enum": ["true"]},
@@ -1010,13 +1022,13 @@ _REPLAYED = {
 }
 
 
-_CARD_STATUS_REFUSALS = ("card_inactive", "card_frozen", "card_lost", "card_expired")
+CARD_STATUS_REFUSALS = ("card_inactive", "card_frozen", "card_lost", "card_expired")
 
 
-_PIN_REFUSALS = ("wrong_pin", "pin_locked")
+PIN_REFUSALS = ("wrong_pin", "pin_locked")
 
 
-_SUPERVISOR_REFUSALS = (
+SUPERVISOR_REFUSALS = (
     "bad_request",
     "staff_locked",
     "wrong_password",
@@ -1024,29 +1036,31 @@ _SUPERVISOR_REFUSALS = (
 )
 
 
-def _card_response(description: str = "the card") -> dict:
-    return _json(_ref("Card"), f"{description} (balance and points in the owner's view only)")
+def card_response(description: str = "the card") -> dict:
+    return json_response(
+        ref_to("Card"), f"{description} (balance and points in the owner's view only)"
+    )
 
 
-def _flag(name: str) -> dict:
+def flag_response(name: str) -> dict:
     """A small `{card_no, <name>: true}` acknowledgement."""
-    return _json(
-        _object(
-            {"card_no": _ref("CardNo"), name: {"type": "boolean", "enum": [True]}},
+    return json_response(
+        object_schema(
+            {"card_no": ref_to("CardNo"), name: {"type": "boolean", "enum": [True]}},
             ["card_no", name],
         ),
         "done",
     )
 
 
-def _locked(value: bool) -> dict:
-    return _object({"locked": {"type": "boolean", "enum": [value]}}, ["locked"])
+def locked_schema(value: bool) -> dict:
+    return object_schema({"locked": {"type": "boolean", "enum": [value]}}, ["locked"])
 
 
-def _changed() -> dict:
-    return _json(
-        _object(
-            {"operator_no": _string(None), "changed": {"type": "boolean", "enum": [True]}},
+def changed_response() -> dict:
+    return json_response(
+        object_schema(
+            {"operator_no": string_schema(None), "changed": {"type": "boolean", "enum": [True]}},
             ["operator_no", "changed"],
         ),
         "changed",

@@ -12,7 +12,7 @@ from ...domain import settings as shop_settings
 from ...domain.actors import ALL_ROLES
 from .contract import operation
 from .openapi import document
-from .schemas import _SETTING_PROPERTIES, _enum, _json, _object, _string
+from .schemas import SETTING_PROPERTIES, enum_schema, json_response, object_schema, string_schema
 
 
 @operation(
@@ -22,7 +22,7 @@ from .schemas import _SETTING_PROPERTIES, _enum, _json, _object, _string
     "This document",
     "The OpenAPI 3.0.3 document of the API.",
     roles=None,
-    ok=_json({"type": "object"}, "the document"),
+    ok=json_response({"type": "object"}, "the document"),
 )
 def openapi():
     return jsonify(document())
@@ -35,7 +35,9 @@ def openapi():
     "Health check",
     "Answers while the server runs; touches no data.",
     roles=None,
-    ok=_json(_object({"status": _enum(["ok"])}, ["status"]), "the server is running"),
+    ok=json_response(
+        object_schema({"status": enum_schema(["ok"])}, ["status"]), "the server is running"
+    ),
 )
 def health():
     return jsonify({"status": "ok"})
@@ -49,13 +51,13 @@ def health():
     "What the POS's version screen shows: the software version, the caller's "
     "terminal and the merchant.",
     roles=ALL_ROLES,
-    ok=_json(
-        _object(
+    ok=json_response(
+        object_schema(
             {
-                "version": _string(None, description="the software's version"),
-                "terminal_id": _string(None, description="the caller's 终端号"),
-                "merchant_id": _SETTING_PROPERTIES["merchant_id"],
-                "merchant_name": _SETTING_PROPERTIES["merchant_name"],
+                "version": string_schema(None, description="the software's version"),
+                "terminal_id": string_schema(None, description="the caller's 终端号"),
+                "merchant_id": SETTING_PROPERTIES["merchant_id"],
+                "merchant_name": SETTING_PROPERTIES["merchant_name"],
             },
             ["version", "terminal_id", "merchant_id", "merchant_name"],
         ),

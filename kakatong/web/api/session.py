@@ -11,7 +11,14 @@ from ...domain import formats, staff, terminals
 from ...domain.actors import ALL_ROLES, CAN_TRANSACT, Actor
 from ...store.models import Terminal
 from .contract import bearer_token, body, operation, session_store
-from .schemas import _body, _json, _locked, _object, _ref, _string
+from .schemas import (
+    json_response,
+    locked_schema,
+    object_schema,
+    ref_to,
+    request_body,
+    string_schema,
+)
 
 # 系统设置 from an operator's session: the system operator's session opened from it ends after
 # this many idle seconds (and with the operator's session).
@@ -24,16 +31,16 @@ DELETE /api/v1/session and the unlock; locking a locked session is `terminal_loc
 Only this session is locked, not the terminal's other sessions. Takes no body."""
 
 
-_SIGN_IN_BODY = _object(
+_SIGN_IN_BODY = object_schema(
     {
-        "operator_no": _string(None, description="员工号: 00, 01–05, 99 or owner"),
-        "password": _string(None),
-        "terminal_id": _string(
+        "operator_no": string_schema(None, description="员工号: 00, 01–05, 99 or owner"),
+        "password": string_schema(None),
+        "terminal_id": string_schema(
             None,
             nullable=True,
             description=("终端号; may be left out while the shop has exactly one POS terminal"),
         ),
-        "terminal_key": _string(
+        "terminal_key": string_schema(
             None,
             nullable=True,
             description="终端密钥; needed at a terminal that has a key, ignored at one without",
@@ -67,7 +74,7 @@ _SIGN_IN_BODY = _object(
     "`minutes_left`) for `password_lock_minutes` (default 15), right password "
     "or not. Sessions live in memory: a restart or 12 idle hours ends them.",
     roles=None,
-    body=_body(_SIGN_IN_BODY, {"operator_no": "01", "password": "2580"}),
+    body=request_body(_SIGN_IN_BODY, {"operator_no": "01", "password": "2580"}),
     errors=(
         "bad_request",
         "terminal_required",
@@ -80,7 +87,7 @@ _SIGN_IN_BODY = _object(
         "staff_disabled",
         "password_change_required",
     ),
-    ok=_json(_ref("Session"), "signed in"),
+    ok=json_response(ref_to("Session"), "signed in"),
     status=201,
 )
 def sign_in():
@@ -113,7 +120,7 @@ def sign_in():
     "Who the bearer token belongs to, at which terminal, and whether the "
     "session is locked. Answers while it is locked.",
     roles=ALL_ROLES,
-    ok=_json(_ref("Whoami"), "the session"),
+    ok=json_response(ref_to("Whoami"), "the session"),
     while_locked=True,
 )
 def whoami():
@@ -153,7 +160,7 @@ def sign_out():
     "Lock the session (锁定)",
     _LOCK_DESCRIPTION,
     roles=ALL_ROLES,
-    ok=_json(_locked(True), "locked"),
+    ok=json_response(locked_schema(True), "locked"),
     writes=False,  # sessions live in memory
 )
 def lock_session():
@@ -173,9 +180,11 @@ def lock_session():
     "`minutes_left`) for `password_lock_minutes`, right password or not; the "
     "session may still sign out. Answers on an unlocked session too.",
     roles=ALL_ROLES,
-    body=_body(_object({"password": _string(None)}, ["password"]), {"password": "2580"}),
+    body=request_body(
+        object_schema({"password": string_schema(None)}, ["password"]), {"password": "2580"}
+    ),
     errors=("bad_request", "staff_locked", "wrong_password"),
-    ok=_json(_locked(False), "unlocked"),
+    ok=json_response(locked_schema(False), "unlocked"),
     while_locked=True,
 )
 def unlock_session():
@@ -198,9 +207,11 @@ def unlock_session():
     "wrong ones count with sign-in's (`staff_locked`). The terminal page keeps the token in "
     "memory only, never in storage: a reload is back in the caller's session.",
     roles=CAN_TRANSACT,
-    body=_body(_object({"password": _string(None)}, ["password"]), {"password": "24680135"}),
+    body=request_body(
+        object_schema({"password": string_schema(None)}, ["password"]), {"password": "24680135"}
+    ),
     errors=("staff_locked", "wrong_password", "staff_disabled", "password_change_required"),
-    ok=_json(_ref("Session"), "the system operator's session, with `idle_seconds`"),
+    ok=json_response(ref_to("Session"), "the system operator's session, with `idle_seconds`"),
     status=201,
 )
 def system_session():

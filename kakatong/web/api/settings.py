@@ -10,7 +10,7 @@ from flask import g, jsonify
 from ...domain import settings as shop_settings
 from ...domain.actors import CAN_CHANGE_SETTINGS
 from .contract import body, operation
-from .schemas import _body, _json, _ref
+from .schemas import json_response, ref_to, request_body
 
 
 @operation(
@@ -20,7 +20,7 @@ from .schemas import _body, _json, _ref
     "Read the settings (参数)",
     "Every setting with its current value. The money settings are integer fen (`*_fen`).",
     roles=CAN_CHANGE_SETTINGS,
-    ok=_json(_ref("Settings"), "the settings"),
+    ok=json_response(ref_to("Settings"), "the settings"),
 )
 def get_settings():
     return jsonify(shop_settings.load())
@@ -33,9 +33,9 @@ def get_settings():
     "Change settings",
     "Changes the settings given (any non-empty subset), all or none.",
     roles=CAN_CHANGE_SETTINGS,
-    body=_body(_ref("SettingsChange"), {"pin_attempt_limit": 5}),
+    body=request_body(ref_to("SettingsChange"), {"pin_attempt_limit": 5}),
     errors=("bad_request", "invalid_setting"),
-    ok=_json(_ref("Settings"), "every setting after the change"),
+    ok=json_response(ref_to("Settings"), "every setting after the change"),
 )
 def put_settings():
     return jsonify(shop_settings.update(body(any_field=True), g.actor))

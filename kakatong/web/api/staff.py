@@ -14,16 +14,16 @@ from ..sessions import end_sessions_of
 from . import records
 from .contract import body, operation
 from .schemas import (
-    _SUPERVISOR_REFUSALS,
     NEW_OPERATOR_NO,
+    SUPERVISOR_REFUSALS,
     TERMINAL_PASSWORD,
-    _body,
-    _changed,
-    _json,
-    _object,
-    _path_operator_no,
-    _ref,
-    _string,
+    changed_response,
+    json_response,
+    object_schema,
+    path_operator_no,
+    ref_to,
+    request_body,
+    string_schema,
 )
 
 _STAFF_AUTHORITY = (
@@ -41,8 +41,8 @@ _STAFF_AUTHORITY = (
     "passwords: `password_set` is false while one is still on the role's default "
     "(the owner: none set).",
     roles=CAN_MANAGE_STAFF,
-    ok=_json(
-        _object({"staff": {"type": "array", "items": _ref("StaffMember")}}, ["staff"]),
+    ok=json_response(
+        object_schema({"staff": {"type": "array", "items": ref_to("StaffMember")}}, ["staff"]),
         "the staff",
     ),
 )
@@ -64,13 +64,15 @@ def list_staff():
     "`field`), the password (`invalid_password`), the authorisation, the number "
     "free (`staff_exists`).",
     roles=CAN_TRANSACT,
-    body=_body(
-        _object(
+    body=request_body(
+        object_schema(
             {
-                "operator_no": _string(NEW_OPERATOR_NO, description="操作员号"),
-                "name": _string(None, nullable=True, maxLength=40, description="default 操作员NN"),
-                "password": _string(TERMINAL_PASSWORD, description="4 to 8 digits, not 0000"),
-                "supervisor_password": _ref("SupervisorPassword"),
+                "operator_no": string_schema(NEW_OPERATOR_NO, description="操作员号"),
+                "name": string_schema(
+                    None, nullable=True, maxLength=40, description="default 操作员NN"
+                ),
+                "password": string_schema(TERMINAL_PASSWORD, description="4 to 8 digits, not 0000"),
+                "supervisor_password": ref_to("SupervisorPassword"),
             },
             ["operator_no", "password"],
         ),
@@ -84,10 +86,10 @@ def list_staff():
     errors=(
         "invalid_staff_no",
         "invalid_password",
-        *_SUPERVISOR_REFUSALS,
+        *SUPERVISOR_REFUSALS,
         "staff_exists",
     ),
-    ok=_json(_ref("StaffMember"), "the operator"),
+    ok=json_response(ref_to("StaffMember"), "the operator"),
     status=201,
 )
 def add_operator():
@@ -116,22 +118,24 @@ def add_operator():
     "(`staff_not_found`) and whose it is (`not_permitted`). The password reset itself checks "
     "all of it again.",
     roles=CAN_TRANSACT,
-    body=_body(
-        _object(
+    body=request_body(
+        object_schema(
             {
-                "supervisor_password": _ref("SupervisorPassword"),
-                "operator_no": _string(None, nullable=True, description="操作员号, once typed"),
+                "supervisor_password": ref_to("SupervisorPassword"),
+                "operator_no": string_schema(
+                    None, nullable=True, description="操作员号, once typed"
+                ),
             },
         ),
         {"supervisor_password": "135790", "operator_no": "02"},
     ),
-    errors=(*_SUPERVISOR_REFUSALS, "staff_not_found"),
-    ok=_json(
-        _object(
+    errors=(*SUPERVISOR_REFUSALS, "staff_not_found"),
+    ok=json_response(
+        object_schema(
             {
                 "authorised": {"type": "boolean", "enum": [True]},
-                "operator_no": _string(None, nullable=True),
-                "name": _string(None, nullable=True, description="the operator's name"),
+                "operator_no": string_schema(None, nullable=True),
+                "name": string_schema(None, nullable=True, description="the operator's name"),
             },
             ["authorised", "operator_no", "name"],
         ),
@@ -164,15 +168,15 @@ def authorise_staff():
     "the authorisation, an active staff member of this number "
     "(`staff_not_found`), an operator (`not_permitted`).",
     roles=CAN_TRANSACT,
-    params=[_path_operator_no()],
+    params=[path_operator_no()],
     body={
-        **_body(
-            _object({"supervisor_password": _ref("SupervisorPassword")}),
+        **request_body(
+            object_schema({"supervisor_password": ref_to("SupervisorPassword")}),
             {"supervisor_password": "135790"},
         ),
         "required": False,
     },
-    errors=(*_SUPERVISOR_REFUSALS, "staff_not_found"),
+    errors=(*SUPERVISOR_REFUSALS, "staff_not_found"),
     ok={"description": "removed (no body)"},
     status=204,
 )
@@ -195,16 +199,16 @@ def remove_operator(operator_no: str):
     "the same lock as sign-in (`staff_locked`). Ends every session of that "
     "staff member.",
     roles=None,
-    params=[_path_operator_no()],
-    body=_body(
-        _object(
-            {"old_password": _string(None), "new_password": _string(None)},
+    params=[path_operator_no()],
+    body=request_body(
+        object_schema(
+            {"old_password": string_schema(None), "new_password": string_schema(None)},
             ["old_password", "new_password"],
         ),
         {"old_password": "0000", "new_password": "2580"},
     ),
     errors=("password_not_set", "staff_locked", "wrong_password", "invalid_password"),
-    ok=_changed(),
+    ok=changed_response(),
 )
 def change_staff_password(operator_no: str):
     data = body()
@@ -228,19 +232,19 @@ def change_staff_password(operator_no: str):
     "(`staff_not_found`), whose it is (`not_permitted`: the supervisor sets "
     "operators' passwords only), the new password (`invalid_password`).",
     roles=CAN_TRANSACT,
-    params=[_path_operator_no()],
-    body=_body(
-        _object(
+    params=[path_operator_no()],
+    body=request_body(
+        object_schema(
             {
-                "new_password": _string(None),
-                "supervisor_password": _ref("SupervisorPassword"),
+                "new_password": string_schema(None),
+                "supervisor_password": ref_to("SupervisorPassword"),
             },
             ["new_password"],
         ),
         {"new_password": "7070"},
     ),
-    errors=(*_SUPERVISOR_REFUSALS, "staff_not_found", "invalid_password"),
-    ok=_changed(),
+    errors=(*SUPERVISOR_REFUSALS, "staff_not_found", "invalid_password"),
+    ok=changed_response(),
 )
 def reset_staff_password(operator_no: str):
     data = body()

@@ -22,17 +22,17 @@ from . import records
 from .common import print_service, query_int
 from .contract import body, operation
 from .schemas import (
-    _TERMINAL_PARAMETERS,
     TERMINAL_KEY,
-    _body,
-    _enum,
-    _full,
-    _integer,
-    _json,
-    _object,
-    _param,
-    _ref,
-    _string,
+    TERMINAL_PARAMETERS,
+    enum_schema,
+    full_match,
+    integer_schema,
+    json_response,
+    object_schema,
+    parameter,
+    ref_to,
+    request_body,
+    string_schema,
 )
 
 # How long a stream stays open (the page reconnects), how often it says it is alive, how long
@@ -73,7 +73,7 @@ def _cursor(text: str | None, hub) -> int:
     "The terminal this session is signed in at, with its parameters (终端参数) "
     "and what its screens need of the shop's settings.",
     roles=ALL_ROLES,
-    ok=_json(_ref("OwnTerminal"), "the terminal"),
+    ok=json_response(ref_to("OwnTerminal"), "the terminal"),
 )
 def own_terminal():
     # With what the terminal's screens need of the shop's settings (a type switched off is
@@ -101,7 +101,7 @@ def own_terminal():
     "about a printer not yet tried, the server tests the connection (the answer "
     "comes as an `event: printer` on the stream).",
     roles=ALL_ROLES,
-    ok=_json(_ref("PrinterStatus"), "the printer"),
+    ok=json_response(ref_to("PrinterStatus"), "the printer"),
 )
 def printer_status():
     return jsonify(print_service().status(Terminal.get_by_id(g.actor.terminal_pk)))
@@ -132,11 +132,11 @@ def printer_status():
         "transaction_not_found",
         "no_settlement",
     ),
-    body=_body(
-        _object(
+    body=request_body(
+        object_schema(
             {
-                "kind": _enum(["reprint", "settlement", "feed", "journal", "totals", "test"]),
-                "voucher_no": _string(
+                "kind": enum_schema(["reprint", "settlement", "feed", "journal", "totals", "test"]),
+                "voucher_no": string_schema(
                     "^[0-9]{1,9}$",
                     description="reprint only: the voucher (凭证号) of a "
                     "transaction of this terminal",
@@ -146,7 +146,7 @@ def printer_status():
         ),
         {"kind": "reprint"},
     ),
-    ok=_json(_ref("PrintJob"), "the job, queued"),
+    ok=json_response(ref_to("PrintJob"), "the job, queued"),
     status=202,
     writes=False,  # the print queues live in memory
 )
@@ -186,10 +186,10 @@ def print_job():
     roles=ALL_ROLES,
     errors=("too_many_streams",),
     params=[
-        _param(
+        parameter(
             "Last-Event-ID",
             "header",
-            _string("^[0-9]+$"),
+            string_schema("^[0-9]+$"),
             "the last event id seen: events after it are sent first",
         )
     ],
@@ -257,33 +257,33 @@ def swipe_stream():
     roles=ALL_ROLES,
     errors=("bad_request",),
     params=[
-        _param(
+        parameter(
             "after",
             "query",
-            _integer(0),
+            integer_schema(0),
             "the `last_id` of the previous answer",
         )
     ],
-    ok=_json(
-        _object(
+    ok=json_response(
+        object_schema(
             {
                 "swipes": {
                     "type": "array",
-                    "items": _object(
+                    "items": object_schema(
                         {
-                            "id": _integer(1),
-                            "event": _enum(["swipe", "retry"]),
-                            "card_no": _string(
+                            "id": integer_schema(1),
+                            "event": enum_schema(["swipe", "retry"]),
+                            "card_no": string_schema(
                                 "^[0-9]{8,19}$",
                                 nullable=True,
                                 description="the card number (null for a retry)",
                             ),
-                            "expires": _string(
+                            "expires": string_schema(
                                 "^[0-9]{4}$",
                                 nullable=True,
                                 description="YYMM as on the stripe",
                             ),
-                            "count": _integer(
+                            "count": integer_schema(
                                 1,
                                 nullable=True,
                                 description="a retry: how many bad reads in a row it "
@@ -293,9 +293,9 @@ def swipe_stream():
                         ["id", "event", "card_no", "expires", "count"],
                     ),
                 },
-                "reader": _enum(["connected", "disconnected", "none"]),
-                "printer": _ref("PrinterStatus"),
-                "last_id": _integer(0),
+                "reader": enum_schema(["connected", "disconnected", "none"]),
+                "printer": ref_to("PrinterStatus"),
+                "last_id": integer_schema(0),
             },
             ["swipes", "reader", "printer", "last_id"],
         ),
@@ -335,9 +335,9 @@ def poll_swipes():
     "The terminals",
     "Every terminal with its parameters, by terminal ID.",
     roles=CAN_CHANGE_SETTINGS,
-    ok=_json(
-        _object(
-            {"terminals": {"type": "array", "items": _ref("Terminal")}},
+    ok=json_response(
+        object_schema(
+            {"terminals": {"type": "array", "items": ref_to("Terminal")}},
             ["terminals"],
         ),
         "the terminals",
@@ -359,18 +359,18 @@ def list_terminals():
     "order: the fields, the terminal ID (`invalid_terminal_id`: 8 digits), the "
     "name (`invalid_setting` with `setting`), the ID free (`terminal_exists`).",
     roles=CAN_CHANGE_SETTINGS,
-    body=_body(
-        _object(
+    body=request_body(
+        object_schema(
             {
-                "terminal_id": _string(_full(TERMINAL_ID), description="终端号"),
-                "name": _TERMINAL_PARAMETERS["name"],
+                "terminal_id": string_schema(full_match(TERMINAL_ID), description="终端号"),
+                "name": TERMINAL_PARAMETERS["name"],
             },
             ["terminal_id", "name"],
         ),
         {"terminal_id": "10000002", "name": "收银台 2"},
     ),
     errors=("bad_request", "invalid_terminal_id", "invalid_setting", "terminal_exists"),
-    ok=_json(_ref("NewTerminal"), "the terminal and its key"),
+    ok=json_response(ref_to("NewTerminal"), "the terminal and its key"),
     status=201,
 )
 def register_terminal():
@@ -388,13 +388,15 @@ def register_terminal():
     "hash; the old key stops working at once (sessions already open go on). A "
     "terminal that had no key has one from now on. Takes no body.",
     roles=CAN_CHANGE_SETTINGS,
-    params=[_param("terminal_id", "path", _string(None), "终端号")],
+    params=[parameter("terminal_id", "path", string_schema(None), "终端号")],
     errors=("terminal_not_found",),
-    ok=_json(
-        _object(
+    ok=json_response(
+        object_schema(
             {
-                "terminal_id": _string(None, description="终端号"),
-                "terminal_key": _string(TERMINAL_KEY, description="终端密钥, shown this once"),
+                "terminal_id": string_schema(None, description="终端号"),
+                "terminal_key": string_schema(
+                    TERMINAL_KEY, description="终端密钥, shown this once"
+                ),
             },
             ["terminal_id", "terminal_key"],
         ),
@@ -419,11 +421,11 @@ def rotate_terminal_key(terminal_id: str):
     "right key or not. Checks, in order: the terminal found "
     "(`terminal_not_found`), the fields, the key.",
     roles=None,
-    params=[_param("terminal_id", "path", _string(None), "终端号")],
-    body=_body(
-        _object(
+    params=[parameter("terminal_id", "path", string_schema(None), "终端号")],
+    body=request_body(
+        object_schema(
             {
-                "terminal_key": _string(
+                "terminal_key": string_schema(
                     None,
                     nullable=True,
                     description="终端密钥; may be left out at a terminal without one",
@@ -439,7 +441,7 @@ def rotate_terminal_key(terminal_id: str):
         "staff_locked",
         "wrong_terminal_key",
     ),
-    ok=_json(_ref("TerminalKeyChecked"), "the key is right: this is the terminal"),
+    ok=json_response(ref_to("TerminalKeyChecked"), "the key is right: this is the terminal"),
 )
 def bind_terminal(terminal_id: str):
     """A browser becomes this terminal: the key is checked (no session needed yet)."""
@@ -460,10 +462,10 @@ def bind_terminal(terminal_id: str):
     "terminal gets, as on the POS. Checks, in order: the fields, the terminal "
     "found (`terminal_not_found`), the values.",
     roles=CAN_CHANGE_SETTINGS,
-    params=[_param("terminal_id", "path", _string(None), "终端号")],
-    body=_body(_ref("TerminalChange"), {"receipt_copies": 1, "next_trace_no": 100}),
+    params=[parameter("terminal_id", "path", string_schema(None), "终端号")],
+    body=request_body(ref_to("TerminalChange"), {"receipt_copies": 1, "next_trace_no": 100}),
     errors=("bad_request", "terminal_not_found", "invalid_setting"),
-    ok=_json(_ref("Terminal"), "the terminal after the change"),
+    ok=json_response(ref_to("Terminal"), "the terminal after the change"),
 )
 def update_terminal(terminal_id: str):
     changes = body()

@@ -20,19 +20,19 @@ from . import records
 from .common import posted_response, query_int
 from .contract import body, operation
 from .schemas import (
-    _CARD_STATUS_REFUSALS,
-    _PIN_REFUSALS,
-    _REPLAYED,
-    _REQUEST_OF_TYPE,
-    _body,
-    _enum,
-    _integer,
-    _json,
-    _object,
-    _param,
-    _path_voucher_no,
-    _ref,
-    _string,
+    CARD_STATUS_REFUSALS,
+    PIN_REFUSALS,
+    REPLAYED,
+    REQUEST_OF_TYPE,
+    enum_schema,
+    integer_schema,
+    json_response,
+    object_schema,
+    parameter,
+    path_voucher_no,
+    ref_to,
+    request_body,
+    string_schema,
 )
 
 _TRANSACT_DESCRIPTION = """\
@@ -67,24 +67,26 @@ checked. Idempotent like POST /api/v1/transactions."""
 
 
 _JOURNAL_PARAMS = [
-    _param("card_no", "query", _string(None), "卡号"),
-    _param(
+    parameter("card_no", "query", string_schema(None), "卡号"),
+    parameter(
         "time_from",
         "query",
-        _string(None),
+        string_schema(None),
         "ISO 8601 date-time, inclusive; without an offset it is shop time. Percent-"
         "encode a `+` offset as %2B",
     ),
-    _param("time_to", "query", _string(None), "ISO 8601 date-time, inclusive"),
-    _param("date_from", "query", _string(None, format="date"), "清算日期 from, YYYY-MM-DD"),
-    _param("date_to", "query", _string(None, format="date"), "清算日期 to, inclusive"),
-    _param("status", "query", _enum(["success", "voided"]), "交易状态"),
-    _param("type", "query", _enum(JOURNAL_TYPES), "交易类型"),
-    _param("trace_no", "query", _integer(0), "流水号 (digits)"),
-    _param("terminal_id", "query", _string(None), "终端号"),
-    _param("batch_no", "query", _integer(0), "批次号 (digits)"),
-    _param("page", "query", _integer(1, MAX_PAGE, default=1), "page number, from 1"),
-    _param("per_page", "query", _integer(1, MAX_PAGE_SIZE, default=50), "rows per page"),
+    parameter("time_to", "query", string_schema(None), "ISO 8601 date-time, inclusive"),
+    parameter(
+        "date_from", "query", string_schema(None, format="date"), "清算日期 from, YYYY-MM-DD"
+    ),
+    parameter("date_to", "query", string_schema(None, format="date"), "清算日期 to, inclusive"),
+    parameter("status", "query", enum_schema(["success", "voided"]), "交易状态"),
+    parameter("type", "query", enum_schema(JOURNAL_TYPES), "交易类型"),
+    parameter("trace_no", "query", integer_schema(0), "流水号 (digits)"),
+    parameter("terminal_id", "query", string_schema(None), "终端号"),
+    parameter("batch_no", "query", integer_schema(0), "批次号 (digits)"),
+    parameter("page", "query", integer_schema(1, MAX_PAGE, default=1), "page number, from 1"),
+    parameter("per_page", "query", integer_schema(1, MAX_PAGE_SIZE, default=50), "rows per page"),
 ]
 
 
@@ -95,13 +97,13 @@ _JOURNAL_PARAMS = [
     "Post a transaction (消费 / 充值 / 积分累加 / 积分消费)",
     _TRANSACT_DESCRIPTION,
     roles=CAN_TRANSACT,
-    body=_body(
+    body=request_body(
         {
-            "oneOf": [_ref(name) for name in _REQUEST_OF_TYPE.values()],
+            "oneOf": [ref_to(name) for name in REQUEST_OF_TYPE.values()],
             "discriminator": {
                 "propertyName": "type",
                 "mapping": {
-                    kind: f"#/components/schemas/{name}" for kind, name in _REQUEST_OF_TYPE.items()
+                    kind: f"#/components/schemas/{name}" for kind, name in REQUEST_OF_TYPE.items()
                 },
             },
         },
@@ -123,16 +125,16 @@ _JOURNAL_PARAMS = [
         "invalid_points",
         "request_id_reused",
         "card_not_found",
-        *_CARD_STATUS_REFUSALS,
-        *_PIN_REFUSALS,
+        *CARD_STATUS_REFUSALS,
+        *PIN_REFUSALS,
         "insufficient_balance",
         "insufficient_points",
         "no_points",
     ),
-    ok=_json(
-        _ref("Transaction"),
+    ok=json_response(
+        ref_to("Transaction"),
         "posted, or the original of a replayed request_id",
-        headers=_REPLAYED,
+        headers=REPLAYED,
     ),
     status=201,
 )
@@ -162,7 +164,7 @@ def post_transaction():
     roles=CAN_READ_JOURNAL,
     params=_JOURNAL_PARAMS,
     errors=("bad_request", "invalid_date", "invalid_card_no", "invalid_terminal_id"),
-    ok=_json(_ref("TransactionPage"), "one page"),
+    ok=json_response(ref_to("TransactionPage"), "one page"),
 )
 def list_transactions():
     filters = reports.journal_filter(request.args)
@@ -189,9 +191,9 @@ def list_transactions():
     "terminal they are signed in at (the POS's own journal): another terminal's answers "
     "`transaction_not_found`, as if it did not exist.",
     roles=CAN_TRANSACT,
-    params=[_path_voucher_no()],
+    params=[path_voucher_no()],
     errors=("bad_request", "transaction_not_found"),
-    ok=_json(_ref("Transaction"), "the transaction"),
+    ok=json_response(ref_to("Transaction"), "the transaction"),
 )
 def get_transaction(voucher_no: str):
     return jsonify(records.transaction(ledger.find_voucher(g.actor, voucher_no)))
@@ -210,9 +212,9 @@ def get_transaction(voucher_no: str):
     "the terminal page and the back office all show). The layout is left to whoever draws it. "
     "An import's opening entry has none (`transaction_not_found`).",
     roles=CAN_TRANSACT,
-    params=[_path_voucher_no()],
+    params=[path_voucher_no()],
     errors=("bad_request", "transaction_not_found"),
-    ok=_json(_ref("Receipt"), "the receipt"),
+    ok=json_response(ref_to("Receipt"), "the receipt"),
 )
 def get_receipt(voucher_no: str):
     return jsonify(records.receipt(receipts.for_voucher(g.actor, voucher_no)))
@@ -230,7 +232,7 @@ def get_receipt(voucher_no: str):
     "no transaction.",
     roles=CAN_TRANSACT,
     errors=("no_receipt",),
-    ok=_json(_ref("Receipt"), "the receipt"),
+    ok=json_response(ref_to("Receipt"), "the receipt"),
 )
 def last_receipt():
     record = printing.last_receipt(Terminal.get_by_id(g.actor.terminal_pk))
@@ -246,13 +248,13 @@ def last_receipt():
     "Void a transaction (交易撤销)",
     _VOID_DESCRIPTION,
     roles=CAN_TRANSACT,
-    params=[_path_voucher_no()],
-    body=_body(
-        _object(
+    params=[path_voucher_no()],
+    body=request_body(
+        object_schema(
             {
-                "supervisor_password": _ref("SupervisorPassword"),
-                "request_id": _ref("RequestId"),
-                "pin": _ref("Pin"),
+                "supervisor_password": ref_to("SupervisorPassword"),
+                "request_id": ref_to("RequestId"),
+                "pin": ref_to("Pin"),
             },
             ["request_id"],
         ),
@@ -273,13 +275,13 @@ def last_receipt():
         "not_voidable",
         "already_voided",
         "batch_closed",
-        *_PIN_REFUSALS,
+        *PIN_REFUSALS,
         "void_refused",
     ),
-    ok=_json(
-        _ref("Transaction"),
+    ok=json_response(
+        ref_to("Transaction"),
         "the void row (type `void`), or the original of a replayed request_id",
-        headers=_REPLAYED,
+        headers=REPLAYED,
     ),
     status=201,
 )
