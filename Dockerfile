@@ -1,9 +1,10 @@
-# Kakatong (卡卡通) appliance image: python app.py under waitress on port 8000,
-# everything it keeps (SQLite database, secret_key, pin_pepper) in the volume /app/data.
+# Kakatong (卡卡通) appliance image: python app.py, HTTP on port 8000 (waitress) and HTTPS on
+# 8443 (cheroot, same process), everything it keeps (SQLite database, secret_key, pin_pepper,
+# tls/: the shop's CA) in the volume /app/data.
 #
 #   docker build -t kakatong .
-#   docker run -d --name kakatong -p 8000:8000 -v kakatong-data:/app/data \
-#       --restart unless-stopped kakatong
+#   docker run -d --name kakatong -p 8000:8000 -p 8443:8443 -v kakatong-data:/app/data \
+#       -e KAKATONG_TLS_NAMES=<the box's LAN address> --restart unless-stopped kakatong
 #
 # See docs/deploy.md (owner password, backups, upgrades, how this file was verified).
 # Build with podman/buildah using `--format docker`, or the HEALTHCHECK is dropped.
@@ -64,12 +65,13 @@ RUN python -m compileall -q app.py kakatong \
 ENV KAKATONG_DATA_DIR=/app/data \
     KAKATONG_HOST=0.0.0.0 \
     KAKATONG_PORT=8000 \
+    KAKATONG_HTTPS_PORT=8443 \
     FLASK_APP=app
 
 # Declared after the chown: a fresh named volume starts owned by kakatong.
 VOLUME ["/app/data"]
 USER kakatong
-EXPOSE 8000
+EXPOSE 8000 8443
 
 HEALTHCHECK --interval=30s --timeout=5s --start-period=20s --retries=3 \
     CMD python -c "import json, os, sys, urllib.request; \

@@ -5,6 +5,7 @@
 
 from kakatong import __version__, welcome
 from kakatong.factory import create_app, start_reader
+from kakatong.serve import start_https
 
 __all__ = ["create_app"]
 
@@ -23,19 +24,26 @@ if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     if config.msr:
         start_reader(app)  # here, not in the factory: the admin commands must not take the port
-    # Bound first, so that what the log says is where the server already listens.
+    # Bound first, so that what the log says is where the servers already listen. HTTP first:
+    # a taken port ends the process before any HTTPS thread is left running.
     server = create_server(
         app, host=config.host, port=config.port, threads=config.threads, ident="kakatong"
     )
+    https = start_https(app)
     log = logging.getLogger("kakatong")
     log.info(
-        "Kakatong %s listening on %s port %s (data in %s)",
+        "Kakatong %s listening on %s port %s (HTTP)%s (data in %s)",
         __version__,
         "every interface" if config.host in welcome.WILDCARDS else config.host,
         config.port,
+        f" and port {https.port} (HTTPS)" if https else "",
         config.data_dir,
     )
     with app.app_context():
-        for line in welcome.lines(config):
+        for line in welcome.lines(config, https.port if https else None):
             log.info("%s", line)
-    server.run()
+    try:
+        server.run()
+    finally:
+        if https:
+            https.stop()

@@ -25,6 +25,12 @@ class Config:
     data_dir: Path = field(default=ROOT / "data", metadata={"env": "KAKATONG_DATA_DIR"})
     host: str = field(default="0.0.0.0", metadata={"env": "KAKATONG_HOST"})
     port: int = field(default=8000, metadata={"env": "KAKATONG_PORT"})
+    # HTTPS for the shop's network (tls.py, serve.py): on unless a shop's own proxy does it.
+    tls: bool = field(default=True, metadata={"env": "KAKATONG_TLS"})
+    https_port: int = field(default=8443, metadata={"env": "KAKATONG_HTTPS_PORT"})
+    # More names or addresses for the server's certificate, comma-separated (the host's LAN
+    # address when a container's ports are mapped, a name the shop's router gives the box).
+    tls_names: str = field(default="", metadata={"env": "KAKATONG_TLS_NAMES"})
     tz: str = field(default="Asia/Shanghai", metadata={"env": "KAKATONG_TZ"})
     demo: bool = field(default=True, metadata={"env": "KAKATONG_DEMO"})
     threads: int = field(default=16, metadata={"env": "KAKATONG_THREADS"})

@@ -9,14 +9,17 @@ from __future__ import annotations
 import atexit
 import logging
 import threading
+from pathlib import Path
 
 from flask import Flask, jsonify, render_template, request, session
+from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from werkzeug.exceptions import HTTPException
 
+from . import welcome
 from .cli import initialise, register
 from .config import ROOT, Config
 from .devices.printing import Printing
@@ -27,7 +30,7 @@ from .domain.money import format_fen
 from .store import runtime
 from .store.db import StorageFull, connect, open_database
 from .store.models import Terminal
-from .web import i18n
+from .web import https, i18n
 from .web.api import bp as api_bp
 from .web.backoffice import bp as backoffice_bp
 from .web.backoffice.captcha import CaptchaStore
@@ -38,6 +41,15 @@ from .web.terminal import bp as terminal_bp
 __version__ = "0.1.0"
 
 csrf = CSRFProtect()
+
+
+class _SessionInterface(SecureCookieSessionInterface):
+    """The back office's cookie is `Secure` when it is set over HTTPS (never then sent in clear
+    by the browser), and not over the box's own loopback HTTP, which a kiosk browser on the box
+    and the admin tools still use."""
+
+    def get_cookie_secure(self, app: Flask) -> bool:
+        return request.is_secure
 
 
 def create_app(overrides: dict | None = None) -> Flask:
@@ -74,6 +86,15 @@ def create_app(overrides: dict | None = None) -> Flask:
     )
 
     app.extensions["kakatong.captcha"] = CaptchaStore()
+    # HTTPS as the server started it (app.py / serve.py fill in whether it serves).
+    app.extensions["kakatong.tls"] = https.TlsState(
+        enabled=config.tls,
+        http_port=config.port,
+        https_port=config.https_port,
+        directory=Path(config.data_dir) / "tls",
+        hosts=lambda: welcome.hosts(config),
+    )
+    app.session_interface = _SessionInterface()
 
     def language() -> str:
         # Chinese unless the page asks for English (?lang=en, kept in the kiosk's URL), or
@@ -91,6 +112,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.register_blueprint(api_bp)
     app.register_blueprint(terminal_bp)
     app.register_blueprint(backoffice_bp)
+    app.register_blueprint(https.bp)
     login_manager.init_app(app)
     app.jinja_env.filters["yuan"] = format_fen
     app.jinja_env.globals["navigation"] = navigation
@@ -105,7 +127,10 @@ def create_app(overrides: dict | None = None) -> Flask:
             "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'",
         )
         response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("Referrer-Policy", "no-referrer")
+        # same-origin: another site never learns a page's address (a member's card number in
+        # it), while the back office's own forms carry the Referer that Flask-WTF requires of
+        # a form posted over HTTPS (its strict check against cross-site posts).
+        response.headers.setdefault("Referrer-Policy", "same-origin")
         return response
 
     @app.after_request

@@ -82,15 +82,34 @@ def _loopback(host: str) -> bool:
         return host == "localhost"
 
 
-def lines(config: Config) -> list[str]:
-    """The lines to log once the server listens."""
-    urls = [f"http://{host}:{config.port}" for host in hosts(config)]
+def lines(config: Config, https_port: int | None = None) -> list[str]:
+    """The lines to log once the server listens (`https_port`: where HTTPS serves, if it
+    does)."""
+    names = hosts(config)
     out = []
-    if config.host not in WILDCARDS and _loopback(config.host):
+    loopback_only = config.host not in WILDCARDS and _loopback(config.host)
+    if loopback_only:
         out.append(
             f"Listening on {config.host} only: other devices cannot reach it "
             "(set KAKATONG_HOST=0.0.0.0 to serve the shop's network)"
         )
+        urls = [f"http://{host}:{config.port}" for host in names]
+    elif https_port:
+        # Other devices use HTTPS; each trusts the shop's certificate once, from this page.
+        out += [
+            f"Each tablet or phone trusts the shop's certificate once: http://{host}:{config.port}/tls"
+            for host in names
+        ]
+        urls = [f"https://{host}:{https_port}" for host in names]
+    elif config.tls:
+        # HTTPS failed to start (the error is above): only this box's own browser is served.
+        out.append(
+            "Other devices get no page until HTTPS starts; on this box: "
+            f"http://127.0.0.1:{config.port}/terminal"
+        )
+        urls = [f"http://127.0.0.1:{config.port}"]
+    else:
+        urls = [f"http://{host}:{config.port}" for host in names]
     if staff.owner_password_set():
         out += [f"Back office: {url}/login" for url in urls]
     else:

@@ -22,6 +22,8 @@ SOURCES = [
     *sorted((ROOT / "templates" / "backoffice").rglob("*.html")),
     ROOT / "templates" / "base.html",
     ROOT / "templates" / "error.html",
+    ROOT / "templates" / "tls.html",  # 设备证书, in the back office's menu
+    ROOT / "kakatong" / "web" / "https.py",
     ROOT / "kakatong" / "factory.py",  # the error page of an expired form (CSRF)
 ]
 TEMPLATES = [path for path in SOURCES if path.suffix == ".html"]

@@ -87,9 +87,13 @@ def write(pty, data: bytes) -> None:
 class Stream:
     """One SSE stream read on a thread: its events, as (event, data) pairs, in a queue."""
 
-    def __init__(self, url: str, token: str):
+    def __init__(self, url: str, token: str, verify: str | bool = True):
         self.response = requests.get(
-            url + STREAM, headers={"Authorization": "Bearer " + token}, stream=True, timeout=10
+            url + STREAM,
+            headers={"Authorization": "Bearer " + token},
+            stream=True,
+            timeout=10,
+            verify=verify,
         )
         self.events: queue.Queue = queue.Queue()
         self.ended = threading.Event()

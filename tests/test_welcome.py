@@ -2,6 +2,7 @@
 
 import os
 import re
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +23,7 @@ def serve(data_dir: Path, port: int, **env: str) -> tuple[subprocess.Popen, list
         **os.environ,
         "KAKATONG_DATA_DIR": str(data_dir),
         "KAKATONG_PORT": str(port),
+        "KAKATONG_HTTPS_PORT": str(free_port()),
         "KAKATONG_HOST": "0.0.0.0",
         "KAKATONG_MSR": "",
         **env,
@@ -62,25 +64,32 @@ def stop(process: subprocess.Popen) -> list[str]:
 
 
 def urls(lines: list[str], label: str) -> list[str]:
-    return [re.search(r"(http://\S+)", line)[1] for line in lines if f"{label}:" in line]
+    return [re.search(r"(https?://\S+)", line)[1] for line in lines if f"{label}:" in line]
 
 
 def test_the_first_start_names_the_pages_on_the_shops_network(tmp_path):
-    port = free_port()
-    process, lines = serve(tmp_path, port)
+    port, https_port = free_port(), free_port()
+    process, lines = serve(tmp_path, port, KAKATONG_HTTPS_PORT=str(https_port))
     try:
         log = "\n".join(lines)
         assert "0.0.0.0:" not in log and "http://0.0.0.0" not in log
         first_run, terminal = urls(lines, "First run (owner)"), urls(lines, "Terminal page")
-        assert first_run and terminal, log
+        trust = urls(lines, "Each tablet or phone trusts the shop's certificate once")
+        assert first_run and terminal and trust, log
         expected = welcome.lan_addresses() or ["127.0.0.1"]
-        assert [u.split("/")[2] for u in terminal] == [f"{a}:{port}" for a in expected]
-        # Each address answers from this box: the pages are where the log says.
+        # The pages over HTTPS; the trust page, which a new device opens first, in plain HTTP.
+        assert terminal == [f"https://{a}:{https_port}/terminal" for a in expected]
+        assert trust == [f"http://{a}:{port}/tls" for a in expected]
+        # Each address answers from this box: the pages are where the log says, and their
+        # certificate chains to the shop's CA.
+        ca = str(tmp_path / "tls" / "ca.crt")
         for url in first_run:
             assert url.endswith("/setup")
-            page = requests.get(url, timeout=10)
+            page = requests.get(url, timeout=10, verify=ca)
             assert page.status_code == 200 and "店主" in page.text
         for url in terminal:
+            assert requests.get(url, timeout=10, verify=ca).status_code == 200
+        for url in trust:
             assert requests.get(url, timeout=10).status_code == 200
     finally:
         lines += stop(process)
@@ -104,6 +113,31 @@ def test_once_the_owner_has_a_password_the_log_names_the_sign_in_page(tmp_path):
         u.endswith("/login") for u in urls(lines, "Back office")
     )
     assert "First run" not in log and "Demo card" not in log
+
+
+def test_with_tls_off_the_log_names_plain_http_and_warns(tmp_path):
+    port = free_port()
+    process, lines = serve(tmp_path, port, KAKATONG_TLS="off")
+    lines += stop(process)
+    log = "\n".join(lines)
+    assert "KAKATONG_TLS=off: no HTTPS" in log
+    expected = welcome.lan_addresses() or ["127.0.0.1"]
+    assert urls(lines, "Terminal page") == [f"http://{a}:{port}/terminal" for a in expected]
+    assert "/tls" not in log and not (tmp_path / "tls").exists()
+
+
+def test_https_that_cannot_start_is_said_with_what_to_do(tmp_path):
+    with socket.socket() as busy:
+        busy.bind(("0.0.0.0", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        port = free_port()
+        process, lines = serve(tmp_path, port, KAKATONG_HTTPS_PORT=str(taken))
+        lines += stop(process)
+    log = "\n".join(lines)
+    assert f"HTTPS did not start on port {taken}" in log
+    assert "set KAKATONG_HTTPS_PORT to a free one" in log
+    assert urls(lines, "Terminal page") == [f"http://127.0.0.1:{port}/terminal"]
 
 
 def test_a_loopback_only_server_says_other_devices_cannot_reach_it(tmp_path):

@@ -125,6 +125,7 @@ NAV: list[tuple[str, object, frozenset[str]]] = [
     ("backoffice.terminals", _l("终端"), CAN_CHANGE_SETTINGS),
     ("backoffice.settings", _l("设置"), CAN_CHANGE_SETTINGS),
     ("backoffice.audit_log", _l("审计日志"), OWNER_ONLY),
+    ("https.trust", _l("设备证书"), EVERYONE),
 ]
 
 
