@@ -135,9 +135,10 @@ def supervisor(app):
 class LiveServer:
     """waitress serving the app on a free loopback port, in a thread of the test process."""
 
-    def __init__(self, app, threads: int = 8):
-        self.server = create_server(app, host="127.0.0.1", port=0, threads=threads)
-        self.url = f"http://127.0.0.1:{self.server.effective_port}"
+    def __init__(self, app, threads: int = 8, host: str = "127.0.0.1"):
+        self.server = create_server(app, host=host, port=0, threads=threads)
+        self.port = self.server.effective_port
+        self.url = f"http://127.0.0.1:{self.port}"
         self._stopping = threading.Event()
         self.thread = threading.Thread(target=self._loop, daemon=True)
         self.thread.start()

@@ -18,12 +18,10 @@ import time
 
 import pytest
 import requests
-from conftest import GOLD, PASSWORDS, PINS, ensure_password, rid
+from conftest import GOLD, PASSWORDS, PINS, LiveServer, ensure_password, rid
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from test_reader_app import Stream
-from waitress import wasyncore
-from waitress.server import create_server
 
 from kakatong import tls, welcome
 from kakatong.config import Config
@@ -58,27 +56,17 @@ class Shop:
             }
         )
         self.app.config["KAKATONG_STREAM_SECONDS"] = 2
-        self.http = create_server(self.app, host="0.0.0.0", port=0, threads=8)
-        self.port = self.http.effective_port
+        self.http = LiveServer(self.app, host="0.0.0.0")
+        self.port = self.http.port
         self.app.extensions["kakatong.tls"].http_port = self.port
         self.https = start_https(self.app)
         self.https_port = self.https.port if self.https else None
         self.ca = data_dir / "tls" / "ca.crt"
-        self._stopping = threading.Event()
-        self.thread = threading.Thread(target=self._loop, daemon=True)
-        self.thread.start()
-
-    def _loop(self):
-        while not self._stopping.is_set():
-            wasyncore.loop(timeout=0.05, map=self.http._map, count=1)
-        self.http.task_dispatcher.shutdown()
-        self.http.close()
 
     def stop(self):
         if self.https:
             self.https.stop()
-        self._stopping.set()
-        self.thread.join(timeout=10)
+        self.http.stop()
         self.app.extensions["kakatong.printing"].stop()
         if not db.is_closed():
             db.close()
