@@ -30,19 +30,19 @@ if __name__ == "__main__":
         app, host=config.host, port=config.port, threads=config.threads, ident="kakatong"
     )
     https = start_https(app)
-    log = logging.getLogger("kakatong")
-    log.info(
-        "Kakatong %s listening on %s port %s (HTTP)%s (data in %s)",
-        __version__,
-        "every interface" if config.host in welcome.WILDCARDS else config.host,
-        config.port,
-        f" and port {https.port} (HTTPS)" if https else "",
-        config.data_dir,
-    )
-    with app.app_context():
-        for line in welcome.lines(config, https.port if https else None):
-            log.info("%s", line)
     try:
+        log = logging.getLogger("kakatong")
+        log.info(
+            "Kakatong %s listening on %s port %s (HTTP)%s (data in %s)",
+            __version__,
+            "every interface" if config.host in welcome.WILDCARDS else config.host,
+            config.port,
+            f" and port {https.port} (HTTPS)" if https else "",
+            config.data_dir,
+        )
+        with app.app_context():
+            for line in welcome.lines(config, https.port if https else None):
+                log.info("%s", line)
         server.run()
     finally:
         if https:

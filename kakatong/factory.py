@@ -107,12 +107,13 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     i18n.init_app(app, language)
 
+    # First of the hooks, before the CSRF check: plain HTTP from the network goes to HTTPS.
+    app.register_blueprint(https.bp)
     csrf.init_app(app)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
     app.register_blueprint(api_bp)
     app.register_blueprint(terminal_bp)
     app.register_blueprint(backoffice_bp)
-    app.register_blueprint(https.bp)
     login_manager.init_app(app)
     app.jinja_env.filters["yuan"] = format_fen
     app.jinja_env.globals["navigation"] = navigation

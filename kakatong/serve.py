@@ -15,6 +15,7 @@ import threading
 
 from cheroot import wsgi
 from cheroot.ssl.builtin import BuiltinSSLAdapter
+from cheroot.workers.threadpool import ThreadPool, WorkerThread
 from flask import Flask
 
 from .config import Config
@@ -29,15 +30,19 @@ HANDSHAKE_SECONDS = 3.0
 
 
 class _Adapter(BuiltinSSLAdapter):
-    """cheroot's adapter over our own context (renewals load into it in place), with a short
-    handshake."""
+    """cheroot's adapter over the certificates' current context (a renewal brings a new one),
+    with a short handshake."""
 
     def __init__(self, certificates: Certificates) -> None:
         context = certificates.context()  # makes the files first, on a first start
         super().__init__(str(certificates.server_path), str(certificates.directory / "server.key"))
+        self.certificates = certificates
         self.context = context
 
     def wrap(self, sock):
+        current = self.certificates.context()
+        if current is not self.context:
+            self.context = current  # the setter adds cheroot's SNI callback
         idle = sock.gettimeout()
         sock.settimeout(HANDSHAKE_SECONDS)
         wrapped, environ = super().wrap(sock)
@@ -46,7 +51,23 @@ class _Adapter(BuiltinSSLAdapter):
         return wrapped, environ
 
 
+class _DaemonPool(ThreadPool):
+    """Workers that never keep the process alive: a tablet's swipe stream (open for up to a
+    minute) must not hold up a stop; every transaction is committed before it is answered."""
+
+    def _spawn_worker(self):
+        worker = WorkerThread(self.server)
+        worker.name = f"kakatong-https {worker.name}"
+        worker.daemon = True
+        worker.start()
+        return worker
+
+
 class _Server(wsgi.Server):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.requests.__class__ = _DaemonPool  # same pool, its workers started as daemons
+
     def error_log(self, msg="", level=20, traceback=False):
         # A device that does not trust the shop's CA yet drops every handshake: that is the
         # trust page's business, not a line per attempt in the shop's log.
@@ -89,10 +110,13 @@ class HttpsServer:
         self.thread.start()
         return self
 
-    def stop(self) -> None:
+    def stop(self, seconds: float = 2.0) -> None:
+        """Stop serving, waiting `seconds` at most for the requests in hand (cheroot's own stop
+        waits on an open swipe stream until it ends)."""
         self.certificates.stop()
-        self.server.stop()
-        self.thread.join(timeout=10)
+        stopper = threading.Thread(target=self.server.stop, daemon=True)
+        stopper.start()
+        stopper.join(seconds)
 
 
 def start_https(app: Flask) -> HttpsServer | None:

@@ -9,8 +9,7 @@ and name a device may use to reach the box: its LAN addresses, its host name (an
 container's host has, a name the shop's router gives). The server's certificate lasts 397 days
 (what every browser accepts of a private CA) and is issued anew by itself when a name is
 missing (the box got a new address) or 30 days before it expires; `Certificates.watch` looks
-every few minutes and loads a new one into the running server's TLS context, for the next
-connection.
+every few minutes and hands a new one to the running server, for the next connection.
 
 The glue's, beside the server (serve.py): the domain knows nothing of TLS.
 """
@@ -261,6 +260,9 @@ class Certificates:
                 reason = "it was not issued by this shop's authority"
             elif current is None:
                 reason = "there was none"
+            elif not self._key_matches(current):
+                # A crash between writing the key and the certificate: issue both again.
+                reason = "its key does not match it"
             else:
                 reason = renewal_reason(current, names, self.clock())
             if reason is None:
@@ -278,21 +280,37 @@ class Certificates:
                 f"{cert.not_valid_after_utc:%Y-%m-%d}",
             )
             if self._context is not None:
-                self._load(self._context)
+                self._context = self._new_context()
             return reason
 
-    def _load(self, context: ssl.SSLContext) -> None:
+    def _key_matches(self, cert: x509.Certificate) -> bool:
+        try:
+            key = serialization.load_pem_private_key(
+                (self.directory / "server.key").read_bytes(), password=None
+            )
+        except (OSError, ValueError):
+            return False
+        public = serialization.PublicFormat.SubjectPublicKeyInfo
+        der = serialization.Encoding.DER
+        return key.public_key().public_bytes(der, public) == cert.public_key().public_bytes(
+            der, public
+        )
+
+    def _new_context(self) -> ssl.SSLContext:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.minimum_version = ssl.TLSVersion.TLSv1_2
         context.load_cert_chain(self.server_path, self.directory / "server.key")
+        return context
 
     def context(self) -> ssl.SSLContext:
-        """The server side's TLS context (TLS 1.2 and newer); a renewal reloads it in place,
-        so the running server hands the new certificate to the next connection."""
+        """The server side's TLS context (TLS 1.2 and newer). A renewal makes a new one (a
+        context in use by handshakes is never changed); the server asks for it at each
+        connection, so the next one gets the new certificate."""
         if self._context is None:
             self.check()
-            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-            context.minimum_version = ssl.TLSVersion.TLSv1_2
-            self._load(context)
-            self._context = context
+            with self._lock:
+                if self._context is None:
+                    self._context = self._new_context()
         return self._context
 
     def info(self) -> ServerCertificate | None:

@@ -12,11 +12,13 @@ import fcntl
 import ipaddress
 import socket
 import struct
+from pathlib import Path
 
 from .cli import DEMO_CSV, DEMO_INACTIVE
 from .config import Config
 from .domain import staff
 from .store.models import Card
+from .web.https import fingerprint
 
 SIOCGIFADDR = 0x8915  # Linux: an interface's IPv4 address
 WILDCARDS = ("", "0.0.0.0", "::")
@@ -59,7 +61,11 @@ def lan_addresses() -> list[str]:
 def hosts(config: Config) -> list[str]:
     """The host names to put in the URLs: the LAN addresses when serving on every interface."""
     if config.host in WILDCARDS:
-        return lan_addresses() or ["127.0.0.1"]
+        # The names given for the certificate first: in a container with mapped ports they
+        # are the box's, where the container's own address is reachable by no tablet.
+        given = [n.strip() for n in config.tls_names.split(",") if n.strip()]
+        found = [a for a in lan_addresses() if a not in given]
+        return [*given, *found] or ["127.0.0.1"]
     return [config.host]
 
 
@@ -100,6 +106,10 @@ def lines(config: Config, https_port: int | None = None) -> list[str]:
             f"Each tablet or phone trusts the shop's certificate once: http://{host}:{config.port}/tls"
             for host in names
         ]
+        ca = Path(config.data_dir) / "tls" / "ca.crt"
+        if ca.exists():
+            sha256 = fingerprint(ca.read_bytes())
+            out.append(f"The shop's certificate, SHA-256 (compare on each device): {sha256}")
         urls = [f"https://{host}:{https_port}" for host in names]
     elif config.tls:
         # HTTPS failed to start (the error is above): only this box's own browser is served.

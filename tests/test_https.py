@@ -10,15 +10,19 @@ import hashlib
 import http.client
 import json
 import os
+import re
+import signal
 import socket
 import ssl
 import stat
+import subprocess
+import sys
 import threading
 import time
 
 import pytest
 import requests
-from conftest import GOLD, PASSWORDS, PINS, LiveServer, ensure_password, rid
+from conftest import GOLD, PASSWORDS, PINS, LiveServer, ensure_password, free_port, rid
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from test_reader_app import Stream
@@ -55,7 +59,7 @@ class Shop:
                 **config,
             }
         )
-        self.app.config["KAKATONG_STREAM_SECONDS"] = 2
+        self.app.config["KAKATONG_STREAM_SECONDS"] = 10
         self.http = LiveServer(self.app, host="0.0.0.0")
         self.port = self.http.port
         self.app.extensions["kakatong.tls"].http_port = self.port
@@ -141,6 +145,18 @@ def test_a_new_address_or_the_end_of_validity_issues_a_new_certificate(tmp_path)
     assert certificates.server().not_valid_after_utc > now[0] + dt.timedelta(days=390)
 
 
+def test_a_key_that_does_not_match_its_certificate_is_issued_again(tmp_path):
+    """A crash between writing the server's key and its certificate leaves them apart: the next
+    check issues both again rather than leaving HTTPS unable to start."""
+    certificates = tls.Certificates(tmp_path / "tls", lambda: ["127.0.0.1"])
+    certificates.check()
+    stray = tls.Certificates(tmp_path / "other", lambda: ["127.0.0.1"])
+    stray.check()
+    (tmp_path / "tls" / "server.key").write_bytes((tmp_path / "other" / "server.key").read_bytes())
+    assert certificates.check() == "its key does not match it"
+    certificates.context()  # loads: key and certificate agree again
+
+
 def test_the_shop_names_are_the_lan_addresses_the_host_name_and_the_configured_ones():
     config = Config.from_env({}, tls_names="shop.test, 203.0.113.9")
     names = tls.shop_names(config)
@@ -213,16 +229,32 @@ def test_plain_http_from_the_network_is_redirected_to_https_and_loopback_is_as_b
     response, _ = plain_from(address, shop.port, "GET", "/terminal?lang=en")
     assert response.status == 308
     assert response.getheader("Location") == f"https://{address}:{shop.https_port}/terminal?lang=en"
-    # A request with a body keeps its method and body through a 308 (no PIN is sent in clear
-    # first: the client learns the HTTPS address before it sends anything more).
-    body = json.dumps({"staff_no": "01", "password": "x"})
-    response, _ = plain_from(
+    # A request with a body has sent its password in clear already: refused, not redirected
+    # (a redirect would have it sent again, and a client set up with http:// go on sending
+    # it in clear); the back office's forms too, before their CSRF check.
+    body = json.dumps({"operator_no": "01", "password": "x"})
+    response, data = plain_from(
         address, shop.port, "POST", "/api/v1/session", body, {"Content-Type": "application/json"}
     )
-    assert response.status == 308
-    assert response.getheader("Location") == f"https://{address}:{shop.https_port}/api/v1/session"
+    assert response.status == 403 and json.loads(data)["error"] == "https_required"
+    response, data = plain_from(address, shop.port, "POST", "/login", "account=owner")
+    assert response.status == 403 and "HTTPS" in data.decode()
     response, _ = plain_from(address, shop.port, "GET", "/static/terminal/main.js")
     assert response.status == 308
+    # Odd paths and hosts still get a well-formed redirect, never a 500.
+    response, _ = plain_from(address, shop.port, "GET", "/terminal%0d%0aSet-Cookie:%20x=1")
+    assert response.status == 308
+    assert response.getheader("Location") == (
+        f"https://{address}:{shop.https_port}/terminal%0D%0ASet-Cookie:%20x=1"
+    )
+    assert response.getheader("Set-Cookie") is None
+    with socket.create_connection((address, shop.port), source_address=(address, 0)) as raw:
+        raw.sendall(b"GET /terminal HTTP/1.0\r\n\r\n")  # no Host header at all
+        answer = raw.makefile("rb").read().decode("latin-1")
+    assert answer.startswith("HTTP/1.0 308") or answer.startswith("HTTP/1.1 308"), answer[:80]
+    location = re.search(r"Location: (\S+)", answer)[1]
+    first = shop.app.extensions["kakatong.tls"].hosts()[0]
+    assert location == f"https://{first}:{shop.https_port}/terminal"
 
     # What a device needs before it trusts the CA still answers in plain HTTP.
     response, data = plain_from(address, shop.port, "GET", "/ca.crt")
@@ -466,3 +498,50 @@ def test_the_trust_page_offers_the_ca_its_fingerprint_a_qr_code_and_the_steps(sh
     csp = response.getheader("Content-Security-Policy")
     assert f"connect-src 'self' https://{address}:{shop.https_port};" in csp
     assert "本机证书" in page and address in page
+
+
+def test_the_server_stops_at_once_with_a_tablets_swipe_stream_open(tmp_path):
+    """docker stop gives 10 s: a tablet's open swipe stream over HTTPS must not hold the
+    process (cheroot's own stop waits for it to end)."""
+    port, https_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "KAKATONG_DATA_DIR": str(tmp_path),
+        "KAKATONG_PORT": str(port),
+        "KAKATONG_HTTPS_PORT": str(https_port),
+        "KAKATONG_HOST": "127.0.0.1",
+        "KAKATONG_MSR": "",
+    }
+    flask = [sys.executable, "-m", "flask", "--app", "app"]
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    subprocess.run([*flask, "set-password", "01", PASSWORDS["01"]], cwd=root, env=env, check=True)
+    process = subprocess.Popen(
+        [sys.executable, "app.py"], cwd=root, env=env, stderr=subprocess.DEVNULL
+    )
+    try:
+        base = f"https://127.0.0.1:{https_port}"
+        ca = str(tmp_path / "tls" / "ca.crt")
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                signed = requests.post(
+                    f"{base}/api/v1/session",
+                    json={"operator_no": "01", "password": PASSWORDS["01"]},
+                    verify=ca,
+                    timeout=5,
+                )
+                break
+            except (requests.ConnectionError, OSError):
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        stream = Stream(base, signed.json()["token"], verify=ca)
+        assert stream.response.status_code == 200
+        stream.next("status")
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=8)
+        assert time.monotonic() - started < 5
+        stream.close()
+    finally:
+        if process.poll() is None:
+            process.kill()

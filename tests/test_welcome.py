@@ -80,6 +80,9 @@ def test_the_first_start_names_the_pages_on_the_shops_network(tmp_path):
         # The pages over HTTPS; the trust page, which a new device opens first, in plain HTTP.
         assert terminal == [f"https://{a}:{https_port}/terminal" for a in expected]
         assert trust == [f"http://{a}:{port}/tls" for a in expected]
+        assert re.search(
+            r"The shop's certificate, SHA-256 .*: ([0-9A-F]{2}:){31}[0-9A-F]{2}$", log, re.M
+        )
         # Each address answers from this box: the pages are where the log says, and their
         # certificate chains to the shop's CA.
         ca = str(tmp_path / "tls" / "ca.crt")

@@ -67,6 +67,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "payload_too_large": (413, "请求内容过大"),
     "too_many_streams": (503, "刷卡推送连接已满，请稍后重试"),
     "storage_full": (503, "存储空间已满，本次操作未完成，请联系管理员清理"),
+    "https_required": (403, "请使用安全连接（HTTPS）访问"),
     "https_unavailable": (503, "安全连接（HTTPS）未能启动，暂不能从其他设备访问，请联系管理员"),
     "printer_not_configured": (409, "未配置打印机"),
     "no_receipt": (404, "没有可重印的签购单"),

@@ -6,7 +6,8 @@ A PIN or a password typed on a tablet must not cross the Wi-Fi in clear, and a p
 HTTPS server runs, a plain-HTTP request from any address but the box's own (loopback: the
 counter's kiosk browser on the box, admin tools) is redirected to the same URL on the HTTPS
 port, except what a device needs before it trusts the shop's CA: `/tls`, `/ca.crt`, `/ca.pem`,
-their static files and the health check.
+their static files and the health check. A request with a body (POST, PUT…) is refused
+(`https_required`) rather than redirected: its PIN or password has crossed in clear already.
 
 `TlsState` (app.extensions["kakatong.tls"]) is what the server started with; the glue fills it
 (factory.py, app.py).
@@ -21,6 +22,7 @@ import ssl
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote
 
 import qrcode
 import qrcode.image.svg
@@ -104,8 +106,21 @@ def _host_only(host: str) -> str:
     return host.rsplit(":", 1)[0] if host.count(":") == 1 else host
 
 
-def https_url(path: str, host: str | None = None) -> str:
-    return f"https://{host or _host_only(request.host)}:{state().https_port}{path}"
+def _request_host() -> str:
+    """The host the client asked for; where its Host header is missing or not a host name
+    (werkzeug gives "", waitress's stand-in is waitress.invalid), the box's first address on
+    the network."""
+    host = _host_only(request.host)
+    if not host or host.endswith(".invalid"):
+        return next(iter(state().hosts()), "127.0.0.1")
+    return host
+
+
+def _refuse(code: str):
+    error = LedgerError(code)
+    if request.path.startswith("/api/"):
+        return jsonify(error.as_dict()), error.status
+    return render_template("error.html", error=error, status=error.status), error.status
 
 
 @bp.before_app_request
@@ -117,15 +132,19 @@ def _to_https():
         request.endpoint == "static" and (request.view_args or {}).get("filename") in PLAIN_STATIC
     ):
         return None
-    if tls.serving:
-        target = request.full_path if request.query_string else request.path
-        return redirect(https_url(target), 308)
-    # HTTPS is on but did not start (its port taken, say): nothing crosses the network in
-    # clear for it. The log and /tls say why; only KAKATONG_TLS=off serves plain HTTP.
-    error = LedgerError("https_unavailable")
-    if request.path.startswith("/api/"):
-        return jsonify(error.as_dict()), error.status
-    return render_template("error.html", error=error, status=error.status), error.status
+    if not tls.serving:
+        # HTTPS is on but did not start (its port taken, say): nothing crosses the network in
+        # clear for it. The log and /tls say why; only KAKATONG_TLS=off serves plain HTTP.
+        return _refuse("https_unavailable")
+    if request.method not in ("GET", "HEAD"):
+        # What it carries (a PIN, a password) has crossed the network in clear already: a
+        # redirect would have the client send it again, and go on sending it in clear each
+        # time. Refused, so that a client set up with an http:// address is put right.
+        return _refuse("https_required")
+    path = quote(request.path, safe="/:@!$&'()*+,;=~")
+    query = request.query_string.decode("latin-1")
+    target = f"https://{_request_host()}:{tls.https_port}{path}{'?' + query if query else ''}"
+    return redirect(target, 308)
 
 
 def fingerprint(pem: bytes) -> str:
@@ -179,7 +198,7 @@ def trust():
     for the next device, the steps per system, and a check of this device (tls.js)."""
     tls = state()
     pem = tls.ca_pem() if tls.enabled else None
-    host = _host_only(request.host)
+    host = _request_host()
     if _loopback(host.strip("[]")) or host == "localhost":
         # Seen on the box itself: the QR code and the links name its address on the network.
         host = next(iter(tls.hosts()), host)
