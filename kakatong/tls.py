@@ -17,7 +17,6 @@ The glue's, beside the server (serve.py): the domain knows nothing of TLS.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import ipaddress
 import logging
 import os
@@ -335,10 +334,3 @@ class Certificates:
 
     def stop(self) -> None:
         self._stop.set()
-
-
-def ca_fingerprint(pem: bytes) -> str:
-    """SHA-256 of the CA certificate, as a device's certificate list shows it (AA:BB:…)."""
-    der = x509.load_pem_x509_certificate(pem).public_bytes(serialization.Encoding.DER)
-    digest = hashlib.sha256(der).hexdigest().upper()
-    return ":".join(digest[i : i + 2] for i in range(0, len(digest), 2))
