@@ -79,6 +79,26 @@ class Config:
         The Flask secret key and the PIN pepper live here, outside the SQLite file, so that a
         copy of the database alone does not reveal the PINs.
         """
+        text = self._kept(name, lambda: secrets.token_hex(nbytes).encode())
+        return bytes.fromhex(text.decode().strip())
+
+    def sealing_key(self, name: str = "offline_seal.pem") -> bytes:
+        """The private key (PEM) that opens the PINs a terminal seals offline (offline.py),
+        made on first use. Its public half is what the terminals seal to."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+
+        def make() -> bytes:
+            key = ec.generate_private_key(ec.SECP256R1())
+            return key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+
+        return self._kept(name, make)
+
+    def _kept(self, name: str, make) -> bytes:
         path = Path(self.data_dir) / name
         if not path.exists():
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,8 +106,8 @@ class Config:
             # two processes starting at once agree on one.
             tmp = path.with_name(f".{name}.{os.getpid()}.tmp")
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as out:
-                out.write(secrets.token_hex(nbytes))
+            with os.fdopen(fd, "wb") as out:
+                out.write(make())
                 out.flush()
                 os.fsync(out.fileno())
             try:
@@ -96,7 +116,7 @@ class Config:
                 pass
             finally:
                 os.unlink(tmp)
-        return bytes.fromhex(path.read_text().strip())
+        return path.read_bytes()
 
 
 def documented_variables() -> list[str]:

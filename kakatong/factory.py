@@ -69,7 +69,7 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.config["WTF_CSRF_TIME_LIMIT"] = 12 * 3600
     app.json.ensure_ascii = False
     app.json.sort_keys = False
-    runtime.configure(config.zone, config.secret("pin_pepper"))
+    runtime.configure(config.zone, config.secret("pin_pepper"), config.sealing_key())
     open_database(config.database_path)
 
     app.config["KAKATONG_INIT_LOG"] = initialise(config)

@@ -501,6 +501,12 @@ CURRENT = {
     "password_lock_minutes": "15",
     "web_idle_minutes": "30",
     "enabled_types": ["consume", "recharge", "points_earn", "points_redeem"],
+    "offline_types": ["consume", "points_earn", "upload"],
+    "offline_single_limit": "200.00",
+    "offline_card_total": "500.00",
+    "offline_card_count": "5",
+    "offline_signin_hours": "12",
+    "offline_max_age_days": "7",
     "merchant_id": None,  # filled from the database
     "merchant_name": None,
     "receipt_title": None,
@@ -519,7 +525,7 @@ def test_the_settings_page_shows_the_current_values_in_yuan(office, current):
     for name in ("points_unit", "single_limit", "pin_attempt_limit", "web_idle_minutes"):
         assert f'name="{name}" required type="text" value="{current[name]}"' in page
     assert page.count('name="enabled_types" type="checkbox" value=') == 4
-    assert page.count("checked") == 4  # every type on, captcha_always off
+    assert page.count("checked") == 4 + 3  # every type and offline switch on, captcha off
     for label in ("储值消费", "储值充值", "积分累加", "积分消费", "商户号", "签购单名", "商户名"):
         assert label in page
 

@@ -122,7 +122,7 @@ def test_every_page_fits_the_width_and_the_menu_says_where_one_is(open_page, tra
     entries = page.eval_on_selector_all(
         "nav.side a", "links => links.map(a => [a.textContent.trim(), a.href])"
     )
-    assert len(entries) == 14  # the last: 设备证书 (/tls)
+    assert len(entries) == 15  # the last: 设备证书 (/tls)
     pages = [*entries]
     # Pages under a menu entry name that entry.
     pages += [

@@ -39,7 +39,7 @@ from kakatong.web.backoffice import reports as report_views
 STATS_HEADER = ["清算日期", "交易次数", "储值充值总额", "储值消费总额", "储值沉淀",
                 "积分奖励总额", "积分兑换总额", "积分沉淀"]  # fmt: skip
 JOURNAL_HEADER = ["流水号", "卡号", "交易金额", "交易积分", "交易类型", "交易时间", "操作员",
-                  "交易状态", "凭证号"]  # fmt: skip
+                  "交易状态", "凭证号", "离线", "上传时间"]  # fmt: skip
 
 # What `history` posts, as the statistics must count it (a voided points_earn and its void
 # count nowhere; the demo cards' opening entries count nowhere).
@@ -482,9 +482,9 @@ def test_journal_xlsx_of_the_filtered_rows(office, history):
     assert [c.value for c in rows[0]] == JOURNAL_HEADER
     assert [[c.value for c in row] for row in rows[1:]] == [
         ["000003", GOLD, -88, 13, "储值消费", datetime(2011, 12, 12, 9, 30),
-         "10000001-操作员01", "成功", history.vouchers["gold"]],
+         "10000001-操作员01", "成功", history.vouchers["gold"], None, None],
         ["000002", SILVER, -60, 6, "储值消费", datetime(2011, 12, 9, 12, 0),
-         "10000001-操作员01", "成功", history.vouchers["silver"]],
+         "10000001-操作员01", "成功", history.vouchers["silver"], None, None],
     ]  # fmt: skip
     for row in rows[1:]:
         assert row[1].data_type == "s"  # a 16-digit card number stays text in Excel

@@ -3,18 +3,28 @@
 import sqlite3
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import peewee
 import pytest
-from conftest import body, operator_actor, rid
+from conftest import GOLD, body, operator_actor, rid
 
 import kakatong.store.db as db
 import kakatong.store.schema as schema
-from kakatong.domain import ledger, receipts
+from kakatong.domain import ledger, offline, receipts
 from kakatong.domain.cards import IMPORT_COLUMNS
 from kakatong.factory import create_app
-from kakatong.store.models import AuditLog, Card, Meta, Staff, Terminal, Transaction
+from kakatong.store import runtime
+from kakatong.store.models import (
+    AuditLog,
+    Card,
+    Meta,
+    OfflineUpload,
+    Staff,
+    Terminal,
+    Transaction,
+)
 
 HEADER = ",".join(IMPORT_COLUMNS)
 ROOT = Path(__file__).resolve().parent.parent
@@ -191,6 +201,21 @@ def a_sale_at_the_terminal() -> int:
 
 PRINTER_COLUMNS = ("printer_url", "printer_encoding", "printer_chinese_mode", "paper_mm",
                    "printer_image", "printer_cut")  # fmt: skip
+# The money trigger as schema 5 had it: before sold_at (schema 6).
+V5_MONEY_TRIGGER = schema.JOURNAL_TRIGGERS[1].replace(", sold_at ON journal", " ON journal")
+OFFLINE_TRIGGER_NAMES = {
+    "offline_upload_no_delete", "offline_upload_as_sent", "offline_upload_resolved_once",
+}  # fmt: skip
+
+
+def back_to_version_5(raw: sqlite3.Connection) -> None:
+    """Undo schema 6 (离线交易) on a raw connection: the uploads' table (its triggers go with
+    it), journal.sold_at with the money trigger that names it, terminal.offline_trace_next."""
+    raw.execute("DROP TABLE offline_upload")
+    raw.execute("DROP TRIGGER journal_money_immutable")
+    raw.execute("ALTER TABLE journal DROP COLUMN sold_at")
+    raw.execute(V5_MONEY_TRIGGER)
+    raw.execute("ALTER TABLE terminal DROP COLUMN offline_trace_next")
 
 
 def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
@@ -200,6 +225,7 @@ def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
     sold = a_sale_at_the_terminal()
     db.db.close()
     raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
+    back_to_version_5(raw)  # schema 6
     for column in ("receipt_copies", "standby_type", "manual_entry", "service_code_prompt",
                    "language", "journal_view_from"):  # fmt: skip
         raw.execute(f"ALTER TABLE terminal DROP COLUMN {column}")
@@ -228,6 +254,7 @@ def test_a_version_3_database_gains_the_printer_settings(tmp_path):
     sold = a_sale_at_the_terminal()
     db.db.close()
     raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
+    back_to_version_5(raw)  # schema 6
     for column in PRINTER_COLUMNS:
         raw.execute(f"ALTER TABLE terminal DROP COLUMN {column}")
     raw.execute("ALTER TABLE journal DROP COLUMN discount_pct")  # schema 5
@@ -258,10 +285,11 @@ def test_a_version_4_database_keeps_each_new_consumes_discount(tmp_path):
     ).record.id
     db.db.close()
     raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
+    back_to_version_5(raw)  # schema 6
     # A version 4 database: no column, and the money trigger of version 4.
     raw.execute("DROP TRIGGER journal_money_immutable")
     raw.execute("ALTER TABLE journal DROP COLUMN discount_pct")
-    raw.execute(schema.JOURNAL_TRIGGERS[1].replace(" discount_pct,", ""))
+    raw.execute(V5_MONEY_TRIGGER.replace(" discount_pct,", ""))
     raw.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'")
     raw.commit()
     raw.close()
@@ -280,6 +308,60 @@ def test_a_version_4_database_keeps_each_new_consumes_discount(tmp_path):
             "amount_fen, points, balance_after_fen, points_after, discount_pct) "
             "VALUES ('opening', 1, '2026-01-01', '2026-01-01', 0, 0, 0, 0, 101)"
         )
+
+
+def test_a_version_5_database_gains_offline_mode(tmp_path):
+    """Schema 6 added 离线交易: each terminal's next offline trace number (from 1), an
+    offline sale's own time on its journal row (none on the rows from before), and the
+    uploads' table with its triggers; an offline sale uploads after the upgrade."""
+    create_app({"data_dir": tmp_path, "demo": True})
+    sold = a_sale_at_the_terminal()
+    db.db.close()
+    raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
+    back_to_version_5(raw)
+    raw.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'")
+    raw.commit()
+    raw.close()
+    create_app({"data_dir": tmp_path, "demo": True})
+    assert Meta.get_by_id("schema_version").value == str(schema.SCHEMA_VERSION)
+    assert Terminal.get().offline_trace_next == 1
+    old = Transaction.get_by_id(sold)
+    assert old.sold_at is None and old.offline is False
+    assert OfflineUpload.table_exists() and OfflineUpload.select().count() == 0
+    triggers = {
+        name
+        for (name,) in db.db.execute_sql(
+            "SELECT name FROM sqlite_master WHERE type = 'trigger' AND tbl_name = 'offline_upload'"
+        )
+    }
+    assert triggers == OFFLINE_TRIGGER_NAMES
+    with pytest.raises(peewee.IntegrityError):  # the CHECK came with the column
+        Terminal.update(offline_trace_next=0).execute()
+
+    actor = operator_actor()
+    assert offline.reserve_traces(actor, 10) == (1, 10)
+    item = {
+        "terminal_id": actor.terminal_id,
+        "offline_trace_no": 1,
+        "type": "consume",
+        "card_no": GOLD,
+        "amount": "10.00",
+        "operator_no": "01",
+        "sold_at": runtime.local(runtime.utcnow() - timedelta(minutes=30)).isoformat(),
+        "sealed_pin": offline.seal(
+            "123456", offline.public_key(), offline.sealed_for(actor.terminal_id, 1, GOLD)
+        ),
+    }
+    row = offline.upload(actor, item).row
+    assert row.status == "applied", (row.error, row.message)
+    posted = Transaction.get_by_id(row.transaction_id)
+    assert posted.offline and posted.sold_at is not None and posted.amount_fen == -880
+    assert offline.upload(actor, dict(item)).replayed
+    assert ledger.verify() == []
+    with pytest.raises(peewee.IntegrityError, match="append-only"):  # sold_at as immutable
+        db.db.execute_sql("UPDATE journal SET sold_at = NULL WHERE id = ?", (posted.id,))
+    with pytest.raises(peewee.IntegrityError, match="deleted"):
+        db.db.execute_sql("DELETE FROM offline_upload")
 
 
 def test_print_test_prints_on_the_terminals_printer_or_says_why_not(runner, app):

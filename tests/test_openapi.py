@@ -604,8 +604,9 @@ def test_a_lock_and_unlock_match_the_schema(api):
 
 def _call(client, path, method, token=None):
     url = path.format(
-        card_no=NO_CARD, voucher_no="999999999", operator_no="nobody", terminal_id="nobody"
-    )
+        card_no=NO_CARD, voucher_no="999999999", operator_no="nobody", terminal_id="nobody",
+        upload_id="999999999",
+    )  # fmt: skip
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     kwargs = {"json": {}} if method in ("post", "put") else {}
     return getattr(client, method)(url, headers=headers, **kwargs)

@@ -164,8 +164,10 @@ def test_an_answer_lost_on_the_way_then_a_reload_applies_once(page, live_server)
     page.route("**/api/v1/transactions", lose_the_answer)
     consume(page, GOLD, "100", "123456")
     key(page, "enter")
-    screen(page, "offline")
-    assert lost == [True]
+    # Sent, and no answer: 接受返回, never offered offline (it may have been applied).
+    screen(page, "unanswered")
+    expect(page.locator("#hint")).not_to_contain_text("离线")
+    assert lost[:1] == [True]
     page.unroute("**/api/v1/transactions")
     page.reload()
     screen(page, "success")
@@ -243,7 +245,9 @@ def test_the_page_is_small_and_has_no_inline_script(live_server):
     assert "terminal/main.js" in scripts
     sizes = [len(requests.get(live_server.url + f"/static/{f}").content)
              for f in (*scripts, "terminal.css")]  # fmt: skip
-    assert sum(sizes) < 100 * 1024
+    # 92 KB before 离线交易 added its 38 KB. The service worker keeps them: a terminal fetches
+    # them again only for a new release.
+    assert sum(sizes) < 140 * 1024
     assert (
         "script-src 'self'"
         in requests.get(live_server.url + "/terminal").headers["Content-Security-Policy"]

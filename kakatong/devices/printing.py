@@ -31,7 +31,7 @@ from ..domain.money import format_fen
 from ..store import runtime
 from ..store.codes import JOURNAL_TYPE_NAMES, MONEY_TYPES
 from ..store.db import connect, db, sql
-from ..store.models import Settlement, Staff, Terminal, Transaction
+from ..store.models import OfflineUpload, Settlement, Staff, Terminal, Transaction
 from . import printer
 
 log = logging.getLogger(__name__)
@@ -46,6 +46,7 @@ KINDS = {
     "journal": "交易流水",
     "totals": "交易汇总",
     "test": "测试页",
+    "offline_upload": "离线上传结果",
 }
 # What the page may ask for (the others follow a transaction, a settlement, a settings change);
 # "settlement" asked for is the terminal's last settlement slip again.
@@ -253,6 +254,23 @@ class Printing:
             return self.receipt(record)
         except Exception:
             log.exception("printer: the receipt of %s could not be queued", record.voucher_no)
+            return None
+
+    def offline_outcome(self, row: OfflineUpload) -> dict | None:
+        """The outcome of one offline upload on its terminal's printer, as the manual's
+        批量离线交易上传 prints each (交易成功 with its voucher, or why it failed); None without
+        a printer. Never raises: the upload is kept either way."""
+        try:
+            terminal = Terminal.get_by_id(row.terminal_id)
+            if not settings_of(terminal).configured:
+                return None
+            lines = offline_lines(terminal, row)
+            return self._submit(
+                terminal, "offline_upload", lambda settings: [lines(settings.columns)],
+                offline_trace_no=row.offline_trace_no,
+            )  # fmt: skip
+        except Exception:
+            log.exception("printer: the outcome of offline upload %s could not be queued", row.id)
             return None
 
     def request(
@@ -465,6 +483,39 @@ def journal_lines(
     body.append("-")
     body += _totals_body(terminal, totals)
     return lambda width: printer.document_lines("交易流水 JOURNAL", header, body, width_chars=width)
+
+
+def offline_lines(terminal: Terminal, row: OfflineUpload) -> Callable[[int], list[str]]:
+    """One offline upload's outcome (离线上传结果): the sale as the terminal kept it, then
+    交易成功 with its voucher and balance, or 失败 and why."""
+    header = _header(terminal, row.operator_no, terminal.batch_no)
+    name, _code = JOURNAL_TYPE_NAMES[row.type] if row.type else ("", "")
+    if row.points is not None:
+        figure = ("积分 POINTS", f"{row.points}分")
+    else:
+        figure = ("金额 AMOUNT", _yuan(row.amount_fen) if row.amount_fen is not None else None)
+    sold = runtime.local(row.sold_at).strftime("%Y-%m-%d %H:%M:%S") if row.sold_at else None
+    body: list[object] = [
+        ("离线流水号 OFFLINE TRACE", f"{row.offline_trace_no:06d}"),
+        ("卡号 CARD NO.", receipts.mask_card_no(row.card_no) if row.card_no else None),
+        ("交易类型 TRANS TYPE", f"离线{name}" if name else None),
+        figure,
+        ("交易时间 SALE TIME", sold),
+        "-",
+    ]
+    if row.status == "applied":
+        record = Transaction.get_by_id(row.transaction_id)
+        body += [
+            ("结果 RESULT", "交易成功 SUCCESS"),
+            ("凭证号 VOUCHER NO.", six(record.voucher_no)),
+            ("余额 BALANCE", _yuan(record.balance_after_fen)),
+            ("积分余额 POINTS BALANCE", str(record.points_after)),
+        ]
+    else:
+        body += [("结果 RESULT", "失败 FAILED"), row.message or row.error or ""]
+    return lambda width: printer.document_lines(
+        "离线上传 OFFLINE UPLOAD", header, body, width_chars=width
+    )
 
 
 def test_lines(terminal: Terminal, settings: printer.Settings) -> list[str]:

@@ -20,6 +20,9 @@ CAN_MANAGE_STAFF = frozenset({"supervisor", "owner"})
 # who read the member's page, the shop's managers. The PIN and the phone stay the holder's
 # (bind, change_pin with the PIN; reset_pin with the supervisor's authority).
 CAN_EDIT_MEMBERS = frozenset({"supervisor", "owner"})
+# 离线对账: the shop's managers resolve a failed offline upload (retry, paid another way, write
+# off) and read the list.
+CAN_RECONCILE = frozenset({"supervisor", "owner"})
 OWNER_ONLY = frozenset({"owner"})
 
 

@@ -1,6 +1,6 @@
 """The audit log: who did what to staff, cards (their holder's details, phone and ID number
-bindings, status, PIN changes, resets and unlocks, but never a PIN), settings, terminals and
-vouchers.
+bindings, status, PIN changes, resets and unlocks, but never a PIN), settings, terminals,
+vouchers and offline reconciliation.
 
 `record` runs inside the caller's write transaction, so an action and its audit row are
 committed together or not at all. Rows are never changed or deleted (schema.AUDIT_TRIGGERS).
@@ -42,6 +42,9 @@ ACTIONS: dict[str, str] = {
     "terminal.update": "修改终端参数",
     "terminal.key_rotate": "更换终端密钥",
     "void": "交易撤销",
+    "offline.retry": "离线对账：重新入账",
+    "offline.paid_other": "离线对账：已另行收款",
+    "offline.written_off": "离线对账：核销",
 }
 
 

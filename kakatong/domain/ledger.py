@@ -171,6 +171,67 @@ class Asked:
     move: Callable[[Card, dict], dict]
 
 
+# The request_ids of offline sales posted at upload (offline.py): no client's request may
+# take one, or the upload of that sale would meet it.
+OFFLINE_REQUEST_PREFIX = "offline:"
+
+
+def _client_request_id(value: object) -> str:
+    request_id = request_id_arg(value)
+    if request_id.startswith(OFFLINE_REQUEST_PREFIX):
+        raise LedgerError(
+            "bad_request", f"request_id 不能以 {OFFLINE_REQUEST_PREFIX} 开头", field="request_id"
+        )
+    return request_id
+
+
+def _prepared(
+    actor: Actor,
+    kind: str,
+    card_no: object,
+    pin: object,
+    request_id: object,
+    now: datetime | None,
+    ask: Callable[[], Asked],
+    sold_at: datetime | None = None,
+) -> Callable[[], Posted]:
+    """The one skeleton of the four transactions: the order of their checks is written here.
+
+    The caller's role and terminal; the request's format (card number, PIN, request_id, then
+    the transaction's own fields); then, in the write transaction `apply` is run in: an
+    earlier posting of the same request_id (answered as it was), the settings (type switched
+    on, the single limit), the card (found, its status, the PIN), what the card can cover,
+    and the posting itself.
+
+    With `sold_at`, an offline sale being uploaded (offline.upload): the terminal enforced its
+    offline switches and limits when it made the sale, so the settings' refusals are not
+    asked again; the card, the PIN and the balance are judged now, and the row says both
+    times and `offline`."""
+    _check_actor(actor)
+    request_id_of = request_id_arg if sold_at is not None else _client_request_id
+    card_no, pin, request_id = card_no_arg(card_no), pin_arg(pin), request_id_of(request_id)
+    asked = ask()
+    now = now or utcnow()
+    fingerprint = _fingerprint(kind, actor.terminal_id, card_no, *asked.figures, pin, *asked.extras)
+
+    def apply() -> Posted:
+        replay = _replay(request_id, fingerprint)
+        if replay:
+            return replay
+        if sold_at is None:
+            values = _check_settings(kind, asked.limited_fen)
+        else:
+            values = shop_settings.load()
+        card = _usable_card(card_no, pin, now)
+        moved = asked.move(card, values)
+        return _post(
+            actor, kind, card, now, request_id=request_id, fingerprint=fingerprint,
+            sold_at=sold_at, **moved,
+        )  # fmt: skip
+
+    return apply
+
+
 def _posting(
     actor: Actor,
     kind: str,
@@ -180,30 +241,8 @@ def _posting(
     now: datetime | None,
     ask: Callable[[], Asked],
 ) -> Posted:
-    """The one skeleton of the four transactions: the order of their checks is written here.
-
-    The caller's role and terminal; the request's format (card number, PIN, request_id, then
-    the transaction's own fields); then, in one write transaction: an earlier posting of the
-    same request_id (answered as it was), the settings (type switched on, the single limit),
-    the card (found, its status, the PIN), what the card can cover, and the posting itself."""
-    _check_actor(actor)
-    card_no, pin, request_id = card_no_arg(card_no), pin_arg(pin), request_id_arg(request_id)
-    asked = ask()
-    now = now or utcnow()
-    fingerprint = _fingerprint(kind, actor.terminal_id, card_no, *asked.figures, pin, *asked.extras)
-
-    def apply() -> Posted:
-        replay = _replay(request_id, fingerprint)
-        if replay:
-            return replay
-        values = _check_settings(kind, asked.limited_fen)
-        card = _usable_card(card_no, pin, now)
-        moved = asked.move(card, values)
-        return _post(
-            actor, kind, card, now, request_id=request_id, fingerprint=fingerprint, **moved
-        )
-
-    return refusable(apply)
+    """One of the four, checked and posted in its own write transaction (`_prepared`)."""
+    return refusable(_prepared(actor, kind, card_no, pin, request_id, now, ask))
 
 
 def consume(
@@ -218,7 +257,12 @@ def consume(
 ) -> Posted:
     """储值消费: the amount is the price; the level's discount gives what is paid and debited;
     points are awarded on what was paid."""
+    return _posting(
+        actor, "consume", card_no, pin, request_id, now, _consume_asks(amount, service_code)
+    )
 
+
+def _consume_asks(amount: object, service_code: object) -> Callable[[], Asked]:
     def ask() -> Asked:
         code = service_code_arg(service_code)
         price = amount_arg(amount)
@@ -238,7 +282,7 @@ def consume(
 
         return Asked((price,), (code,), price, move)
 
-    return _posting(actor, "consume", card_no, pin, request_id, now, ask)
+    return ask
 
 
 def recharge(
@@ -279,7 +323,13 @@ def points_earn(
 ) -> Posted:
     """积分累加: either a purchase paid some other way (points by the consume rule, the
     amount kept as purchase_amount) or a number of points."""
+    return _posting(
+        actor, "points_earn", card_no, pin, request_id, now,
+        _points_earn_asks(amount, points, service_code),
+    )  # fmt: skip
 
+
+def _points_earn_asks(amount: object, points: object, service_code: object) -> Callable[[], Asked]:
     def ask() -> Asked:
         code = service_code_arg(service_code)
         if (amount is None) == (points is None):
@@ -298,7 +348,35 @@ def points_earn(
 
         return Asked((purchase, fixed), (code,), purchase, move)
 
-    return _posting(actor, "points_earn", card_no, pin, request_id, now, ask)
+    return ask
+
+
+def offline_sale(
+    seller: Actor,
+    kind: str,
+    card_no: object,
+    *,
+    request_id: str,
+    sold_at: datetime,
+    amount: object = None,
+    points: object = None,
+    pin: object = None,
+    service_code: object = None,
+    now: datetime | None = None,
+) -> Posted:
+    """An offline consume or points_earn being uploaded, posted with the ledger's rules as of
+    `now` (card status, PIN, balance or points) at the seller's terminal and its open batch,
+    with the terminal's `sold_at`. Runs inside the caller's write transaction (offline.upload
+    keeps the outcome in the same one); a refusal raises LedgerError with nothing moved but
+    the PIN count."""
+    if kind == "consume":
+        _no_fields(points=points)
+        ask = _consume_asks(amount, service_code)
+    elif kind == "points_earn":
+        ask = _points_earn_asks(amount, points, service_code)
+    else:
+        raise LedgerError("bad_request", "离线交易类型不正确")
+    return _prepared(seller, kind, card_no, pin, request_id, now, ask, sold_at)()
 
 
 def points_redeem(
@@ -382,6 +460,7 @@ def _post(
     service_code: str | None = None,
     payment_method: str | None = None,
     original: Transaction | None = None,
+    sold_at: datetime | None = None,
 ) -> Posted:
     """Move the money and write the journal row, all or nothing (a savepoint in the caller's
     write transaction). The conditional update is the guard; the CHECKs are the backstop."""
@@ -417,7 +496,8 @@ def _post(
             "points_after": after[1],
             "service_code": service_code,
             "payment_method": payment_method,
-            "offline": False,  # the offline issue will post its own
+            "offline": sold_at is not None,
+            "sold_at": sold_at,
             "original": original.id if original is not None else None,
             "request_id": request_id,
             "request_fingerprint": fingerprint,
@@ -542,7 +622,7 @@ def void(
     closed, card PIN, and that the reversal leaves nothing negative (`void_refused`).
     """
     _check_actor(actor)
-    number, pin, request_id = voucher_arg(voucher_no), pin_arg(pin), request_id_arg(request_id)
+    number, pin, request_id = voucher_arg(voucher_no), pin_arg(pin), _client_request_id(request_id)
     presented = card_no_arg(card_no) if card_no is not None else None
     authorise_supervisor(actor, supervisor_password)  # slow hash: before taking the write lock
     now = now or utcnow()
@@ -735,4 +815,31 @@ def verify() -> list[str]:
             )
         if card.balance_fen < 0 or card.points < 0:
             problems.append(f"card {card.card_no}: negative balance or points")
+    problems += _offline_problems()
+    return problems
+
+
+_OFFLINE_ROWS_WITHOUT_UPLOAD = sql(
+    "SELECT journal.id FROM journal LEFT JOIN offline_upload ON offline_upload.transaction_id"
+    " = journal.id WHERE journal.offline = ? AND offline_upload.id IS NULL"
+)
+_UPLOADS_OUT_OF_STEP = sql(
+    "SELECT offline_upload.id FROM offline_upload LEFT JOIN journal"
+    " ON journal.id = offline_upload.transaction_id"
+    " WHERE (offline_upload.status = 'applied') != (journal.id IS NOT NULL)"
+    " OR (journal.id IS NOT NULL AND journal.offline = ?)"
+)
+
+
+def _offline_problems() -> list[str]:
+    """Each offline journal row comes from one applied upload, and each applied upload has
+    its offline row (a failed, paid-other or written-off one has none)."""
+    problems = [
+        f"journal row {row_id} is offline but no upload applied it"
+        for (row_id,) in db.execute_sql(_OFFLINE_ROWS_WITHOUT_UPLOAD, (True,)).fetchall()
+    ]
+    problems += [
+        f"offline upload {upload_id}: its status and its journal row disagree"
+        for (upload_id,) in db.execute_sql(_UPLOADS_OUT_OF_STEP, (False,)).fetchall()
+    ]
     return problems

@@ -74,6 +74,8 @@ class Receipt:
     original_type: str | None  # a void: the type it reverses (consume)
     original_type_name: str | None  # a void: what it reverses (储值消费)
     voided: bool  # voided since: the slip no longer stands
+    offline: bool  # 离线交易: made offline, uploaded at `date` `time`
+    sold_at: str | None  # an offline one: when the terminal made the sale, YYYY-MM-DD HH:MM:SS
     copies: tuple[str, ...]  # one label per copy printed
     shop_address: str  # the slip's footer, from the shop's settings ("": none)
     shop_phone: str
@@ -115,6 +117,11 @@ def lines(r: Receipt) -> tuple[Line, ...]:
     if r.expires_on:
         rows.append(Line("expires_on", "有效期", "EXP. DATE", r.expires_on))
     rows.append(Line("type", "交易类型", "TRANS TYPE", r.type_name, r.type_code, translate=True))
+    if r.offline:
+        rows += [
+            Line("offline", "离线交易", "OFFLINE", "离线", "OFFLINE", translate=True),
+            Line("sold_at", "交易时间", "SALE TIME", r.sold_at),
+        ]
     if r.original_voucher_no:
         rows += [
             Line("original_type", "原交易", "ORIG. TRANS", r.original_type_name, translate=True),
@@ -125,7 +132,11 @@ def lines(r: Receipt) -> tuple[Line, ...]:
         Line("voucher_no", "凭证号", "VOUCHER NO.", r.voucher_no),
         Line("reference_no", "参考号", "REF. NO.", r.reference_no),
         Line("trace_no", "流水号", "TRACE NO.", r.trace_no),
-        Line("date_time", "日期时间", "DATE/TIME", f"{r.date} {r.time}"),
+        Line(
+            "date_time",
+            *(("上传时间", "UPLOADED") if r.offline else ("日期时间", "DATE/TIME")),
+            f"{r.date} {r.time}",
+        ),
     ]
     if r.service_code:
         rows.append(Line("service_code", "服务代码", "SERVICE CODE", r.service_code))
@@ -276,6 +287,10 @@ def build(record: Transaction) -> Receipt:
         original_type=original.type if original is not None else None,
         original_type_name=JOURNAL_TYPE_NAMES[original.type].name if original is not None else None,
         voided=record.status == "voided",
+        offline=record.offline,
+        sold_at=(
+            runtime.local(record.sold_at).strftime("%Y-%m-%d %H:%M:%S") if record.sold_at else None
+        ),
         copies=copies(terminal.receipt_copies if terminal else len(COPY_LABELS)),
         shop_address=shop["shop_address"],
         shop_phone=shop["shop_phone"],

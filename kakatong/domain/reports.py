@@ -141,6 +141,8 @@ class JournalLine(NamedTuple):
     terminal_id: str | None  # None for an import's opening entry
     operator_no: str | None
     operator_name: str | None
+    offline: bool = False  # 离线交易: created_at is then its upload, sold_at the sale
+    sold_at: datetime | None = None  # UTC, as stored
 
 
 _LINE_COLUMNS = (
@@ -155,6 +157,8 @@ _LINE_COLUMNS = (
     Terminal.terminal_id,
     Transaction.operator_no,
     Staff.name,
+    Transaction.offline,
+    Transaction.sold_at,
 )
 
 
@@ -172,6 +176,8 @@ def journal_line(t: Transaction) -> JournalLine:
         t.terminal.terminal_id if t.terminal_id else None,
         t.operator_no,
         t.operator.name if t.operator_id else None,
+        t.offline,
+        t.sold_at,
     )
 
 

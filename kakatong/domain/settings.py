@@ -40,6 +40,17 @@ def _types(value: object) -> bool:
     )
 
 
+OFFLINE_SWITCHES = ("consume", "points_earn", "upload")
+
+
+def _offline_types(value: object) -> bool:
+    return (
+        isinstance(value, list)
+        and all(isinstance(v, str) and v in OFFLINE_SWITCHES for v in value)
+        and len(set(value)) == len(value)
+    )
+
+
 def _text(max_len: int) -> Callable[[object], bool]:
     return lambda v: isinstance(v, str) and 0 < len(v.strip()) <= max_len
 
@@ -74,6 +85,16 @@ SPECS: dict[str, Spec] = {
     "enabled_types": Spec(list(TRANSACTION_TYPES), _types, "开通的交易类型"),
     "web_idle_minutes": Spec(30, _int_between(5, 12 * 60), "后台无操作自动退出（分钟）"),
     "captcha_always": Spec(False, lambda v: type(v) is bool, "后台登录总是需要验证码"),
+    # 离线交易 (the manual's section 6): which of 离线储值消费, 离线积分累加 and 批量离线交易上传
+    # a terminal offers, and the limits it enforces while it cannot reach the server.
+    "offline_types": Spec(list(OFFLINE_SWITCHES), _offline_types, "开通的离线交易"),
+    "offline_single_limit_fen": Spec(200_00, _int_between(1, 1_000_000_00), "离线单笔限额（分）"),
+    "offline_card_total_fen": Spec(
+        500_00, _int_between(1, 10_000_000_00), "每卡离线累计限额（分，两次上传之间）"
+    ),
+    "offline_card_count": Spec(5, _int_between(1, 100), "每卡离线笔数上限（两次上传之间）"),
+    "offline_signin_hours": Spec(12, _int_between(1, 72), "离线沿用签到的时限（小时）"),
+    "offline_max_age_days": Spec(7, _int_between(1, 90), "离线交易上传期限（天）"),
     # The receipt's footer (签购单底部): each printed only when set.
     "shop_address": Spec("", _optional_text(60), "门店地址"),
     "shop_phone": Spec("", _phone, "门店电话"),

@@ -59,6 +59,18 @@ CARD_STATUS_NAMES: dict[str, Name] = {
 }
 CARD_STATUSES = tuple(CARD_STATUS_NAMES)
 
+# An offline upload's outcome (离线对账): applied to the ledger, or failed and open until it is
+# applied on a retry, recorded as paid another way, or written off.
+OFFLINE_STATUS_NAMES: dict[str, Name] = {
+    "applied": Name("已入账"),
+    "failed": Name("待对账"),
+    "paid_other": Name("已另行收款"),
+    "written_off": Name("已核销"),
+}
+OFFLINE_STATUSES = tuple(OFFLINE_STATUS_NAMES)
+# The transactions a terminal may make offline (the manual's 离线储值消费, 离线积分累加).
+OFFLINE_TYPES = ("consume", "points_earn")
+
 # Who may do what with each role is domain/actors.py.
 ROLE_NAMES: dict[str, Name] = {
     "operator": Name("操作员"),
@@ -82,6 +94,7 @@ TABLES: dict[str, dict[str, Name]] = {
     "card_statuses": CARD_STATUS_NAMES,
     "roles": ROLE_NAMES,
     "genders": GENDER_NAMES,
+    "offline_statuses": OFFLINE_STATUS_NAMES,
 }
 
 

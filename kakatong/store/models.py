@@ -19,7 +19,16 @@ from peewee import (
     TextField,
 )
 
-from .codes import CARD_STATUSES, GENDERS, JOURNAL_STATUSES, JOURNAL_TYPES, PAYMENT_METHODS, ROLES
+from .codes import (
+    CARD_STATUSES,
+    GENDERS,
+    JOURNAL_STATUSES,
+    JOURNAL_TYPES,
+    OFFLINE_STATUSES,
+    OFFLINE_TYPES,
+    PAYMENT_METHODS,
+    ROLES,
+)
 from .db import db
 from .runtime import utcnow
 
@@ -87,6 +96,10 @@ class Terminal(BaseModel):
     paper_mm = IntegerField(default=58, constraints=[Check("paper_mm IN (58, 80)")])
     printer_image = BooleanField(default=False)
     printer_cut = BooleanField(default=True)
+    # 离线交易: the next offline trace number not yet handed to this terminal. The terminal
+    # takes them in blocks while it is online (offline.reserve_traces), so that no number
+    # repeats on it, whatever happens to the browser's storage.
+    offline_trace_next = IntegerField(default=1, constraints=[Check("offline_trace_next >= 1")])
     created_at = DateTimeField(default=utcnow)
 
 
@@ -177,6 +190,9 @@ class Transaction(BaseModel):
         null=True, constraints=[_in("payment_method", PAYMENT_METHODS, null=True)]
     )
     offline = BooleanField(default=False)
+    # An offline sale (离线交易): when the terminal made it (UTC). created_at is then when it
+    # was uploaded and applied, which gives its batch and settlement date.
+    sold_at = DateTimeField(null=True)
     # A void points at its original; UNIQUE makes "voided exactly once" a database fact too.
     original = ForeignKeyField("self", null=True, unique=True, on_delete="RESTRICT")
     request_id = CharField(null=True, unique=True)
@@ -209,6 +225,45 @@ class Settlement(BaseModel):
         indexes = ((("terminal", "batch_no"), True),)
 
 
+class OfflineUpload(BaseModel):
+    """One offline transaction as a terminal uploaded it (批量离线交易上传), and its outcome.
+
+    Keyed by terminal and offline trace number: the same upload again is answered with this
+    row and applies nothing (UNIQUE). A failed one stays here for 离线对账 until it is
+    resolved: applied on a retry, paid another way, or written off (status leaves `failed`
+    once, schema.OFFLINE_TRIGGERS; the audit log says who and why).
+    """
+
+    terminal = ForeignKeyField(Terminal, on_delete="RESTRICT", index=False)
+    offline_trace_no = IntegerField(constraints=[Check("offline_trace_no >= 1")])
+    fingerprint = CharField()  # keyed hash of what was sent (the sealed PIN included)
+    payload = TextField()  # JSON, as sent: the PIN in it only sealed
+    type = CharField(null=True, constraints=[_in("type", OFFLINE_TYPES, null=True)])
+    card_no = CharField(null=True)
+    amount_fen = IntegerField(null=True)  # consume: the price; points_earn: the purchase
+    points = IntegerField(null=True)  # points_earn: the points typed
+    service_code = CharField(null=True)
+    operator_no = CharField(null=True)
+    sold_at = DateTimeField(null=True)  # UTC, as the terminal captured it
+    received_at = DateTimeField(default=utcnow)
+    status = CharField(constraints=[_in("status", OFFLINE_STATUSES)])
+    error = CharField(null=True)  # the last attempt's refusal code
+    message = CharField(null=True)
+    transaction = ForeignKeyField(Transaction, null=True, unique=True, on_delete="RESTRICT")
+    resolved_at = DateTimeField(null=True)
+    resolved_by = CharField(null=True)  # staff number
+    payment_method = CharField(
+        null=True, constraints=[_in("payment_method", PAYMENT_METHODS, null=True)]
+    )
+    note = CharField(null=True)
+
+    class Meta:
+        indexes = (
+            (("terminal", "offline_trace_no"), True),
+            (("status", "received_at"), False),
+        )
+
+
 class AuditLog(BaseModel):
     """Who did what, when, from where: staff, card status, PIN resets, settings, voids.
 
@@ -238,4 +293,5 @@ ALL_MODELS = [
     Transaction,
     Settlement,
     AuditLog,
+    OfflineUpload,
 ]

@@ -1,4 +1,5 @@
-"""What the domain needs from the configuration: the shop's time zone and the PIN pepper.
+"""What the domain needs from the configuration: the shop's time zone, the PIN pepper and the
+key that opens offline PINs.
 
 Set once at start (`configure`), read by the domain; no business state lives here.
 """
@@ -10,11 +11,13 @@ from zoneinfo import ZoneInfo
 
 zone: ZoneInfo = ZoneInfo("Asia/Shanghai")
 pepper: bytes = b""
+# The private key (PEM) that opens the PINs terminals seal offline (domain/offline.py).
+sealing_key: bytes = b""
 
 
-def configure(shop_zone: ZoneInfo, pin_pepper: bytes) -> None:
-    global zone, pepper
-    zone, pepper = shop_zone, pin_pepper
+def configure(shop_zone: ZoneInfo, pin_pepper: bytes, offline_key: bytes = b"") -> None:
+    global zone, pepper, sealing_key
+    zone, pepper, sealing_key = shop_zone, pin_pepper, offline_key
 
 
 # The years a date typed anywhere may fall in: a day past either end cannot be computed with

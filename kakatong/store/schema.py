@@ -11,7 +11,7 @@ from collections.abc import Callable
 from playhouse.migrate import SqliteMigrator
 
 from .db import db, write
-from .models import ALL_MODELS, AuditLog, Meta, Terminal, Transaction
+from .models import ALL_MODELS, AuditLog, Meta, OfflineUpload, Terminal, Transaction
 
 # The journal is append-only: the database refuses to delete a row or to change what a row
 # says about money; the one change allowed is success -> voided on the original of a void.
@@ -21,7 +21,7 @@ JOURNAL_TRIGGERS = [
     """CREATE TRIGGER IF NOT EXISTS journal_money_immutable
        BEFORE UPDATE OF type, card_id, terminal_id, amount_fen, price_fen, discount_pct,
            purchase_fen, points, balance_after_fen, points_after, trace_no, voucher_no, batch_no,
-           created_at, settle_date, original_id, request_id, offline ON journal
+           created_at, settle_date, original_id, request_id, offline, sold_at ON journal
        BEGIN SELECT RAISE(ABORT, 'journal rows are append-only'); END""",
     """CREATE TRIGGER IF NOT EXISTS journal_status_once BEFORE UPDATE OF status ON journal
        WHEN NOT (OLD.status = 'success' AND NEW.status = 'voided')
@@ -38,15 +38,33 @@ AUDIT_TRIGGERS = [
 ]
 
 
+# An offline upload is kept for good: what the terminal sent never changes (the sale time is
+# filled in once it reads as one), and its status
+# leaves `failed` once (to applied, paid_other or written_off), never back.
+OFFLINE_TRIGGERS = [
+    """CREATE TRIGGER IF NOT EXISTS offline_upload_no_delete BEFORE DELETE ON offline_upload
+       BEGIN SELECT RAISE(ABORT, 'offline uploads cannot be deleted'); END""",
+    """CREATE TRIGGER IF NOT EXISTS offline_upload_as_sent
+       BEFORE UPDATE OF terminal_id, offline_trace_no, fingerprint, payload, type, card_no,
+           amount_fen, points, service_code, operator_no, received_at ON offline_upload
+       BEGIN SELECT RAISE(ABORT, 'an offline upload stays as it was sent'); END""",
+    """CREATE TRIGGER IF NOT EXISTS offline_upload_resolved_once
+       BEFORE UPDATE OF status ON offline_upload
+       WHEN NOT (OLD.status = 'failed' AND NEW.status IN ('failed', 'applied', 'paid_other',
+           'written_off'))
+       BEGIN SELECT RAISE(ABORT, 'only a failed upload is resolved, once'); END""",
+]
+
+
 def install_triggers() -> None:
-    for sql in (*JOURNAL_TRIGGERS, *AUDIT_TRIGGERS):
+    for sql in (*JOURNAL_TRIGGERS, *AUDIT_TRIGGERS, *OFFLINE_TRIGGERS):
         db.execute_sql(sql)
 
 
 # The schema's version. A fresh database is created at the newest version from the models; an
 # older one is brought forward by MIGRATIONS[v] for each v above its version, with
 # playhouse.migrate (add a column, an index…), never by dropping data.
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 
 
 def add_columns(fields) -> None:
@@ -120,11 +138,21 @@ def _v5_discount(migrator: SqliteMigrator) -> None:
     db.execute_sql("DROP TRIGGER IF EXISTS journal_money_immutable")
 
 
+def _v6_offline(migrator: SqliteMigrator) -> None:
+    """离线交易: each terminal's offline trace numbers, an offline sale's own time on its journal
+    row, and the offline uploads with their outcomes."""
+
+    add_columns((Terminal.offline_trace_next, Transaction.sold_at))
+    db.create_tables([OfflineUpload])
+    db.execute_sql("DROP TRIGGER IF EXISTS journal_money_immutable")
+
+
 MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {
     2: _v2_terminal_parameters,
     3: _v3_audit_log,
     4: _v4_printer,
     5: _v5_discount,
+    6: _v6_offline,
 }
 
 

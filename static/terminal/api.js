@@ -28,6 +28,22 @@ export const api = {
     if (!response.ok) throw data;
     return data;
   },
+  // Whether the server answers now (正在建立连接…): asked before a transaction is sent, so
+  // that a transaction is offered offline only when it was never sent.
+  async reachable(ms = 3000) {
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), ms);
+    try {
+      const response = await fetch("/api/v1/health", { signal: controller.signal, cache: "no-store" });
+      status.online(response.ok);
+      return response.ok;
+    } catch (err) {
+      status.online(false);
+      return false;
+    } finally {
+      clearTimeout(timer);
+    }
+  },
   signedIn(token) {
     this.token = token;
     store.setItem("kkt.token", token);
@@ -51,13 +67,13 @@ export const api = {
 };
 
 // A transaction request is created once, when the cashier confirms, and kept (with its
-// request_id) until its answer arrives: sending it again, after a double tap, a slow
+// request_id) until its answer arrives (or, never sent, until it is given up or made offline): sending it again, after a double tap, a slow
 // network or a reload, can only be answered with the same result. It holds the PIN, so it
 // is kept in this tab's sessionStorage (gone with the browser), never in localStorage.
 export const outbox = {
   key: "kkt.pending",
   create(path, body) {
-    const request = { path, body: { ...body, request_id: newRequestId() } };
+    const request = { path, body: { ...body, request_id: newRequestId() }, sent: false };
     store.setItem(this.key, JSON.stringify(request));
     return request;
   },
@@ -65,7 +81,13 @@ export const outbox = {
     const text = store.getItem(this.key);
     return text ? JSON.parse(text) : null;
   },
+  // Marked `sent` (and kept so) before it leaves: one that may have reached the server is
+  // never offered offline, whatever the network did (transactions.js).
   async send(request) {
+    if (request.sent === false) {
+      request.sent = true;
+      store.setItem(this.key, JSON.stringify(request));
+    }
     try {
       const record = await api.call("POST", request.path, request.body);
       this.done();

@@ -33,7 +33,8 @@ export function show(next) {
   $("hint").textContent = next.hint || "";
   $("hint").dataset.tone = next.hintTone || "";
   $("slip").hidden = !next.slip;
-  $("slip-printer").hidden = !(next.slip && printer.configured());
+  // A slip kept locally (an offline sale) has no copy on the server for its printer.
+  $("slip-printer").hidden = !(next.slip === true && printer.configured());
   root.dataset.screen = next.name;
   root.dataset.tone = next.tone || "";
   fit();

@@ -5,6 +5,7 @@ import { t } from "./page.js";
 import { api } from "./api.js";
 import { show } from "./display.js";
 import { management } from "./management.js";
+import { backOnline, offlineStandby, uploadOffer } from "./offline.js";
 import { printerTrouble } from "./printing.js";
 import { settlement } from "./settlement.js";
 import { logon } from "./signin.js";
@@ -23,20 +24,28 @@ function backHome() {
   if (state.me) status.operator(`${state.me.operator_no} ${state.me.name}`);
 }
 
-// Home: standby for operators; the supervisor's and the system operator's own menus.
+// Home: standby for operators; the supervisor's and the system operator's own menus; the
+// offline standby while the server cannot be reached, or signed in offline (offline.js).
 export function standby() {
   backHome();
+  if (state.offlineSession) return status.isOnline ? backOnline() : offlineStandby();
   if (!api.token) return logon();
+  if (!status.isOnline && state.me && state.me.role !== "sysadmin") return offlineStandby();
   if (state.me && state.me.role === "supervisor") return supervisorMenu();
   if (state.me && state.me.role === "sysadmin") return systemMenu();
   const trouble = printerTrouble();
+  // Offline sales waiting: the upload is offered here, on the function key.
+  const offer = uploadOffer();
   show({
-    name: "standby", lines: [t("卡  卡  通"), t("请刷卡"), status.clock(), ...trouble.lines],
-    hint: trouble.hint, onPrinter: standby,
+    name: "standby",
+    lines: [t("卡  卡  通"), t("请刷卡"), status.clock(), ...trouble.lines,
+      ...(offer ? [offer.line] : [])],
+    hint: trouble.hint || (offer ? offer.hint : ""), onPrinter: standby,
     keys: {
       enter: () => menu(0),
       trade: () => startTransaction("consume"),
       settle: settlement,
+      func: offer ? offer.key : undefined,
       digit: () => {},
       cancel: () => {},
       // A swipe on standby starts the terminal's default transaction (待机默认交易).

@@ -1,5 +1,5 @@
 // 管理 (the main menu's 7): 卡号绑定, 签到, 卡片管理, 锁定, 员工管理, 版本, 交易查询 (with a
-// transaction's slip as a page) and 打印.
+// transaction's slip as a page), 打印 and 离线交易 (offline.js).
 import { t } from "./page.js";
 import { api } from "./api.js";
 import { ask, choose, message, processing, refusal, show, twice } from "./display.js";
@@ -7,6 +7,7 @@ import { printer } from "./printer.js";
 import { printJob } from "./printing.js";
 import { swipes } from "./reader.js";
 import { fetchReceipt, slipView } from "./receipt.js";
+import { offlineMenu } from "./offline.js";
 import { logon } from "./signin.js";
 import { menu, standby } from "./state.js";
 import { askCard, TYPES } from "./transactions.js";
@@ -16,10 +17,11 @@ export function management() {
   choose({
     name: "management", title: t("管理"),
     lines: [`${item(1, "卡号绑定")} ${item(2, "签到")}`, `${item(3, "卡片管理")} ${item(4, "锁定")}`,
-      `${item(5, "员工管理")} ${item(6, "版本")}`, `${item(7, "交易查询")} ${item(8, "打印")}`],
+      `${item(5, "员工管理")} ${item(6, "版本")}`, `${item(7, "交易查询")} ${item(8, "打印")}`,
+      item(9, "离线交易")],
     options: {
       1: bindCard, 2: logon, 3: cardManagement, 4: lock, 5: staffPasswords, 6: versionScreen,
-      7: transactionQuery,
+      7: transactionQuery, 9: () => offlineMenu(management),
       // 打印: the batch's journal or its totals, on the terminal's printer.
       8: () => (printer.configured() ? choose({
         name: "print-menu", title: t("打印"), lines: [`1.${t("打印流水")}`, `2.${t("打印汇总")}`],

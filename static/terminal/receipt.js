@@ -63,7 +63,9 @@ export async function slipView(voucherNo, back) {
   if (r) drawSlip(r, back);
 }
 
-function drawSlip(r, back) {
+// A slip as a page. `copy` is the line under the title (重印 REPRINT); a slip kept `local`ly
+// (an offline sale, made without the server) is printed by the browser only.
+export function drawSlip(r, back, { copy = `${t("重印")} REPRINT`, local = false } = {}) {
   const list = element("dl");
   for (const line of r.lines) {
     list.append(element("dt", `${t(line.label)} ${line.label_code}`),
@@ -71,7 +73,7 @@ function drawSlip(r, back) {
   }
   $("slip-paper").replaceChildren(
     element("h2", r.receipt_title || t("签购单")),
-    element("p", `${t("重印")} REPRINT`, "copy"),
+    element("p", copy, "copy"),
     ...(r.voided ? [element("p", t("此交易已撤销"), "voided")] : []),
     list,
     ...(r.signature_required ? [element("p", `${t("持卡人签名")} CARDHOLDER SIGNATURE`, "sign"),
@@ -80,14 +82,14 @@ function drawSlip(r, back) {
     ...(r.footer.length ? [footer(r.footer)] : []),
   );
   show({
-    name: "slip", title: t("签购单"), code: r.voucher_no, slip: true,
+    name: "slip", title: t("签购单"), code: r.voucher_no, slip: local ? "local" : true,
     // 重印 (or the slip's own button) prints it on the terminal's printer; without one,
     // the browser prints it.
     lines: [`${t("凭证号")} ${r.voucher_no}`],
-    hint: printer.configured() ? t("按[重印]键在打印机上打印") : t("按输入键继续…"),
+    hint: printer.configured() && !local ? t("按[重印]键在打印机上打印") : t("按输入键继续…"),
     keys: {
       enter: back, cancel: back,
-      reprint: () => (printer.configured() ? printJob("reprint", back, r.voucher_no)
+      reprint: () => (printer.configured() && !local ? printJob("reprint", back, r.voucher_no)
         : window.print()),
     },
   });

@@ -97,6 +97,9 @@ async function signIn(no, password) {
     status.operator(`${session.operator_no} ${session.name}`);
     await loadTerminal();
     swipes.start();
+    // The sign-in an operator may reuse offline, and what the terminal keeps for it.
+    await state.offline.remember(session);
+    state.offline.refresh();
     message({
       name: "signed-in", title: t("签到"), code: "LOGON", lines: [t("签到成功")],
       onEnter: resume,
@@ -107,6 +110,15 @@ async function signIn(no, password) {
       "terminal_required"].includes(err.error)) {
       binding.forget();
       return bindTerminal(err.message);
+    }
+    // No new sign-in offline: the last one on this terminal may be reused, if it was this
+    // operator's and is recent enough.
+    if (err.error === "offline" && (await state.offline.reusable(no))) {
+      return message({
+        name: "offline-signin", title: t("操作员签到"), code: "LOGON", tone: "error",
+        lines: [t("网络中断，不能签到"), t("可沿用本机上次签到进行离线交易")],
+        onEnter: () => state.offline.resume(), onCancel: logon,
+      });
     }
     refusal(err, askOperator, logon, LOGON);
   }

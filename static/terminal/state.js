@@ -9,6 +9,10 @@ export const state = {
   shop: { enabled_types: [] },
   screen: null,  // the screen on display (display.js)
   busy: false,  // a request in hand: the keys wait for it
+  // 离线交易 (offline.js): the offline flows an online one may turn into, and whether the
+  // operator is signed in offline (the last sign-in reused, no session on the server).
+  offline: null,
+  offlineSession: false,
 };
 
 // Standby and the main menu (home.js) sit above every flow, and every flow goes back to them:

@@ -1,12 +1,23 @@
 // The status bar: the signal (how the last API call went), the card reader, the receipt
-// printer, the operator signed in and the clock (the terminal number is written with the
+// printer, the offline sales waiting to be uploaded, the operator signed in and the clock (the terminal number is written with the
 // terminal's record, in signin.js); and the short notices shown over a screen.
 import { $, config, t } from "./page.js";
 
 export const status = {
+  // How the last call to the server went; `onChange` hears when it turns (offline.js).
+  isOnline: true,
+  onChange: null,
   online(ok) {
     $("st-signal").textContent = ok ? t("信号正常") : t("信号中断");
     $("st-signal").dataset.ok = ok ? "1" : "0";
+    const turned = ok !== this.isOnline;
+    this.isOnline = ok;
+    if (turned && this.onChange) this.onChange(ok);
+  },
+  // The offline sales kept on this terminal and not yet uploaded (离线交易), at all times.
+  pending(count) {
+    $("st-offline").textContent = `${t("离线待传")} ${count}`;
+    $("st-offline").dataset.count = String(count);
   },
   operator(name) {
     $("st-operator").textContent = name || "";

@@ -46,6 +46,7 @@ async function leave() {
   status.operator(`${state.me.operator_no} ${state.me.name}`);
   try {
     await processing(loadTerminal);
+    await state.offline.refresh();  // the offline switches, as they may have changed
   } catch (err) {
     // the menu as it was: the record is read again at the next sign-in
   }
@@ -218,6 +219,11 @@ function printerAddress(p, set, again) {
 
 const TRANSACTION_PARAMETERS = { title: t("交易参数设置") };
 
+// The manual's 交易管理: each transaction type on or off, 清流水, and (section 6) the three
+// offline ones: 离线储值消费, 离线积分累加, 批量离线交易上传.
+const OFFLINE_SWITCHES = [["consume", "离线储值消费"], ["points_earn", "离线积分累加"],
+  ["upload", "批量离线交易上传"]];
+
 async function transactionParameters() {
   let settings;
   try {
@@ -227,20 +233,25 @@ async function transactionParameters() {
   }
   const types = Object.keys(TYPES);
   const on = new Set(settings.enabled_types);
+  const offline = new Set(settings.offline_types);
+  const save = async (change) => {
+    try {
+      await processing(() => api.call("PUT", "/settings", change));
+      transactionParameters();
+    } catch (err) {
+      refusal(err, transactionParameters, transactionParameters, TRANSACTION_PARAMETERS);
+    }
+  };
+  const flip = (set, value) => (set.has(value) ? set.delete(value) : set.add(value));
   choose({
     name: "transaction-parameters", title: t("交易参数设置"),
     lines: [...types.map((type, i) => `${i + 1}.${t(TYPES[type].title)} ${onOff(on.has(type))}`),
-      `5.${t("清流水")}`],
+      `5.${t("清流水")}`,
+      ...OFFLINE_SWITCHES.map(([key, label], i) => `${i + 6}.${t(label)} ${onOff(offline.has(key))}`)],
     options: {
-      ...Object.fromEntries(types.map((type, i) => [String(i + 1), async () => {
-        if (on.has(type)) on.delete(type); else on.add(type);
-        try {
-          await processing(() => api.call("PUT", "/settings",
-            { enabled_types: types.filter((x) => on.has(x)) }));
-          transactionParameters();
-        } catch (err) {
-          refusal(err, transactionParameters, transactionParameters, TRANSACTION_PARAMETERS);
-        }
+      ...Object.fromEntries(types.map((type, i) => [String(i + 1), () => {
+        flip(on, type);
+        save({ enabled_types: types.filter((x) => on.has(x)) });
       }])),
       // 清流水: this terminal's transaction query starts afresh; the journal keeps every row.
       5: async () => {
@@ -253,6 +264,10 @@ async function transactionParameters() {
           refusal(err, transactionParameters, transactionParameters, TRANSACTION_PARAMETERS);
         }
       },
+      ...Object.fromEntries(OFFLINE_SWITCHES.map(([key], i) => [String(i + 6), () => {
+        flip(offline, key);
+        save({ offline_types: OFFLINE_SWITCHES.map(([k]) => k).filter((k) => offline.has(k)) });
+      }])),
     },
     onCancel: systemMenu,
   });

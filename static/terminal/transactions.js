@@ -1,6 +1,7 @@
 // The transactions (储值消费, 储值充值, 积分累加, 积分消费): the card, the amount or points,
-// the payment, the service code and the PIN; the request sent through the outbox, and
-// 交易成功. Also the card screen other flows share, and the pending request sent again.
+// the payment, the service code and the PIN; the request sent through the outbox with the
+// manual's staged messages (正在建立连接…, 处理中…, 接受返回), and 交易成功. Also the card
+// screen other flows share (the offline ones too), and the pending request sent again.
 import { codes, t } from "./page.js";
 import { api, outbox } from "./api.js";
 import { ask, choose, message, processing, refusal, show } from "./display.js";
@@ -14,11 +15,16 @@ export const TYPES = Object.fromEntries(codes.transaction_types.map((type) => {
 }));
 
 export function startTransaction(type, swiped) {
+  // A transaction sent and never answered is settled first: it may have been applied.
+  const pending = outbox.pending();
+  if (pending && pending.sent !== false) return resume();
   if (!state.shop.enabled_types.includes(type)) {
     return refusal({ message: t("该交易未开通") });
   }
   const kind = TYPES[type];
-  const flow = { type, title: t(kind.title), code: kind.code };
+  // `offline`: the offline flows (offline.js), which this one turns into when the server
+  // cannot be reached.
+  const flow = { type, title: t(kind.title), code: kind.code, offline: state.offline };
   askCard(flow, () => askAmount(flow), swiped);
 }
 
@@ -89,16 +95,22 @@ function chooseCard(flow, candidates, typed, again) {
   });
 }
 
-function askAmount(flow) {
+// The amount (or points); a flow may judge it before going on (`checkAmount`: the offline
+// limits), and a refusal says why.
+export function askAmount(flow) {
   const points = TYPES[flow.type].unit === "points";
   ask({
     name: "amount", title: flow.title, code: flow.code,
     lines: [points ? t("请输入积分：") : t("请输入金额：")], hint: t("输错请按[更正]键"),
     max: points ? 7 : 9, money: !points,
-    onEnter: (value) => {
+    onEnter: async (value) => {
       if (!value || /^0*$/.test(value)) return;
+      delete flow.points;
+      delete flow.amount;
       if (points) flow.points = Number(value);
       else flow.amount = `${Number(value.slice(0, -2) || "0")}.${value.padStart(2, "0").slice(-2)}`;
+      const refused = flow.checkAmount && await flow.checkAmount(flow);
+      if (refused) return refusal({ message: refused }, () => askAmount(flow), standby, flow);
       if (flow.type === "recharge") return askPayment(flow);
       askServiceCode(flow);
     },
@@ -139,6 +151,7 @@ function askPin(flow) {
     max: 6, mask: true,
     onEnter: (pin) => {
       if (pin && pin.length !== 6) return;
+      if (flow.finish) return flow.finish(pin || null);  // an offline sale keeps it sealed
       const body = { type: flow.type, card_no: flow.card_no, pin: pin || null };
       for (const field of ["amount", "points", "service_code", "payment_method"]) {
         if (flow[field] !== undefined && flow[field] !== null) body[field] = flow[field];
@@ -148,20 +161,78 @@ function askPin(flow) {
   });
 }
 
-export async function submit(request, flow) {
-  try {
-    const record = await processing(() => outbox.send(request));
-    success(record, flow);
-  } catch (err) {
-    if (err.error === "offline") {
-      return message({
-        name: "offline", title: flow.title, tone: "error",
-        lines: [err.message, t("按输入键重试")],
-        onEnter: () => submit(request, flow), onCancel: standby,
-      });
+// Sent with the manual's staged messages: 正在建立连接… while the server is asked whether it
+// answers (nothing is sent until it does), then 已连接卡卡通中心 处理中… while the request is
+// out, and its answer. Either stage that fails says so and tries again by itself while the
+// cashier waits:
+// - the server cannot be reached and the request has never left: 取消 gives it up, and where
+//   the transaction may be made offline, 功能 makes it offline with what was entered;
+// - the request left and no answer came (接受返回): it may have been applied, so it is never
+//   offered offline; it is sent again as it was, and its request_id makes that apply once.
+//   取消 leaves it pending: it is sent again before the next transaction, or at the next start.
+const RETRY_MS = 3000;
+
+export async function submit(request, flow, attempt = 0) {
+  state.busy = true;
+  if (request.sent === false) {
+    show({ name: "connecting", title: flow.title, code: flow.code, lines: [t("正在建立连接…")],
+      hint: t("按<取消键>退出"), keys: {} });
+    const reachable = await api.reachable();
+    if (!reachable) {
+      state.busy = false;
+      return unreachable(request, flow, attempt);
     }
-    refusal(err);
   }
+  let record;
+  try {
+    record = await processing(() => outbox.send(request));
+  } catch (err) {
+    if (err.error === "offline") return unanswered(request, flow, attempt);
+    return refusal(err);
+  }
+  success(record, flow);
+}
+
+// Waits, then tries again, unless the cashier has left the screen.
+function again(screen, request, flow, attempt) {
+  setTimeout(() => {
+    if (state.screen === screen) submit(request, flow, attempt + 1);
+  }, RETRY_MS);
+}
+
+function unreachable(request, flow, attempt) {
+  const offline = flow.offline;  // the offline flow this one may turn into (offline.js)
+  const canTurn = offline && offline.available(request.body.type);
+  const screen = {
+    name: "comms-error", title: flow.title, code: flow.code, tone: "error",
+    lines: [t("正在建立连接…"), { text: t("网络中断，无法连接卡卡通中心"), tone: "error" },
+      { text: `${t("正在自动重试")} (${attempt + 1})`, small: true }],
+    hint: canTurn ? t("按[功能]键转离线交易，按<取消键>退出") : t("按<取消键>退出"),
+    keys: {
+      cancel: () => {
+        outbox.done();  // never sent: nothing to resolve
+        standby();
+      },
+      func: canTurn ? () => {
+        outbox.done();
+        offline.turn(request.body);
+      } : undefined,
+    },
+  };
+  show(screen);
+  again(screen, request, flow, attempt);
+}
+
+function unanswered(request, flow, attempt) {
+  const screen = {
+    name: "unanswered", title: flow.title, code: flow.code, tone: "error",
+    lines: [t("已连接卡卡通中心"), t("处理中"), `${t("接受返回")}  ${String(attempt + 1).padStart(2, "0")}`,
+      { text: t("交易已发出，结果未确认，正在重新确认"), tone: "error", small: true }],
+    hint: t("按<取消键>退出，恢复联网后自动确认"),
+    keys: { cancel: standby },
+  };
+  show(screen);
+  again(screen, request, flow, attempt);
 }
 
 // 交易成功; with a printer the server prints the receipt by itself, and the hint follows it
@@ -186,10 +257,15 @@ function success(record, flow) {
 }
 
 // A transaction confirmed but never answered (the network failed, the page was reloaded)
-// is sent again as it was, before anything else: it is applied once, whatever happened.
+// is sent again as it was, before anything else: it is applied once, whatever happened. One
+// never sent is given up (its cashier left it, or the page went away before it was sent).
 export function resume() {
   const pending = outbox.pending();
   if (!pending) return standby();
+  if (pending.sent === false) {
+    outbox.done();
+    return standby();
+  }
   const kind = TYPES[pending.body.type] || { title: "撤销", code: "VOID" };
   submit(pending, { title: t(kind.title), code: kind.code });
 }

@@ -56,6 +56,7 @@ def document() -> dict:
             {"name": "transactions", "description": "the ledger: post, look up, void"},
             {"name": "batch", "description": "批次 and 结算"},
             {"name": "reports", "description": "交易统计"},
+            {"name": "offline", "description": "离线交易: offline sales, their upload, 离线对账"},
             {"name": "settings", "description": "终端参数 / 交易参数"},
         ],
         "paths": _paths(),

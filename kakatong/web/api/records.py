@@ -11,7 +11,8 @@ from ...domain.money import format_fen
 from ...domain.receipts import Receipt
 from ...domain.reports import DayStats
 from ...store import runtime
-from ...store.models import Card, Level, Staff, Terminal, Transaction
+from ...store.codes import OFFLINE_STATUS_NAMES
+from ...store.models import Card, Level, OfflineUpload, Staff, Terminal, Transaction
 
 
 def _money(fen: int | None) -> str | None:
@@ -42,7 +43,37 @@ def transaction(t: Transaction) -> dict:
         "service_code": t.service_code,
         "payment_method": t.payment_method,
         "offline": t.offline,
+        "sold_at": _time(t.sold_at),
         "original_voucher_no": six(original.voucher_no) if original else None,
+    }
+
+
+def _time(moment) -> str | None:
+    return None if moment is None else runtime.local(moment).isoformat(timespec="seconds")
+
+
+def offline_upload(u: OfflineUpload) -> dict:
+    return {
+        "id": u.id,
+        "terminal_id": u.terminal.terminal_id,
+        "offline_trace_no": u.offline_trace_no,
+        "type": u.type,
+        "card_no": u.card_no,
+        "amount": _money(u.amount_fen),
+        "points": u.points,
+        "service_code": u.service_code,
+        "operator_no": u.operator_no,
+        "sold_at": _time(u.sold_at),
+        "received_at": _time(u.received_at),
+        "status": u.status,
+        "status_name": OFFLINE_STATUS_NAMES[u.status].name,
+        "error": u.error,
+        "message": u.message,
+        "transaction": transaction(u.transaction) if u.transaction_id else None,
+        "resolved_at": _time(u.resolved_at),
+        "resolved_by": u.resolved_by,
+        "payment_method": u.payment_method,
+        "note": u.note,
     }
 
 

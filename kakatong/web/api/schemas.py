@@ -19,9 +19,18 @@ from ...domain.formats import CARD_NO, REQUEST_ID, SERVICE_CODE
 from ...domain.ledger import MAX_POINTS
 from ...domain.receipts import COPY_LABELS, RECEIPT_TYPES
 from ...domain.reports import MAX_PAGE_SIZE
+from ...domain.settings import OFFLINE_SWITCHES
 from ...domain.staff import OPERATOR_NO, SUPERVISOR_NO
 from ...domain.terminals import KEY_DIGITS, PRINTER_PARAMETERS
-from ...store.codes import CARD_STATUSES, GENDERS, JOURNAL_TYPES, PAYMENT_METHODS, TRANSACTION_TYPES
+from ...store.codes import (
+    CARD_STATUSES,
+    GENDERS,
+    JOURNAL_TYPES,
+    OFFLINE_STATUSES,
+    OFFLINE_TYPES,
+    PAYMENT_METHODS,
+    TRANSACTION_TYPES,
+)
 
 JSON = "application/json"
 
@@ -363,6 +372,27 @@ SETTING_PROPERTIES = {
     "receipt_footer": string_schema(
         None, maxLength=60, description='签购单底部文字: the owner\'s line at the foot; "": none'
     ),
+    "offline_types": {
+        "type": "array",
+        "items": enum_schema(OFFLINE_SWITCHES),
+        "uniqueItems": True,
+        "description": "开通的离线交易: 离线储值消费, 离线积分累加, 批量离线交易上传",
+    },
+    "offline_single_limit_fen": integer_schema(
+        1, 1_000_000_00, description="离线单笔限额, in fen: the largest offline amount"
+    ),
+    "offline_card_total_fen": integer_schema(
+        1, 10_000_000_00, description="offline total per card between uploads, in fen"
+    ),
+    "offline_card_count": integer_schema(
+        1, 100, description="offline transactions per card between uploads"
+    ),
+    "offline_signin_hours": integer_schema(
+        1, 72, description="how long a terminal's last sign-in may be reused offline"
+    ),
+    "offline_max_age_days": integer_schema(
+        1, 90, description="an offline sale older than this is refused at upload"
+    ),
     "merchant_id": string_schema("^[0-9]{15}$", description="商户号"),
     "merchant_name": string_schema(None, minLength=1, maxLength=40, description="商户名"),
     "receipt_title": string_schema(None, minLength=1, maxLength=40, description="签购单名"),
@@ -440,7 +470,10 @@ _TERMINAL = {
 }
 
 
-PRINT_KINDS = ("probe", "receipt", "reprint", "feed", "settlement", "journal", "totals", "test")
+PRINT_KINDS = (
+    "probe", "receipt", "reprint", "feed", "settlement", "journal", "totals", "test",
+    "offline_upload",
+)  # fmt: skip
 
 
 _PRINT_JOB = object_schema(
@@ -498,6 +531,13 @@ _RECORDS = {
             ),
             "current_status": enum_schema(
                 CARD_STATUSES, description="invalid_status_change: the card's status now"
+            ),
+            "status": enum_schema(
+                OFFLINE_STATUSES, description="offline_resolved: the offline upload's status now"
+            ),
+            "last_error": enum_schema(
+                ["wrong_pin", "pin_unreadable"],
+                description="offline_not_retriable: what the upload failed on",
             ),
         },
         ["error", "message"],
@@ -602,7 +642,16 @@ _RECORDS = {
             "settle_date": _date("清算日期: the shop-local date"),
             "service_code": string_schema(None, nullable=True),
             "payment_method": enum_schema(PAYMENT_METHODS, nullable=True),
-            "offline": {"type": "boolean"},
+            "offline": {"type": "boolean", "description": "离线交易: made offline, uploaded"},
+            "sold_at": string_schema(
+                None,
+                nullable=True,
+                format="date-time",
+                description=(
+                    "an offline transaction: when the terminal made the sale (shop time); "
+                    "`created_at` is then its upload, which gave its batch and settle_date"
+                ),
+            ),
             "original_voucher_no": string_schema(
                 None, nullable=True, description="a void: the voucher it reverses"
             ),
@@ -629,6 +678,7 @@ _RECORDS = {
             "service_code",
             "payment_method",
             "offline",
+            "sold_at",
             "original_voucher_no",
         ],  # fmt: skip
         description="One row of the journal (交易流水).",
@@ -699,6 +749,15 @@ _RECORDS = {
                 None, nullable=True, description="a void: what it reverses (储值消费)"
             ),
             "voided": {"type": "boolean", "description": "voided since: the slip no longer stands"},
+            "offline": {
+                "type": "boolean",
+                "description": "离线交易: made offline; `date` and `time` are then its upload",
+            },
+            "sold_at": string_schema(
+                None,
+                nullable=True,
+                description="an offline one: the sale, YYYY-MM-DD HH:MM:SS (shop time)",
+            ),
             "copies": {
                 "type": "array",
                 "items": enum_schema(COPY_LABELS),
@@ -757,6 +816,8 @@ _RECORDS = {
             "original_type",
             "original_type_name",
             "voided",
+            "offline",
+            "sold_at",
             "copies",
             "shop_address",
             "shop_phone",
@@ -1005,12 +1066,195 @@ _RECORDS = {
 }
 
 
+_OFFLINE_UPLOAD = object_schema(
+    {
+        "id": integer_schema(1, description="the upload's number in 离线对账"),
+        "terminal_id": string_schema("^[0-9]{8}$", description="终端号"),
+        "offline_trace_no": integer_schema(1, description="离线流水号: the terminal's own"),
+        "type": enum_schema(OFFLINE_TYPES, nullable=True, description="as sent"),
+        "card_no": string_schema(None, nullable=True, description="as sent"),
+        "amount": _money("consume: the price; points_earn: the purchase", nullable=True),
+        "points": integer_schema(1, nullable=True, description="points_earn: points typed"),
+        "service_code": string_schema(None, nullable=True),
+        "operator_no": string_schema(None, nullable=True, description="who made the sale"),
+        "sold_at": string_schema(
+            None, nullable=True, format="date-time", description="the sale (shop time)"
+        ),
+        "received_at": _datetime("the first upload (shop time)"),
+        "status": enum_schema(
+            OFFLINE_STATUSES,
+            description=(
+                "applied (已入账), failed (待对账: open), paid_other (已另行收款), "
+                "written_off (已核销)"
+            ),
+        ),
+        "status_name": string_schema(None, description="the status in Chinese"),
+        "error": string_schema(
+            None, nullable=True, description="the refusal code of the last attempt"
+        ),
+        "message": string_schema(None, nullable=True, description="why, as a screen says it"),
+        # OpenAPI 3.0 has no nullable $ref: null is the second alternative (`nullable` next
+        # to a bare `oneOf` does not admit it).
+        "transaction": {
+            "oneOf": [ref_to("Transaction"), {"type": "object", "nullable": True, "enum": [None]}],
+            "description": "the journal row, once applied; null before",
+        },
+        "resolved_at": string_schema(None, nullable=True, format="date-time"),
+        "resolved_by": string_schema(None, nullable=True, description="staff number"),
+        "payment_method": enum_schema(
+            PAYMENT_METHODS, nullable=True, description="paid_other: how it was paid"
+        ),
+        "note": string_schema(
+            None, nullable=True, description="paid_other: the note; written_off: the reason"
+        ),
+    },
+    [
+        "id",
+        "terminal_id",
+        "offline_trace_no",
+        "type",
+        "card_no",
+        "amount",
+        "points",
+        "service_code",
+        "operator_no",
+        "sold_at",
+        "received_at",
+        "status",
+        "status_name",
+        "error",
+        "message",
+        "transaction",
+        "resolved_at",
+        "resolved_by",
+        "payment_method",
+        "note",
+    ],  # fmt: skip
+    description="An offline transaction as uploaded (批量离线交易上传) and its outcome.",
+)
+
+_OFFLINE_RECORDS = {
+    "OfflineUploadRequest": object_schema(
+        {
+            "terminal_id": string_schema(
+                "^[0-9]{8}$", description="the terminal that made the sale: the caller's"
+            ),
+            "offline_trace_no": integer_schema(
+                1, description="离线流水号, from a block of POST /api/v1/offline/traces"
+            ),
+            "type": enum_schema(OFFLINE_TYPES),
+            "card_no": ref_to("CardNo"),
+            "amount": ref_to("Amount"),
+            "points": ref_to("Points"),
+            "service_code": ref_to("ServiceCode"),
+            "operator_no": string_schema(None, description="who made the sale (操作员号)"),
+            "sold_at": string_schema(
+                None,
+                format="date-time",
+                description="when the sale was made, ISO 8601 with its offset",
+                example="2026-12-05T10:20:30+08:00",
+            ),
+            "sealed_pin": string_schema(
+                r"^v1\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+                nullable=True,
+                description=(
+                    "The PIN typed offline, sealed to `public_key` of GET "
+                    "/api/v1/offline/config: ECDH P-256 with a new key, HKDF-SHA256 (no "
+                    'salt, info "kakatong offline pin v1"), AES-256-GCM with the associated '
+                    'data "{terminal_id}:{offline_trace_no}:{card_no}"; sent as "v1." and '
+                    "the base64url (unpadded) of the new public key (uncompressed point), "
+                    "the 12-byte IV and the ciphertext, joined by dots. null: no PIN typed."
+                ),
+            ),
+        },
+        ["terminal_id", "offline_trace_no", "type", "card_no", "operator_no", "sold_at"],
+        description=(
+            "One offline sale. consume takes `amount`; points_earn `amount` (a purchase "
+            "paid some other way) or `points`."
+        ),
+    ),
+    "OfflineUpload": _OFFLINE_UPLOAD,
+    "OfflineConfig": object_schema(
+        {
+            "types": {
+                "type": "array",
+                "items": enum_schema(OFFLINE_SWITCHES),
+                "description": "the offline_types setting: what the menu 9.离线交易 offers",
+            },
+            "single_limit_fen": integer_schema(1, description="离线单笔限额"),
+            "card_total_fen": integer_schema(1, description="offline total per card"),
+            "card_count": integer_schema(1, description="offline transactions per card"),
+            "signin_hours": integer_schema(1, description="a sign-in reused offline this long"),
+            "max_age_days": integer_schema(1, description="upload within this many days"),
+            "blocked": {
+                "type": "array",
+                "description": "cards the terminal may not take offline",
+                "items": object_schema(
+                    {
+                        "card_no": ref_to("CardNo"),
+                        "reason": enum_schema(["inactive", "frozen", "lost", "expired"]),
+                        "from": string_schema(
+                            None,
+                            nullable=True,
+                            format="date",
+                            description="expired: the first shop date it may not be used",
+                        ),
+                    },
+                    ["card_no", "reason", "from"],
+                ),
+            },
+            "public_key": string_schema(
+                None, description="P-256 SubjectPublicKeyInfo (DER), base64: seal PINs to it"
+            ),
+            "server_time": _datetime("the server's clock (shop time)"),
+        },
+        [
+            "types",
+            "single_limit_fen",
+            "card_total_fen",
+            "card_count",
+            "signin_hours",
+            "max_age_days",
+            "blocked",
+            "public_key",
+            "server_time",
+        ],  # fmt: skip
+    ),
+    "OfflineTraces": object_schema(
+        {"first": integer_schema(1), "last": integer_schema(1)},
+        ["first", "last"],
+        description="offline trace numbers first..last, handed to this terminal only",
+    ),
+    "OfflineUploadPage": object_schema(
+        {
+            "uploads": {"type": "array", "items": ref_to("OfflineUpload")},
+            "total": integer_schema(0),
+            "page": integer_schema(1),
+            "per_page": integer_schema(1),
+            "totals": object_schema(
+                {
+                    status: object_schema(
+                        {"count": integer_schema(0), "amount": _money("consume amounts")},
+                        ["count", "amount"],
+                    )
+                    for status in OFFLINE_STATUSES
+                },
+                list(OFFLINE_STATUSES),
+                description="every upload by status: how many, and their consume amounts",
+            ),
+        },
+        ["uploads", "total", "page", "per_page", "totals"],
+    ),
+}
+
+
 SCHEMAS = {
     **_REQUEST_FORMATS,
     **_TRANSACTION_REQUESTS,
     "ActivateCardRequest": _ACTIVATION,
     "EditMemberRequest": _EDIT_MEMBER,
     **_RECORDS,
+    **_OFFLINE_RECORDS,
 }
 
 

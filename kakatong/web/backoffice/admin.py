@@ -34,7 +34,8 @@ from wtforms.widgets import CheckboxInput, ListWidget
 from ...domain import audit, staff, terminals
 from ...domain import settings as shop_settings
 from ...domain.actors import CAN_CHANGE_SETTINGS
-from ...domain.errors import LedgerError
+from ...domain.errors import ERRORS, LedgerError
+from ...domain.formats import six
 from ...domain.money import AmountError, format_fen, parse_amount
 from ...store import runtime
 from ...store.codes import TRANSACTION_TYPES
@@ -44,7 +45,9 @@ from . import bp
 from .web import (
     CARD_STATUS_NAMES,
     GENDER_NAMES,
+    OFFLINE_STATUS_NAMES,
     OWNER_ONLY,
+    PAYMENT_METHOD_NAMES,
     ROLE_NAMES,
     TYPE_NAMES,
     Pager,
@@ -56,6 +59,12 @@ from .web import (
 )
 
 KIND_LABELS = {"pos": _l("收银终端"), "backoffice": _l("后台")}
+# The offline switches (settings.OFFLINE_SWITCHES), in the manual's words (section 6).
+OFFLINE_SWITCH_NAMES = {
+    "consume": _l("离线储值消费"),
+    "points_earn": _l("离线积分累加"),
+    "upload": _l("批量离线交易上传"),
+}
 ASSIGNABLE = [SelectChoice(role, ROLE_NAMES[role]) for role in staff.ASSIGNABLE_ROLES]
 
 DIGITS = re.compile(r"[0-9]{1,7}\Z", re.ASCII)
@@ -249,6 +258,15 @@ class SettingsForm(FlaskForm):
     )
     web_idle_minutes = _whole(_l("后台无操作自动退出（分钟）"))
     captcha_always = BooleanField(_l("后台登录总是需要验证码"))
+    offline_types = MultiCheckboxField(
+        _l("开通的离线交易"),
+        choices=[SelectChoice(k, OFFLINE_SWITCH_NAMES[k]) for k in shop_settings.OFFLINE_SWITCHES],
+    )
+    offline_single_limit = _yuan(_l("离线单笔限额（元）"))
+    offline_card_total = _yuan(_l("每卡离线累计限额（元）"))
+    offline_card_count = _whole(_l("每卡离线笔数上限"))
+    offline_signin_hours = _whole(_l("离线沿用签到时限（小时）"))
+    offline_max_age_days = _whole(_l("离线交易上传期限（天）"))
     merchant_id = StringField(
         _l("商户号"), filters=[stripped], render_kw={"inputmode": "numeric", "maxlength": 15}
     )
@@ -276,6 +294,12 @@ class SettingsForm(FlaskForm):
     def validate_single_limit(self, field) -> None:
         _amount(field)
 
+    def validate_offline_single_limit(self, field) -> None:
+        _amount(field)
+
+    def validate_offline_card_total(self, field) -> None:
+        _amount(field)
+
     def values(self) -> dict:
         """The settings as the domain names them, from a validated form."""
         return {
@@ -288,6 +312,14 @@ class SettingsForm(FlaskForm):
             "enabled_types": [t for t in TRANSACTION_TYPES if t in (self.enabled_types.data or [])],
             "web_idle_minutes": int(self.web_idle_minutes.data),
             "captcha_always": bool(self.captcha_always.data),
+            "offline_types": [
+                t for t in shop_settings.OFFLINE_SWITCHES if t in (self.offline_types.data or [])
+            ],
+            "offline_single_limit_fen": parse_amount(self.offline_single_limit.data),
+            "offline_card_total_fen": parse_amount(self.offline_card_total.data),
+            "offline_card_count": int(self.offline_card_count.data),
+            "offline_signin_hours": int(self.offline_signin_hours.data),
+            "offline_max_age_days": int(self.offline_max_age_days.data),
             "merchant_id": self.merchant_id.data or "",
             "merchant_name": self.merchant_name.data or "",
             "receipt_title": self.receipt_title.data or "",
@@ -298,7 +330,20 @@ class SettingsForm(FlaskForm):
 
 
 # setting -> the form field it is entered in, where the names differ
-SETTING_FIELDS = {"points_unit_fen": "points_unit", "single_limit_fen": "single_limit"}
+SETTING_FIELDS = {
+    "points_unit_fen": "points_unit",
+    "single_limit_fen": "single_limit",
+    "offline_single_limit_fen": "offline_single_limit",
+    "offline_card_total_fen": "offline_card_total",
+}
+# What settings.SPECS allows of the offline settings, said beside the field when refused.
+OFFLINE_RANGES = {
+    "offline_single_limit": ("0.01", "1000000.00"),
+    "offline_card_total": ("0.01", "10000000.00"),
+    "offline_card_count": (1, 100),
+    "offline_signin_hours": (1, 72),
+    "offline_max_age_days": (1, 90),
+}
 SETTING_HINTS = {
     "points_unit": _l("例如 10.00：每消费 10 元积 1 分"),
     "single_limit": _l("储值消费、充值每笔的上限"),
@@ -308,6 +353,14 @@ SETTING_HINTS = {
     "shop_address": _l("印在签购单底部；不填则不印"),
     "shop_phone": _l("印在签购单底部；不填则不印"),
     "receipt_footer": _l("印在签购单最后一行，例如：谢谢惠顾，欢迎再次光临"),
+    "offline_types": _l(
+        "终端连不上服务器时可做的交易；关闭批量离线交易上传时，终端先保存离线交易，不上传"
+    ),
+    "offline_single_limit": _l("一笔离线交易的最大金额"),
+    "offline_card_total": _l("两次上传之间，一张卡在一台终端上离线交易的金额合计上限"),
+    "offline_card_count": _l("两次上传之间，一张卡在一台终端上最多可做的离线交易笔数"),
+    "offline_signin_hours": _l("终端最后一次联网签到后，这么多小时内仍可离线交易"),
+    "offline_max_age_days": _l("交易后超过这么多天才上传的，不入账，留待离线对账"),
 }
 
 
@@ -639,7 +692,7 @@ def terminal_printer_test(terminal_id: str):
 
 
 def _same(key: str, was: object, now: object) -> bool:
-    if key == "enabled_types":
+    if key in ("enabled_types", "offline_types"):
         return set(was) == set(now)
     return was == now
 
@@ -658,6 +711,13 @@ def _setting_refused(form: SettingsForm, exc: LedgerError) -> None:
         "shop_phone": _("电话只能有数字、空格和 + - ( )"),
         "receipt_footer": _("最多 60 个字符，不能有控制字符"),
     }
+    if name in OFFLINE_RANGES:
+        low, high = OFFLINE_RANGES[name]
+        messages[name] = (
+            _("超出允许范围：%(low)s 到 %(high)s 元", low=low, high=high)
+            if name in SETTING_FIELDS.values()
+            else _("超出允许范围：%(low)s 到 %(high)s", low=low, high=high)
+        )
     form[name].errors = [*form[name].errors, messages.get(name, _("此项的值超出允许范围"))]
 
 
@@ -670,6 +730,8 @@ def settings():
             formdata=None,
             points_unit=format_fen(current["points_unit_fen"]),
             single_limit=format_fen(current["single_limit_fen"]),
+            offline_single_limit=format_fen(current["offline_single_limit_fen"]),
+            offline_card_total=format_fen(current["offline_card_total_fen"]),
             **{
                 key: str(current[key])
                 for key in (
@@ -678,9 +740,13 @@ def settings():
                     "password_attempt_limit",
                     "password_lock_minutes",
                     "web_idle_minutes",
+                    "offline_card_count",
+                    "offline_signin_hours",
+                    "offline_max_age_days",
                 )
             },  # fmt: skip
             enabled_types=current["enabled_types"],
+            offline_types=current["offline_types"],
             captcha_always=current["captcha_always"],
             merchant_id=current["merchant_id"],
             merchant_name=current["merchant_name"],
@@ -713,6 +779,8 @@ def settings():
 DETAIL_LABELS = {
     "points_unit_fen": _l("每积 1 分所需消费金额（元）"),
     "single_limit_fen": _l("单笔交易限额（元）"),
+    "offline_single_limit_fen": _l("离线单笔限额（元）"),
+    "offline_card_total_fen": _l("每卡离线累计限额（元）"),
     "role": _l("角色"),
     "was": _l("原值"),
     "name": _l("名称"),
@@ -758,6 +826,7 @@ VALUE_LABELS = {
     "type": TYPE_NAMES,
     "standby_type": TYPE_NAMES,
     "enabled_types": TYPE_NAMES,
+    "offline_types": OFFLINE_SWITCH_NAMES,
     "language": {"zh": "简体中文", "en": "English"},
     "activation_type": {
         "card_no": _l("卡号"),
@@ -765,6 +834,47 @@ VALUE_LABELS = {
         "phone": _l("手机号码"),
     },
 }
+
+
+# 离线对账's resolutions (offline.retry, offline.paid_other, offline.written_off): their details
+# in the order a person reads them, named, and the refusals by their sentence.
+OFFLINE_DETAILS = (
+    "outcome", "voucher_no", "error", "was", "card_no", "type", "amount", "payment_method", "note",
+)  # fmt: skip
+OFFLINE_LABELS = {
+    "outcome": _l("结果"),
+    "voucher_no": _l("凭证号"),
+    "error": _l("未入账原因"),
+    "was": _l("上次未入账原因"),
+    "amount": _l("金额"),
+    "payment_method": _l("支付方式"),
+    "note": _l("说明"),
+}
+OFFLINE_VALUES = {
+    "outcome": OFFLINE_STATUS_NAMES,
+    "error": {code: _l(message) for code, (_status, message) in ERRORS.items()},
+    "was": {code: _l(message) for code, (_status, message) in ERRORS.items()},
+    "payment_method": PAYMENT_METHOD_NAMES,
+}
+
+
+def _offline_details(action: str, details: dict) -> list[str]:
+    """An offline resolution's details: what is set, in OFFLINE_DETAILS' order."""
+    rank = {key: place for place, key in enumerate(OFFLINE_DETAILS)}
+    lines = []
+    for key in sorted(details, key=lambda k: rank.get(k, len(rank))):
+        value = details[key]
+        if value is None:
+            continue
+        if key == "voucher_no" and type(value) is int:
+            text = six(value)
+        elif isinstance(value, str) and value in OFFLINE_VALUES.get(key, {}):
+            text = str(OFFLINE_VALUES[key][value])
+        else:
+            text = _value(key, value)
+        label = _("核销原因") if (action, key) == ("offline.written_off", "note") else None
+        lines.append(f"{label or OFFLINE_LABELS.get(key) or _label(key)}: {text}")
+    return lines
 
 
 def _label(key: str) -> str:
@@ -787,8 +897,10 @@ def _value(key: str, value: object) -> str:
     return "" if value is None else str(value)
 
 
-def describe(details: dict) -> list[str]:
+def describe(details: dict, action: str | None = None) -> list[str]:
     """An audit row's details as lines a person reads: "key: from → to", "key: value"."""
+    if action is not None and action.startswith("offline."):
+        return _offline_details(action, details)
     details = dict(details)
     paired = next((k for k in ("role", "status") if k in details), None)
     was = details.pop("was") if paired and "was" in details else None
@@ -835,7 +947,7 @@ def audit_log():
                 "staff_no": row.staff_no,
                 "action": _(audit.ACTIONS.get(row.action, row.action)),
                 "target": row.target or "",
-                "details": describe(audit.details_of(row)),
+                "details": describe(audit.details_of(row), row.action),
                 "terminal_id": row.terminal_id or "",
                 "address": row.address or "",
             }

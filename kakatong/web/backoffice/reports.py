@@ -23,8 +23,8 @@ from flask_login import current_user
 from wtforms import Form, SelectChoice, SelectField, StringField
 from wtforms.widgets import DateInput, DateTimeLocalInput, TextInput
 
-from ...domain import cards, exports, reports, terminals
-from ...domain.actors import CAN_READ_JOURNAL
+from ...domain import cards, exports, offline, reports, terminals
+from ...domain.actors import CAN_READ_JOURNAL, CAN_RECONCILE
 from ...domain.errors import LedgerError
 from ...domain.formats import six
 from ...domain.money import format_fen
@@ -187,6 +187,10 @@ def journal_columns() -> list[Column]:
         Column("operator", _("操作员")),
         Column("status", _("交易状态")),
         Column("voucher_no", _("凭证号")),
+        # 离线交易: 交易时间 is then when the terminal made the sale, 上传时间 when it reached
+        # the journal (its batch and settlement date); both empty for any other row.
+        Column("offline", _("离线")),
+        Column("uploaded_at", _("上传时间"), "time"),
     ]
 
 
@@ -203,18 +207,25 @@ def journal_cells() -> Callable[[reports.JournalLine], list]:
     here, not once a row: an export may hold 100 000 rows."""
     types = {kind: str(name) for kind, name in TYPE_NAMES.items()}
     statuses = {status: str(name) for status, name in JOURNAL_STATUS_NAMES.items()}
+    offline_flag = _("离线")
+
+    def shop_time(moment):
+        return local(moment).replace(tzinfo=None, microsecond=0)
 
     def cells(line: reports.JournalLine) -> list:
+        offline_sale = line.offline and line.sold_at is not None
         return [
             six(line.trace_no),
             line.card_no,
             yuan(line.amount_fen),
             line.points,
             types[line.type],
-            local(line.created_at).replace(tzinfo=None, microsecond=0),
+            shop_time(line.sold_at if offline_sale else line.created_at),
             operator_label(line),
             statuses[line.status],
             six(line.voucher_no),
+            offline_flag if line.offline else None,
+            shop_time(line.created_at) if line.offline else None,
         ]
 
     return cells
@@ -251,6 +262,7 @@ class JournalRow:
     cells: list
     status: str
     receipt_url: str | None
+    offline: bool = False  # 离线交易: the page marks its time as the sale's
 
 
 def receipt_url(voucher_no: str | None) -> str | None:
@@ -263,7 +275,9 @@ def receipt_url(voucher_no: str | None) -> str | None:
 def page_rows(transactions: Iterable[Transaction]) -> list[JournalRow]:
     cells = journal_cells()
     lines = map(reports.journal_line, transactions)
-    return [JournalRow(cells(x), x.status, receipt_url(six(x.voucher_no))) for x in lines]
+    return [
+        JournalRow(cells(x), x.status, receipt_url(six(x.voucher_no)), x.offline) for x in lines
+    ]
 
 
 @bp.get("/reports/journal")
@@ -307,11 +321,23 @@ def journal():
 # ---------------------------------------------------------------- the home page
 
 
+def offline_open() -> tuple[int, int] | None:
+    """The offline uploads still to reconcile (count, consume amount in fen), for those who
+    reconcile them; None when there are none."""
+    if not current_user.can(CAN_RECONCILE):
+        return None
+    totals = offline.totals()
+    count = totals.counts["failed"]
+    return (count, totals.amounts_fen["failed"]) if count else None
+
+
 @bp.get("/")
 @needs()
 def dashboard():
     if not current_user.can(CAN_READ_JOURNAL):
-        return render_template("backoffice/dashboard.html", figures=None)
+        return render_template(
+            "backoffice/dashboard.html", figures=None, offline_open=offline_open()
+        )
     today = shop_date(utcnow())
     days, _totals = reports.daily_stats(today - timedelta(days=DASHBOARD_DAYS - 1), today)
     recent, _count = reports.journal(reports.JournalFilter(), 1, RECENT)
@@ -321,6 +347,7 @@ def dashboard():
         chart=day_chart(days),
         columns=journal_columns(),
         rows=page_rows(recent),
+        offline_open=offline_open(),
     )
 
 

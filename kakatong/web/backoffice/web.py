@@ -27,6 +27,7 @@ from ...domain.actors import (
     ALL_ROLES,
     CAN_CHANGE_SETTINGS,
     CAN_READ_JOURNAL,
+    CAN_RECONCILE,
     CAN_TRANSACT,
     OWNER_ONLY,
     Actor,
@@ -119,6 +120,7 @@ NAV: list[tuple[str, object, frozenset[str]]] = [
     ("backoffice.members", _l("会员"), CAN_READ_JOURNAL),
     ("backoffice.stats", _l("交易统计"), CAN_READ_JOURNAL),
     ("backoffice.journal", _l("交易流水"), CAN_READ_JOURNAL),
+    ("backoffice.offline", _l("离线对账"), CAN_RECONCILE),
     ("backoffice.settlement", _l("结算"), CAN_TRANSACT),
     ("backoffice.levels", _l("会员等级"), OWNER_ONLY),
     ("backoffice.staff_list", _l("员工"), OWNER_ONLY),
@@ -170,6 +172,7 @@ CARD_STATUS_NAMES = _translated(codes.CARD_STATUS_NAMES)
 ROLE_NAMES = _translated(codes.ROLE_NAMES)
 GENDER_NAMES = _translated(codes.GENDER_NAMES)
 PAYMENT_METHOD_NAMES = _translated(codes.PAYMENT_METHOD_NAMES)
+OFFLINE_STATUS_NAMES = _translated(codes.OFFLINE_STATUS_NAMES)
 
 
 # ---------------------------------------------------------------- refusals beside their field
