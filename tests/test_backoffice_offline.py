@@ -19,9 +19,16 @@ from kakatong.domain import cards, ledger, offline
 from kakatong.domain import settings as shop_settings
 from kakatong.domain.actors import Actor
 from kakatong.store import runtime
-from kakatong.store.models import AuditLog, Card, OfflineUpload, Staff, Transaction
+from kakatong.store.models import AuditLog, Card, OfflineUpload, Setting, Staff, Transaction
 
 TERMINAL = "10000001"
+
+
+def generous_offline_limit():
+    """These tests judge the ledger's rules at upload (a balance that no longer covers a sale
+    of 300.00): the offline single limit, 200.00 by default and tested on its own, is raised
+    out of their way."""
+    Setting.replace(key="offline_single_limit_fen", value="1000000").execute()
 
 
 def owner_actor() -> Actor:
@@ -35,6 +42,7 @@ def upload(trace, **kw) -> OfflineUpload:
 
 def short(trace, amount="300.00", **kw) -> OfflineUpload:
     """A consume the card cannot pay (SILVER holds 200.00): kept as failed."""
+    generous_offline_limit()
     row = upload(trace, card_no=SILVER, pin="888888", amount=amount, **kw)
     assert (row.status, row.error) == ("failed", "insufficient_balance")
     return row

@@ -205,6 +205,7 @@ PRINTER_COLUMNS = ("printer_url", "printer_encoding", "printer_chinese_mode", "p
 V5_MONEY_TRIGGER = schema.JOURNAL_TRIGGERS[1].replace(", sold_at ON journal", " ON journal")
 OFFLINE_TRIGGER_NAMES = {
     "offline_upload_no_delete", "offline_upload_as_sent", "offline_upload_resolved_once",
+    "offline_upload_sale_time_once",
 }  # fmt: skip
 
 
@@ -348,10 +349,8 @@ def test_a_version_5_database_gains_offline_mode(tmp_path):
         "amount": "10.00",
         "operator_no": "01",
         "sold_at": runtime.local(runtime.utcnow() - timedelta(minutes=30)).isoformat(),
-        "sealed_pin": offline.seal(
-            "123456", offline.public_key(), offline.sealed_for(actor.terminal_id, 1, GOLD)
-        ),
     }
+    item["sealed_pin"] = offline.seal("123456", offline.public_key(), offline.sealed_for(item))
     row = offline.upload(actor, item).row
     assert row.status == "applied", (row.error, row.message)
     posted = Transaction.get_by_id(row.transaction_id)

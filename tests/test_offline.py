@@ -17,10 +17,26 @@ from kakatong.domain.actors import Actor
 from kakatong.domain.errors import LedgerError
 from kakatong.store import runtime
 from kakatong.store.db import db
-from kakatong.store.models import AuditLog, Card, OfflineUpload, Staff, Terminal, Transaction
+from kakatong.store.models import (
+    AuditLog,
+    Card,
+    OfflineUpload,
+    Setting,
+    Staff,
+    Terminal,
+    Transaction,
+)
 from kakatong.store.runtime import utcnow
 
 TERMINAL = "10000001"
+
+
+@pytest.fixture(autouse=True)
+def generous_offline_limit(app):
+    """These tests judge the ledger's rules at upload (a balance that no longer covers a sale
+    of 300.00): the offline single limit, 200.00 by default and tested on its own, is raised
+    out of their way."""
+    Setting.replace(key="offline_single_limit_fen", value="1000000").execute()
 
 
 def state(card_no):
@@ -50,11 +66,13 @@ def sale(trace, card_no=GOLD, amount="10.00", kind="consume", pin=_CARDS_PIN, ag
     }
     if amount is not None:
         item["amount"] = amount
+    item.update({k: v for k, v in extra.items() if k != "sealed_pin"})
     if pin is not None:
         item["sealed_pin"] = offline.seal(
-            pin, key or offline.public_key(), offline.sealed_for(TERMINAL, trace, card_no)
+            pin, key or offline.public_key(), offline.sealed_for(item)
         )
-    item.update(extra)
+    if "sealed_pin" in extra:
+        item["sealed_pin"] = extra["sealed_pin"]
     return item
 
 
@@ -125,8 +143,13 @@ def test_the_database_keeps_one_upload_per_terminal_and_trace(app):
         )  # fmt: skip
     with pytest.raises(peewee.IntegrityError, match="deleted"):
         db.execute_sql("DELETE FROM offline_upload")
-    with pytest.raises(peewee.IntegrityError, match="as it was sent"):
+    with pytest.raises(peewee.IntegrityError, match="once"):  # applied: nothing changes now
         db.execute_sql("UPDATE offline_upload SET amount_fen = 1")
+    failed = offline.upload(operator_actor(), sale(4, card_no=SILVER, amount="900.00")).row
+    with pytest.raises(peewee.IntegrityError, match="as it was sent"):
+        db.execute_sql("UPDATE offline_upload SET amount_fen = 1 WHERE id = ?", (failed.id,))
+    with pytest.raises(peewee.IntegrityError, match="as it was sent"):
+        db.execute_sql("UPDATE offline_upload SET sold_at = NULL WHERE id = ?", (failed.id,))
     with pytest.raises(peewee.IntegrityError, match="once"):
         db.execute_sql("UPDATE offline_upload SET status = 'failed'")  # applied stays applied
 
@@ -198,6 +221,7 @@ def test_offline_points_earn_by_purchase_and_by_points(app):
 
 
 def test_config_lists_the_cards_a_terminal_may_not_take(app):
+    Setting.delete().where(Setting.key == "offline_single_limit_fen").execute()  # the default
     today = runtime.shop_date(utcnow())
     cards.set_status(owner(), SILVER, "frozen")
     Card.update(expires_on=today).where(Card.card_no == PLAIN).execute()
@@ -383,3 +407,35 @@ def test_a_sale_that_failed_on_its_pin_is_not_tried_again(app):
     assert refused.value.as_dict()["last_error"] == "wrong_pin"
     assert Card.get(Card.card_no == GOLD).pin_failures == 1  # the upload's, and no more
     assert offline.write_off(owner(), row.id, "密码不对，会员已付现金").status == "written_off"
+
+
+def test_the_offline_switches_and_single_limit_are_asked_again_at_upload(app):
+    """What the terminal enforced is not taken on trust: a sale over the offline single limit,
+    or of a type switched off, is kept as failed; a manager's retry takes it as it is."""
+    Setting.delete().where(Setting.key == "offline_single_limit_fen").execute()  # 200.00
+    actor = operator_actor()
+    over = offline.upload(actor, sale(1, amount="200.01")).row
+    assert (over.status, over.error, over.message) == (
+        "failed",
+        "over_limit",
+        "金额超过离线单笔限额",
+    )
+    shop_settings.update({"offline_types": ["points_earn", "upload"]})
+    off = offline.upload(actor, sale(2, amount="5.00")).row
+    assert (off.error, off.message) == ("transaction_disabled", "该离线交易未开通")
+    assert state(GOLD) == (100000, 300)
+    assert offline.retry(owner(), over.id).status == "applied"
+    assert state(GOLD)[0] == 100000 - 17601  # 88 % of 200.01, rounded half up
+
+
+def test_the_upload_says_who_uploaded_it(app):
+    row = offline.upload(operator_actor("02"), sale(1)).row
+    assert (row.operator_no, row.uploaded_by) == ("01", "02")
+
+
+def test_a_pin_sealed_for_the_sale_does_not_open_for_it_changed(app):
+    item = sale(1, amount="1.00")
+    item["amount"] = "150.00"  # changed after the member typed the PIN
+    row = offline.upload(operator_actor(), item).row
+    assert row.error == "pin_unreadable"
+    assert state(GOLD) == (100000, 300)

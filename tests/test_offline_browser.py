@@ -465,3 +465,62 @@ def test_signing_in_without_the_server_offers_only_the_last_sign_in(tmp_path, sh
         key(page, "enter")
         screen(page, "offline-standby")
         expect(page.locator("#st-operator")).to_contain_text("01")
+
+
+def test_a_sale_sent_and_unanswered_holds_offline_selling_until_it_is_settled(tmp_path, shop):
+    ensure_password("01")
+    with tablet(tmp_path, shop, trusts=True) as browser:
+        context, page = open_terminal(browser, shop)
+        sign_in(page)
+        wait_for_worker(page)
+        # 管理 → 9 while the box answers: sell online.
+        key(page, "enter")
+        for _ in range(2):
+            key(page, "enter")
+        key(page, "7")
+        key(page, "9")
+        key(page, "1")
+        screen(page, "refusal")
+        expect(page.locator("#lines")).to_have_text("网络正常，请做联网交易")
+        key(page, "cancel")
+        screen(page, "management")
+        key(page, "cancel")
+        key(page, "cancel")
+
+        def lose_the_answer(route):
+            request = route.request
+            requests.post(
+                f"https://127.0.0.1:{shop.https_port}/api/v1/transactions",
+                data=request.post_data,
+                headers={"Authorization": request.headers["authorization"],
+                         "Content-Type": "application/json"},
+                verify=str(shop.ca), timeout=10,
+            )  # fmt: skip
+            route.abort()  # it reached the box, which applied it; the page hears nothing
+
+        page.route("**/api/v1/transactions", lose_the_answer)
+        screen(page, "standby")
+        key(page, "trade")
+        type_keys(page, GOLD)
+        key(page, "enter")
+        key(page, "enter")
+        type_keys(page, "1000")
+        key(page, "enter")
+        key(page, "enter")
+        type_keys(page, "123456")
+        key(page, "enter")
+        screen(page, "unanswered")
+        context.set_offline(True)
+        key(page, "cancel")
+        screen(page, "offline-standby")
+        key(page, "trade")  # 离线储值消费 from standby
+        screen(page, "refusal")
+        expect(page.locator("#lines")).to_contain_text("上一笔交易结果未确认")
+        page.unroute("**/api/v1/transactions")
+        context.set_offline(False)
+        expect(page.locator("#st-signal")).to_have_text("信号正常", timeout=10000)
+        key(page, "enter")
+        # Back online, the unanswered sale is settled by its request_id: applied once.
+        expect(page.locator("#terminal")).to_have_attribute("data-screen", "success", timeout=15000)
+    assert balance(GOLD) == (100000 - 880, 301)
+    assert Transaction.select().where(Transaction.type == "consume").count() == 1

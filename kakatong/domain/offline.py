@@ -12,7 +12,8 @@ posted into the terminal's open batch with the sale's own time. A refused one is
 
 A PIN typed offline is sealed at once in the browser (`seal` is the same in Python): ECDH on
 P-256 with a new key per PIN, HKDF-SHA256, AES-256-GCM, bound to the terminal, the offline
-trace number and the card (`sealed_for`). Only the server's private key opens it.
+trace number, the card and what was sold (`sealed_for`). Only the server's private key opens
+it.
 """
 
 from __future__ import annotations
@@ -75,10 +76,19 @@ def public_key() -> str:
     return base64.b64encode(der).decode()
 
 
-def sealed_for(terminal_id: str, offline_trace_no: int, card_no: str) -> bytes:
-    """What a sealed PIN is bound to (AES-GCM's associated data): a PIN sealed for one sale
-    opens for no other."""
-    return f"{terminal_id}:{offline_trace_no}:{card_no}".encode()
+SEALED_FIELDS = (
+    "terminal_id", "offline_trace_no", "card_no", "type", "amount", "points", "service_code",
+    "sold_at",
+)  # fmt: skip
+
+
+def sealed_for(sale: dict) -> bytes:
+    """What a sealed PIN is bound to (AES-GCM's associated data): the sale as the member
+    confirmed it, its fields as sent joined by colons ("" for one not sent). A PIN sealed
+    for one sale opens for no other, nor for this one changed (another amount, card, time)."""
+    return ":".join(
+        "" if sale.get(name) is None else str(sale[name]) for name in SEALED_FIELDS
+    ).encode()
 
 
 def _aes_key(shared: bytes) -> bytes:
@@ -320,15 +330,30 @@ def _request_id(terminal_id: str, trace: int) -> str:
     return f"{ledger.OFFLINE_REQUEST_PREFIX}{terminal_id}:{trace}"
 
 
-def _apply(row: OfflineUpload, item: dict, now: datetime, address: str | None) -> None:
+def _within_offline_limits(item: dict, values: dict) -> None:
+    """What the terminal enforced when it sold, asked again of what reaches the server: the
+    type switched on for offline sale, the amount within the offline single limit."""
+    if item["type"] not in values["offline_types"]:
+        raise LedgerError("transaction_disabled", "该离线交易未开通")
+    amount = item.get("amount")
+    if amount is not None and ledger.amount_arg(amount) > values["offline_single_limit_fen"]:
+        raise LedgerError("over_limit", "金额超过离线单笔限额")
+
+
+def _apply(
+    row: OfflineUpload, item: dict, now: datetime, address: str | None, limits: bool = True
+) -> None:
     """Judge one offline sale by the ledger's rules as of `now` and post it, or say why not on
     the row (its status, error and message), which the caller saves. Runs inside the
-    caller's write transaction."""
+    caller's write transaction. `limits`: the offline switches and single limit are asked
+    too (an upload); a manager's retry takes the sale as it is."""
     terminal = Terminal.get_by_id(row.terminal_id)
     try:
         values = shop_settings.load()
         if item.get("type") not in OFFLINE_TYPES:
             raise LedgerError("bad_request", "离线交易类型不正确", field="type")
+        if limits:
+            _within_offline_limits(item, values)
         card_no = card_no_arg(item.get("card_no"))
         # The sale time is kept on the row once it reads as one, refused or not, for 离线对账
         # to show; a time that passed once is not judged again on a retry, a refused one is.
@@ -343,8 +368,7 @@ def _apply(row: OfflineUpload, item: dict, now: datetime, address: str | None) -
             raise LedgerError("bad_request", "密码格式不正确", field="sealed_pin")
         pin = None
         if sealed is not None:
-            pin = pin_arg(unseal(sealed, sealed_for(terminal.terminal_id, row.offline_trace_no,
-                                                    card_no)))  # fmt: skip
+            pin = pin_arg(unseal(sealed, sealed_for(item)))
         posted = ledger.offline_sale(
             seller, item["type"], card_no,
             request_id=_request_id(terminal.terminal_id, row.offline_trace_no), sold_at=sold,
@@ -388,6 +412,7 @@ def upload(
             payload=json.dumps(item, ensure_ascii=False),
             received_at=now,
             status="failed",
+            uploaded_by=actor.staff_no,
             **_described(item),
         )
         _apply(row, item, now, address)
@@ -468,7 +493,7 @@ def retry(actor: Actor, upload_id: object, now: datetime | None = None) -> Offli
         if row.error in NOT_RETRIABLE:
             raise LedgerError("offline_not_retriable", last_error=row.error)
         was = row.error
-        _apply(row, json.loads(row.payload), now, actor.address)
+        _apply(row, json.loads(row.payload), now, actor.address, limits=False)
         if row.status == "applied":
             row.resolved_at, row.resolved_by = now, actor.staff_no
         row.save(only=_OUTCOME)

@@ -246,6 +246,7 @@ class OfflineUpload(BaseModel):
     operator_no = CharField(null=True)
     sold_at = DateTimeField(null=True)  # UTC, as the terminal captured it
     received_at = DateTimeField(default=utcnow)
+    uploaded_by = CharField(null=True)  # the staff number signed in at the upload
     status = CharField(constraints=[_in("status", OFFLINE_STATUSES)])
     error = CharField(null=True)  # the last attempt's refusal code
     message = CharField(null=True)

@@ -39,20 +39,24 @@ AUDIT_TRIGGERS = [
 
 
 # An offline upload is kept for good: what the terminal sent never changes (the sale time is
-# filled in once it reads as one), and its status
-# leaves `failed` once (to applied, paid_other or written_off), never back.
+# filled in once, when it reads as one), and once it leaves `failed` (applied, paid_other or
+# written_off) nothing of it changes again.
 OFFLINE_TRIGGERS = [
     """CREATE TRIGGER IF NOT EXISTS offline_upload_no_delete BEFORE DELETE ON offline_upload
        BEGIN SELECT RAISE(ABORT, 'offline uploads cannot be deleted'); END""",
     """CREATE TRIGGER IF NOT EXISTS offline_upload_as_sent
        BEFORE UPDATE OF terminal_id, offline_trace_no, fingerprint, payload, type, card_no,
-           amount_fen, points, service_code, operator_no, received_at ON offline_upload
+           amount_fen, points, service_code, operator_no, received_at, uploaded_by
+           ON offline_upload
        BEGIN SELECT RAISE(ABORT, 'an offline upload stays as it was sent'); END""",
     """CREATE TRIGGER IF NOT EXISTS offline_upload_resolved_once
-       BEFORE UPDATE OF status ON offline_upload
-       WHEN NOT (OLD.status = 'failed' AND NEW.status IN ('failed', 'applied', 'paid_other',
-           'written_off'))
+       BEFORE UPDATE ON offline_upload
+       WHEN OLD.status != 'failed'
        BEGIN SELECT RAISE(ABORT, 'only a failed upload is resolved, once'); END""",
+    """CREATE TRIGGER IF NOT EXISTS offline_upload_sale_time_once
+       BEFORE UPDATE OF sold_at ON offline_upload
+       WHEN OLD.sold_at IS NOT NULL AND NEW.sold_at IS NOT OLD.sold_at
+       BEGIN SELECT RAISE(ABORT, 'an offline upload stays as it was sent'); END""",
 ]
 
 

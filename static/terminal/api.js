@@ -4,6 +4,8 @@ import { t } from "./page.js";
 import { store } from "./state.js";
 import { status } from "./status.js";
 
+const CALL_MS = 15000;
+
 export const api = {
   token: store.getItem("kkt.token"),
   // 系统设置 from an operator's session: the system operator's short-lived session (POST
@@ -15,13 +17,20 @@ export const api = {
     const token = this.elevated || this.token;
     if (token) headers.Authorization = "Bearer " + token;
     let response;
+    // A Wi-Fi that drops may neither answer nor fail: after CALL_MS the call counts as
+    // unanswered (which a transaction sent already is treated as: sent again, never offline).
+    const controller = new AbortController();
+    const timer = setTimeout(() => controller.abort(), CALL_MS);
     try {
       response = await fetch("/api/v1" + path, {
         method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+        signal: controller.signal,
       });
     } catch (err) {
       status.online(false);
       throw { error: "offline", message: t("网络中断，请稍后重试") };
+    } finally {
+      clearTimeout(timer);
     }
     status.online(true);
     const data = response.status === 204 ? {} : await response.json();

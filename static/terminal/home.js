@@ -2,7 +2,7 @@
 // main menu, from which every flow starts. The other modules reach these two through
 // state.js (main.js connects them).
 import { t } from "./page.js";
-import { api } from "./api.js";
+import { api, outbox } from "./api.js";
 import { show } from "./display.js";
 import { management } from "./management.js";
 import { backOnline, offlineStandby, uploadOffer } from "./offline.js";
@@ -13,7 +13,7 @@ import { state } from "./state.js";
 import { status } from "./status.js";
 import { supervisorMenu } from "./supervisor.js";
 import { systemMenu, systemSignIn } from "./system.js";
-import { startTransaction } from "./transactions.js";
+import { resume, startTransaction } from "./transactions.js";
 import { query, voidFlow } from "./void-query.js";
 
 // Home is the signed-in staff member's: a system operator's session opened from the main
@@ -31,6 +31,9 @@ export function standby() {
   if (state.offlineSession) return status.isOnline ? backOnline() : offlineStandby();
   if (!api.token) return logon();
   if (!status.isOnline && state.me && state.me.role !== "sysadmin") return offlineStandby();
+  // A transaction sent and never answered is settled first, once the box answers again.
+  const pending = outbox.pending();
+  if (pending && pending.sent !== false) return resume();
   if (state.me && state.me.role === "supervisor") return supervisorMenu();
   if (state.me && state.me.role === "sysadmin") return systemMenu();
   const trouble = printerTrouble();

@@ -9,7 +9,7 @@ import { swipes } from "./reader.js";
 import { fetchReceipt, slipView } from "./receipt.js";
 import { offlineMenu } from "./offline.js";
 import { logon } from "./signin.js";
-import { menu, standby } from "./state.js";
+import { menu, standby, state } from "./state.js";
 import { askCard, TYPES } from "./transactions.js";
 
 export function management() {
@@ -230,6 +230,7 @@ async function lock() {
   } catch (err) {
     return refusal(err, management, management, { title: t("锁定") });
   }
+  await state.offline.forget();  // a reload without the server must not get past the lock
   locked();
 }
 
@@ -242,6 +243,7 @@ export function locked() {
     onEnter: async (password) => {
       try {
         await processing(() => api.call("POST", "/session/unlock", { password }));
+        await state.offline.remember(state.me);
         swipes.start();
         standby();
       } catch (err) {

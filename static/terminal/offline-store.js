@@ -4,10 +4,15 @@
 // offline until they are uploaded. A PIN typed offline is never kept: it is sealed at once to
 // the server's public key (seal), and only the server opens it.
 const NAME = "kakatong-offline";
+// Written through to the disk before the transaction completes (Chrome's default is
+// "relaxed": in the OS's buffers only): a sale shown as kept survives a power cut.
+const STRICT = { durability: "strict" };
 
 let opened = null;
 function database() {
   if (!opened) {
+    // Kept as the site's own data, not as a cache the browser may clear when space is short.
+    if (navigator.storage && navigator.storage.persist) navigator.storage.persist().catch(() => {});
     opened = new Promise((resolve, reject) => {
       const request = indexedDB.open(NAME, 1);
       request.onupgradeneeded = () => {
@@ -38,7 +43,7 @@ export const keep = {
   },
   async put(key, value) {
     const db = await database();
-    const tx = db.transaction("meta", "readwrite");
+    const tx = db.transaction("meta", "readwrite", STRICT);
     tx.objectStore("meta").put(value, key);
     return finished(tx);
   },
@@ -50,7 +55,7 @@ export const keep = {
   // the block is used up.
   async takeTrace(terminalId) {
     const db = await database();
-    const tx = db.transaction("meta", "readwrite");
+    const tx = db.transaction("meta", "readwrite", STRICT);
     const meta = tx.objectStore("meta");
     const key = `traces:${terminalId}`;
     const block = await answer(meta.get(key));
@@ -69,16 +74,22 @@ export const keep = {
     return all.filter((sale) => sale.item.terminal_id === terminalId)
       .sort((a, b) => a.item.offline_trace_no - b.item.offline_trace_no);
   },
+  async forget(key) {
+    const db = await database();
+    const tx = db.transaction("meta", "readwrite", STRICT);
+    tx.objectStore("meta").delete(key);
+    return finished(tx);
+  },
   // A sale is kept the moment the cashier confirms it, before anything is shown.
   async addSale(sale) {
     const db = await database();
-    const tx = db.transaction("sales", "readwrite");
+    const tx = db.transaction("sales", "readwrite", STRICT);
     tx.objectStore("sales").add(sale);
     return finished(tx);
   },
   async removeSale(key) {
     const db = await database();
-    const tx = db.transaction("sales", "readwrite");
+    const tx = db.transaction("sales", "readwrite", STRICT);
     tx.objectStore("sales").delete(key);
     return finished(tx);
   },
@@ -89,7 +100,12 @@ export const keep = {
 const encoder = new TextEncoder();
 // kakatong/domain/offline.py opens it: ECDH on P-256 with a key made for this PIN alone,
 // HKDF-SHA256 (a salt of zeros, as RFC 5869 reads "no salt"), AES-256-GCM with the sale it is
-// for as associated data ("terminal:trace:card"), so it opens for no other sale.
+// for as associated data (sealedFor), so it opens for no other sale, nor for this one changed.
+const SEALED_FIELDS = ["terminal_id", "offline_trace_no", "card_no", "type", "amount", "points",
+  "service_code", "sold_at"];
+export const sealedFor = (item) => SEALED_FIELDS
+  .map((name) => (item[name] === undefined || item[name] === null ? "" : String(item[name])))
+  .join(":");
 const INFO = encoder.encode("kakatong offline pin v1");
 
 function base64url(bytes) {

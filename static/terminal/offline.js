@@ -12,7 +12,7 @@
 import { config, t } from "./page.js";
 import { api, outbox } from "./api.js";
 import { choose, message, refusal, show } from "./display.js";
-import { keep, seal } from "./offline-store.js";
+import { keep, seal, sealedFor } from "./offline-store.js";
 import { printer } from "./printer.js";
 import { drawSlip } from "./receipt.js";
 import { standby, state } from "./state.js";
@@ -62,6 +62,13 @@ function mask(cardNo) {
   return cardNo.slice(0, shown) + "*".repeat(hidden) + cardNo.slice(-4);
 }
 
+// The sale's time by the server's clock: the tablet's, corrected by how far it was from the
+// server's when the configuration was last fetched (a tablet's clock drifts, or was never set).
+function saleTime() {
+  const offset = (kept.config && kept.config.clock_offset_ms) || 0;
+  return new Date(Date.now() + offset).toISOString();
+}
+
 // What is kept for this terminal, as last loaded.
 const kept = { terminalId: null, config: null, terminal: null, count: 0 };
 
@@ -98,7 +105,10 @@ export const offline = {
       !CAN_SELL.includes(state.me.role)) return;
     const terminalId = state.terminal.terminal_id;
     try {
+      const asked = Date.now();
       const fresh = await api.call("GET", "/offline/config");
+      const answered = Date.now();
+      fresh.clock_offset_ms = Date.parse(fresh.server_time) - Math.round((asked + answered) / 2);
       await keep.put(`config:${terminalId}`, fresh);
       await keep.put(`terminal:${terminalId}`, state.terminal);
       const block = await keep.traces(terminalId);
@@ -120,6 +130,12 @@ export const offline = {
       operator_no: session.operator_no, name: session.name, role: session.role,
       terminal_id: state.terminal.terminal_id, at: Date.now(),
     }).catch(() => {});
+  },
+
+  // Signed out or locked: the sign-in is no longer there to reuse offline.
+  forget() {
+    if (!capable()) return Promise.resolve();
+    return keep.forget("signin").catch(() => {});
   },
 
   // The last sign-in on this terminal, if it may be reused offline: an operator's who may
@@ -168,6 +184,7 @@ export const offline = {
   // An online transaction the server could not be reached for, made offline as it was
   // entered: the card, the amount or points, the service code and the PIN.
   async turn(body) {
+    if (unresolved()) return refusal({ message: unresolved() }, standby, standby);
     const sale = {
       type: body.type, title: t(OFFLINE_TYPES[body.type].title), code: OFFLINE_TYPES[body.type].code,
       card_no: body.card_no,
@@ -176,7 +193,10 @@ export const offline = {
       if (body[field] !== undefined && body[field] !== null) sale[field] = body[field];
     }
     const refused = cardRefusal(sale.card_no) || await limitRefusal(sale);
-    if (refused) return refusal({ message: refused }, standby, standby, sale);
+    if (refused) {
+      state.busy = false;
+      return refusal({ message: refused }, standby, standby, sale);
+    }
     keepSale(sale, body.pin || null);
   },
 };
@@ -240,9 +260,21 @@ export function offlineMenu(back) {
   });
 }
 
-function startOffline(type, swiped, back = standby) {
-  if (!offline.available(type)) {
-    return refusal({ message: t("该离线交易未开通") }, back, back, { title: t("离线交易") });
+// A transaction sent and never answered may have been applied: until the server has
+// answered for it (by its request_id, once it is back), no sale is made offline.
+function unresolved() {
+  const pending = outbox.pending();
+  return pending && pending.sent !== false ? t("上一笔交易结果未确认，恢复联网后自动确认，暂不能离线交易")
+    : null;
+}
+
+async function startOffline(type, swiped, back = standby) {
+  const head = { title: t("离线交易") };
+  if (!offline.available(type)) return refusal({ message: t("该离线交易未开通") }, back, back, head);
+  if (unresolved()) return refusal({ message: unresolved() }, back, back, head);
+  // With the server there, a sale is made online, where the card and the PIN are judged now.
+  if (!state.offlineSession && status.isOnline && await api.reachable(1500)) {
+    return refusal({ message: t("网络正常，请做联网交易") }, back, back, head);
   }
   const kind = OFFLINE_TYPES[type];
   const sale = {
@@ -299,13 +331,13 @@ async function keepSale(sale, pin) {
     if (trace === null) throw new Error(t("离线流水号已用完，请联网后再试"));
     const item = {
       terminal_id: terminalId, offline_trace_no: trace, type: sale.type, card_no: sale.card_no,
-      operator_no: state.me.operator_no, sold_at: new Date().toISOString(),
-      sealed_pin: pin ? await seal(pin, kept.config.public_key,
-        `${terminalId}:${trace}:${sale.card_no}`) : null,
+      operator_no: state.me.operator_no, sold_at: saleTime(),
     };
     for (const field of ["amount", "points", "service_code"]) {
       if (sale[field] !== undefined && sale[field] !== null) item[field] = sale[field];
     }
+    // The PIN sealed for this sale as the member confirmed it: its card, amount and time.
+    item.sealed_pin = pin ? await seal(pin, kept.config.public_key, sealedFor(item)) : null;
     record = { key: `${terminalId}:${six(trace)}`, item, operator_name: state.me.name };
     await keep.addSale(record);
   } catch (err) {
@@ -540,8 +572,19 @@ setInterval(() => {
 }, REFRESH_MS);
 
 // The kept copy of the page, its modules and styles (templates/terminal/sw.js).
+// A new release's worker takes over from the old one: the page reloads, at the next screen
+// where nothing is being typed, so that it runs the new release's files together (the page
+// came from the server, its modules from the old worker's copies).
 export function installWorker(url) {
   if (!("serviceWorker" in navigator) || !window.isSecureContext) return;
+  const had = !!navigator.serviceWorker.controller;
+  navigator.serviceWorker.addEventListener("controllerchange", () => {
+    if (!had) return;  // the first worker: the page is already the server's
+    const idle = () => state.screen &&
+      ["welcome", "standby", "offline-standby"].includes(state.screen.name);
+    const reload = () => (idle() ? window.location.reload() : setTimeout(reload, 5000));
+    reload();
+  });
   navigator.serviceWorker.register(url, { scope: window.location.pathname })
     .catch(() => {});  // the page works online without it
 }

@@ -165,6 +165,7 @@ export async function loadTerminal() {
 }
 
 export async function signOut() {
+  await state.offline.forget();  // no one's sign-in left here to reuse offline
   try {
     await api.call("DELETE", "/session");
   } catch (err) {

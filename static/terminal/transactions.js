@@ -173,6 +173,7 @@ function askPin(flow) {
 const RETRY_MS = 3000;
 
 export async function submit(request, flow, attempt = 0) {
+  if (request.abandoned) return;  // given up, or made offline: never sent now
   state.busy = true;
   if (request.sent === false) {
     show({ name: "connecting", title: flow.title, code: flow.code, lines: [t("正在建立连接…")],
@@ -210,10 +211,15 @@ function unreachable(request, flow, attempt) {
     hint: canTurn ? t("按[功能]键转离线交易，按<取消键>退出") : t("按<取消键>退出"),
     keys: {
       cancel: () => {
+        request.abandoned = true;
         outbox.done();  // never sent: nothing to resolve
         standby();
       },
       func: canTurn ? () => {
+        // At once, before anything is awaited: a second tap, or the retry's timer, finds the
+        // keys held and the request given up.
+        state.busy = true;
+        request.abandoned = true;
         outbox.done();
         offline.turn(request.body);
       } : undefined,

@@ -43,7 +43,12 @@ async function page(request) {
       fetch(request),
       new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), PAGE_WAIT_MS)),
     ]);
-    if (answer.ok) await cache.put(key, answer.clone());
+    if (answer.ok) {
+      await cache.put(key, answer.clone());
+      return answer;
+    }
+    // The server answers but cannot serve the page (restarting, upgrading): the kept one.
+    if (answer.status >= 500) return (await cache.match(key)) || (await cache.match(PAGE)) || answer;
     return answer;
   } catch (err) {
     const kept = (await cache.match(key)) || (await cache.match(PAGE));

@@ -33,8 +33,9 @@ _UPLOAD_DESCRIPTION = """\
 批量离线交易上传, one sale at a time: what a terminal sold while it could not reach the \
 server, applied now with the ledger's rules (card found and usable, the PIN, balance or \
 points) into the caller's terminal's open batch, with the sale's own time (`sold_at` on the \
-journal row; `created_at` and `settle_date` are the upload's). The offline switches and \
-limits are the terminal's to enforce when it sells; they are not asked again here.
+journal row; `created_at` and `settle_date` are the upload's). The offline limits are the \
+terminal's to enforce when it sells; the type's offline switch and the offline single limit \
+are asked again here (`transaction_disabled`, `over_limit`, kept as failed).
 
 Idempotent by terminal and offline trace number, across restarts and concurrent copies: the \
 same sale again answers its first outcome (201, `Idempotent-Replayed: true`) and applies \

@@ -1161,9 +1161,11 @@ _OFFLINE_RECORDS = {
                     "The PIN typed offline, sealed to `public_key` of GET "
                     "/api/v1/offline/config: ECDH P-256 with a new key, HKDF-SHA256 (no "
                     'salt, info "kakatong offline pin v1"), AES-256-GCM with the associated '
-                    'data "{terminal_id}:{offline_trace_no}:{card_no}"; sent as "v1." and '
-                    "the base64url (unpadded) of the new public key (uncompressed point), "
-                    "the 12-byte IV and the ciphertext, joined by dots. null: no PIN typed."
+                    "data of the sale's terminal_id, offline_trace_no, card_no, type, amount, "
+                    'points, service_code and sold_at as sent ("" for one not sent), joined '
+                    'by colons; sent as "v1." and the base64url (unpadded) of the new public '
+                    "key (uncompressed point), the 12-byte IV and the ciphertext, joined by "
+                    "dots. null: no PIN typed."
                 ),
             ),
         },
