@@ -12,7 +12,7 @@ from threading import Barrier
 import pytest
 import requests
 from conftest import GOLD, INACTIVE, PASSWORDS, PLAIN, SILVER, Api, ensure_password
-from test_offline import sale
+from test_offline import generous_offline_limit, sale  # noqa: F401  (an autouse fixture)
 from test_openapi import DOC, schema_errors
 
 from kakatong.domain import ledger, offline
@@ -37,14 +37,6 @@ RETRY = ONE + "/retry"
 PAID = ONE + "/paid-other"
 WRITE_OFF = ONE + "/write-off"
 PINS = {GOLD: "123456", SILVER: "888888", PLAIN: None}
-
-
-@pytest.fixture(autouse=True)
-def generous_offline_limit(app):
-    """These tests judge the ledger's rules at upload (a balance that no longer covers a sale
-    of 300.00): the offline single limit, 200.00 by default and tested on its own, is raised
-    out of their way."""
-    Setting.replace(key="offline_single_limit_fen", value="1000000").execute()
 
 
 def check(response, path: str, method: str) -> dict:
