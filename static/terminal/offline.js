@@ -184,7 +184,10 @@ export const offline = {
   // An online transaction the server could not be reached for, made offline as it was
   // entered: the card, the amount or points, the service code and the PIN.
   async turn(body) {
-    if (unresolved()) return refusal({ message: unresolved() }, standby, standby);
+    if (unresolved()) {
+      state.busy = false;
+      return refusal({ message: unresolved() }, standby, standby);
+    }
     const sale = {
       type: body.type, title: t(OFFLINE_TYPES[body.type].title), code: OFFLINE_TYPES[body.type].code,
       card_no: body.card_no,
