@@ -21,8 +21,15 @@ run: install
 test: install
 	$(PY) -m pytest -q
 
+# The consume bench on a fresh shop, then the big-data phase (two years of a busy shop, made
+# once by bench/bigdata.py and kept in bench/.cache/).
 bench: install
 	$(PY) bench/bench.py
+	$(PY) bench/bench.py --big
+
+.PHONY: bigdata
+bigdata: install
+	$(PY) bench/bigdata.py
 
 lint: install
 	$(PY) -m ruff check .
@@ -31,6 +38,11 @@ lint: install
 format: install
 	$(PY) -m ruff format .
 	$(PY) -m ruff check --fix .
+
+# bench/crash.py: 100 cycles of SIGKILL and restart under 8 clients (tests/test_crash.py runs 10).
+.PHONY: crash
+crash: install
+	$(PY) bench/crash.py --cycles 100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .hypothesis

@@ -3,7 +3,9 @@
 `flask --app app <command>` finds create_app here and runs the admin commands (kakatong/cli.py).
 """
 
-from kakatong import __version__, welcome
+from kakatong import __version__, logs, welcome
+from kakatong.cli import UpgradeFailed
+from kakatong.config import Config
 from kakatong.factory import create_app, start_reader
 from kakatong.serve import start_https
 
@@ -19,11 +21,22 @@ if __name__ == "__main__":
     # `docker stop` sends SIGTERM; leave as cleanly as Ctrl-C does (every acknowledged
     # transaction is already committed).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    app = create_app()
+    # The log first (kakatong/logs.py): whatever the start says comes out in its format too.
+    try:
+        chosen = Config.from_env()
+        log_ring = logs.configure(chosen.log_format, chosen.log_level)
+    except ValueError as exc:
+        sys.exit(f"Kakatong did not start: {exc}")
+    try:
+        app = create_app()
+    except UpgradeFailed as exc:
+        sys.exit(f"Kakatong did not start: {exc}")
     config = app.config["KAKATONG"]
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    app.extensions["kakatong.log_ring"] = log_ring  # the last warnings and errors: 系统状态
     if config.msr:
         start_reader(app)  # here, not in the factory: the admin commands must not take the port
+    # Scheduled backups (data/backups and KAKATONG_BACKUP_DIR): the server's, not the commands'.
+    app.extensions["kakatong.backups"].start()
     # Bound first, so that what the log says is where the servers already listen. HTTP first:
     # a taken port ends the process before any HTTPS thread is left running.
     server = create_server(

@@ -1,9 +1,11 @@
 """Admin commands (`flask --app app <command>`) and the first-run initialisation they share
-with the server: init, import-cards, set-password, verify, print-test."""
+with the server: init, import-cards, set-password, verify, print-test, backup, restore."""
 
 from __future__ import annotations
 
+import logging
 import sys
+from datetime import UTC
 from pathlib import Path
 
 import click
@@ -14,9 +16,10 @@ from .config import Config
 from .devices import printer, printing
 from .domain import cards, ledger, staff, terminals
 from .domain.errors import LedgerError
+from .store import backup, runtime
 from .store.db import write
-from .store.models import Card, Level, Merchant, Terminal
-from .store.schema import integrity_check, upgrade
+from .store.models import Card, Level, Merchant, Meta, Terminal
+from .store.schema import SCHEMA_VERSION, SchemaTooNew, integrity_check, upgrade
 
 DEFAULT_MERCHANT = {
     "merchant_id": "898100000000001",
@@ -41,11 +44,94 @@ DEMO_CSV = (
 DEMO_INACTIVE = "1680106700000026"
 
 
+class UpgradeFailed(RuntimeError):
+    """The schema could not be brought to this software's version; the database is as it was."""
+
+
+def _version_on_disk() -> int:
+    """The schema version of the database as it is (0: no database yet)."""
+    if not Meta.table_exists():
+        return 0
+    row = Meta.get_or_none(Meta.key == "schema_version")
+    return int(row.value) if row else 0
+
+
+def _kept_before(config: Config, reason: str) -> backup.Backup | None:
+    """A copy kept for this upgrade by an earlier attempt, if the database hasn't changed
+    since: a server restarted over and over on a failing upgrade keeps one copy, not one per
+    start."""
+    earlier = [b for b in backup.backups_in(config.backups_path) if b.reason == reason]
+    if not earlier:
+        return None
+    files = (config.database_path, Path(f"{config.database_path}-wal"))
+    changed = max(p.stat().st_mtime for p in files if p.exists())
+    return earlier[0] if changed <= earlier[0].made_at.replace(tzinfo=UTC).timestamp() else None
+
+
+def _upgrade(config: Config) -> tuple[int, int, list[str]]:
+    """upgrade(), after keeping a copy of an older database in data/backups (never pruned).
+    A migration that fails is undone whole by SQLite: UpgradeFailed says so, and where the
+    copy is."""
+    found = _version_on_disk()
+    done = []
+    kept = None
+    if 0 < found < SCHEMA_VERSION:
+        kept = _kept_before(config, f"before-v{SCHEMA_VERSION}")
+    if kept is not None:
+        done.append(f"a copy of the version {found} database is kept at {kept.path}")
+    elif 0 < found < SCHEMA_VERSION:
+        try:
+            kept = backup.make_backup(
+                config.database_path,
+                config.backups_path,
+                [],
+                reason=f"before-v{SCHEMA_VERSION}",
+                check=False,
+            )
+        except backup.BackupError as exc:
+            raise UpgradeFailed(
+                f"the database is at schema version {found} and needs upgrading to "
+                f"{SCHEMA_VERSION}, but no copy could be kept first ({exc}); nothing was "
+                "changed"
+            ) from None
+        done.append(f"kept a copy of the version {found} database at {kept.path}")
+    try:
+        before, after = upgrade()
+    except SchemaTooNew as exc:
+        raise UpgradeFailed(f"{exc}; nothing was changed") from None
+    except Exception as exc:
+        if found == 0:
+            raise
+        where = f"; a copy made before the attempt is at {kept.path}" if kept else ""
+        raise UpgradeFailed(
+            f"upgrading the database from schema version {found} to {SCHEMA_VERSION} failed "
+            f"({type(exc).__name__}: {exc}); the database was left as it was, at version "
+            f"{found}{where}"
+        ) from exc
+    return before, after, done
+
+
+def _mark_pepper(done: list[str]) -> None:
+    """Keep the pepper's mark in the database (a restore refuses another shop's), and say
+    loudly when the pepper in data/ is not the one this database's PINs were set with."""
+    row = Meta.get_or_none(Meta.key == "pepper_mark")
+    mark = runtime.pepper_mark()
+    if row is None:
+        write(lambda: Meta.create(key="pepper_mark", value=mark))
+    elif row.value != mark:
+        message = (
+            "the PIN pepper (data/pin_pepper) is not the one this database's PINs were set "
+            "with: no card PIN will verify. Put back the shop's own pin_pepper file"
+        )
+        logging.getLogger("kakatong").error("%s", message)
+        done.append("WARNING: " + message)
+
+
 def initialise(config: Config) -> list[str]:
     """Create or upgrade the database and its first-run data. Safe to run any number of times;
     returns what it did."""
-    before, after = upgrade()
-    done = [
+    before, after, kept = _upgrade(config)
+    done = kept + [
         f"created the database at schema version {after}"
         if before == 0
         else f"upgraded the schema from version {before} to {after}"
@@ -77,6 +163,7 @@ def initialise(config: Config) -> list[str]:
         Card.get_or_create(card_no=DEMO_INACTIVE)
 
     write(first_run)
+    _mark_pepper(done)
     if before == 0 and config.demo:
         write(demo_stock)
         ledger.import_cards(cards.parse_import(DEMO_CSV))
@@ -91,6 +178,8 @@ def register(app: Flask) -> None:
         set_password_command,
         verify_command,
         print_test_command,
+        backup_command,
+        restore_command,
     ):
         app.cli.add_command(command)
 
@@ -195,3 +284,66 @@ def print_test_command(terminal_id: str | None, url: str | None) -> None:
         f"printed the test page for terminal {terminal.terminal_id} on {settings.url} "
         f"({settings.encoding}, {settings.paper_mm} mm, {'image' if settings.image else 'text'})"
     )
+
+
+def backups_of(app: Flask) -> backup.Backups:
+    return app.extensions["kakatong.backups"]
+
+
+@click.command("backup")
+@with_appcontext
+@click.argument("path", required=False, type=click.Path(path_type=Path))
+def backup_command(path: Path | None) -> None:
+    """Take a checked backup now: into data/backups and the second place (KAKATONG_BACKUP_DIR),
+    or to PATH (a new file, or a directory to put it in)."""
+    service = backups_of(current_app)
+    try:
+        if path is None:
+            made = service.run()
+        else:
+            directory, name = (path, None) if path.is_dir() else (path.parent, path.name)
+            made = backup.make_backup(service.database, directory, backup.activity(), name=name)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(
+        f"backup: {made.path} ({made.size} bytes, schema version {made.schema_version}, "
+        f"{made.cards} cards, {made.journal_rows} journal rows; integrity and verify ok)"
+    )
+    if path is None:
+        status = service.status()
+        if status.second_state == "ok":
+            click.echo(f"copied to {status.second_dir}")
+        else:
+            click.echo(f"second place: {status.warnings[-1]}", err=True)
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="do not ask before replacing the database")
+def restore_command(path: Path, yes: bool) -> None:
+    """Replace the shop's database by a backup, after checking it (the database it replaces is
+    kept in data/backups). Refuses a backup of a newer version or of another shop's pepper."""
+    service = backups_of(current_app)
+    work = service.directory / f".restore-{path.stem}.sqlite3"
+    try:
+        found = backup.prepare_restore(path, work, SCHEMA_VERSION)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    upgraded = (
+        f", upgraded from schema version {found.upgraded_from}" if found.upgraded_from else ""
+    )
+    click.echo(
+        f"{path}: a good backup ({found.cards} cards, {found.journal_rows} journal rows, the "
+        f"last transaction at {found.last_transaction_at or '-'} UTC{upgraded})"
+    )
+    if not yes and not click.confirm(
+        "Replace the shop's database by it? Everything after that backup is lost"
+    ):
+        backup.discard(work)
+        raise click.ClickException("nothing was changed")
+    try:
+        kept = backup.apply_restore(service.database, work, service.directory)
+    except backup.BackupError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"restored; the database it replaced is kept at {kept.path}")

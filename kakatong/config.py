@@ -39,6 +39,12 @@ class Config:
     msr_baud: int = field(default=9600, metadata={"env": "KAKATONG_MSR_BAUD"})
     # The terminal whose page gets the swipes; empty: the shop's one POS terminal.
     msr_terminal: str = field(default="", metadata={"env": "KAKATONG_MSR_TERMINAL"})
+    # The log on stdout (logs.py): logfmt, json or text, and the lowest level written.
+    log_format: str = field(default="logfmt", metadata={"env": "KAKATONG_LOG_FORMAT"})
+    log_level: str = field(default="INFO", metadata={"env": "KAKATONG_LOG_LEVEL"})
+    # The second place for backups (a USB stick or a NAS share mounted on the host): every
+    # backup of data/backups is copied there too; empty: none, and the back office warns.
+    backup_dir: str = field(default="", metadata={"env": "KAKATONG_BACKUP_DIR"})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
@@ -72,6 +78,14 @@ class Config:
     @property
     def database_path(self) -> Path:
         return Path(self.data_dir) / "kakatong.sqlite3"
+
+    @property
+    def backups_path(self) -> Path:
+        return Path(self.data_dir) / "backups"
+
+    @property
+    def second_backups_path(self) -> Path | None:
+        return Path(self.backup_dir) if self.backup_dir.strip() else None
 
     def secret(self, name: str, nbytes: int = 32) -> bytes:
         """A random secret kept in a file of the data dir, made on first use.

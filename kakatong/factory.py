@@ -25,12 +25,15 @@ from .config import ROOT, Config
 from .devices.printing import Printing
 from .devices.reader import ReaderThread
 from .devices.swipes import Hub
+from .domain import settings
 from .domain.errors import LedgerError
 from .domain.money import format_fen
-from .store import runtime
+from .store import backup, runtime
 from .store.db import StorageFull, connect, open_database
 from .store.models import Terminal
-from .web import https, i18n
+from .store.runtime import utcnow
+from .store.schema import SCHEMA_VERSION
+from .web import health, https, i18n, observe
 from .web.api import bp as api_bp
 from .web.backoffice import bp as backoffice_bp
 from .web.backoffice.captcha import CaptchaStore
@@ -41,6 +44,16 @@ from .web.terminal import bp as terminal_bp
 __version__ = "0.1.0"
 
 csrf = CSRFProtect()
+
+
+class _App(Flask):
+    def log_exception(self, exc_info) -> None:
+        # Flask's own line names the request's path, which may hold a card number: the route
+        # and the request's id instead (web/observe.py).
+        self.logger.error(
+            "Exception on %s %s (request %s)", request.method, observe.route() or "-",
+            observe.request_id(), exc_info=exc_info,
+        )  # fmt: skip
 
 
 class _SessionInterface(SecureCookieSessionInterface):
@@ -54,12 +67,13 @@ class _SessionInterface(SecureCookieSessionInterface):
 
 def create_app(overrides: dict | None = None) -> Flask:
     config = Config.from_env(**(overrides or {}))
-    app = Flask(
+    app = _App(
         __name__,
         template_folder=str(ROOT / "templates"),
         static_folder=str(ROOT / "static"),
     )
     app.config["KAKATONG"] = config
+    app.extensions["kakatong.started_at"] = utcnow()  # 系统状态's uptime
     app.config["SECRET_KEY"] = config.secret("secret_key")
     app.config["MAX_CONTENT_LENGTH"] = 4 * 1024 * 1024  # a members CSV of some 40 000 lines
     # The back office's cookie: signed, out of scripts' reach, not sent by other sites' forms.
@@ -85,6 +99,14 @@ def create_app(overrides: dict | None = None) -> Flask:
         max(1, config.threads // 4)
     )
 
+    app.extensions["kakatong.backups"] = backup.Backups(
+        config.database_path,
+        config.backups_path,
+        config.second_backups_path,
+        policy=_backup_policy,
+        activity=_backup_activity,
+        newest_schema=SCHEMA_VERSION,
+    )
     app.extensions["kakatong.captcha"] = CaptchaStore()
     # HTTPS as the server started it (app.py / serve.py fill in whether it serves).
     app.extensions["kakatong.tls"] = https.TlsState(
@@ -107,8 +129,12 @@ def create_app(overrides: dict | None = None) -> Flask:
 
     i18n.init_app(app, language)
 
-    # First of the hooks, before the CSRF check: plain HTTP from the network goes to HTTPS.
+    # Each request's id, timing and log line (observe.py), around all the other hooks.
+    observe.init_app(app)
+    # First of the other hooks, before the CSRF check: plain HTTP from the network goes to
+    # HTTPS.
     app.register_blueprint(https.bp)
+    app.register_blueprint(health.bp)  # /healthz, /readyz
     csrf.init_app(app)
     csrf.exempt(api_bp)  # the API authenticates with bearer tokens, never with cookies
     app.register_blueprint(api_bp)
@@ -146,7 +172,12 @@ def create_app(overrides: dict | None = None) -> Flask:
             response.headers["Cache-Control"] = "no-store"
         return response
 
-    app.before_request(connect)  # one kept-open connection per server thread (db.py)
+    @app.before_request
+    def _connect():
+        # One kept-open connection per server thread (db.py); none for the health checks,
+        # which answer without it or open it themselves.
+        if request.endpoint not in health.NO_DATABASE:
+            connect()
 
     @app.errorhandler(CSRFError)
     def _csrf_refused(exc: CSRFError):
@@ -157,8 +188,9 @@ def create_app(overrides: dict | None = None) -> Flask:
     def _storage_full(exc: StorageFull):
         # SQLite undid the write: nothing was kept or acknowledged. One line for the
         # administrator, not a traceback per refused request.
+        # The route, not the path: a path may hold a card number.
         logging.getLogger("kakatong").error("storage full: %s %s refused (%s)",
-                                            request.method, request.path, exc)  # fmt: skip
+                                            request.method, observe.route(), exc)  # fmt: skip
         error = LedgerError("storage_full")
         if request.path.startswith("/api/"):
             return jsonify(error.as_dict()), error.status
@@ -174,6 +206,22 @@ def create_app(overrides: dict | None = None) -> Flask:
         return render_template("error.html", error=error, status=error.status), error.status
 
     return app
+
+
+def _backup_policy() -> backup.Policy:
+    connect()  # the backups' own thread
+    values = settings.load()
+    return backup.Policy(
+        hourly=values["backup_hourly"],
+        keep_hourly=values["backup_keep_hourly"],
+        keep_daily=values["backup_keep_daily"],
+        keep_monthly=values["backup_keep_monthly"],
+    )
+
+
+def _backup_activity() -> list:
+    connect()
+    return backup.activity()
 
 
 def start_reader(app: Flask):

@@ -31,6 +31,7 @@ def cache_control(response) -> str:
         "/settlement",
         "/account/password",
         "/members/export.csv",
+        "/backups",
         "/no-such-page",  # an error page of a signed-in user
     ],
 )

@@ -18,7 +18,8 @@ PINS = ("123456", "888888")  # the demo cards' PINs (README): never in a log
 
 
 def serve(data_dir: Path, port: int, **env: str) -> tuple[subprocess.Popen, list[str]]:
-    """python app.py as `make run` starts it; the log up to its terminal page's line."""
+    """python app.py as `make run` starts it; the log (stdout, in the text format) up to its
+    terminal page's line."""
     environment = {
         **os.environ,
         "KAKATONG_DATA_DIR": str(data_dir),
@@ -26,20 +27,21 @@ def serve(data_dir: Path, port: int, **env: str) -> tuple[subprocess.Popen, list
         "KAKATONG_HTTPS_PORT": str(free_port()),
         "KAKATONG_HOST": "0.0.0.0",
         "KAKATONG_MSR": "",
+        "KAKATONG_LOG_FORMAT": "text",
         **env,
     }
     process = subprocess.Popen(
         [sys.executable, "app.py"],
         cwd=ROOT,
         env=environment,
-        stderr=subprocess.PIPE,
-        stdout=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
     lines: list[str] = []
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        line = process.stderr.readline()
+        line = process.stdout.readline()
         if not line:
             break
         lines.append(line.rstrip("\n"))
@@ -60,7 +62,7 @@ def stop(process: subprocess.Popen) -> list[str]:
     (communicate() reads the pipe itself and would miss what that object has buffered)."""
     process.terminate()
     process.wait(timeout=20)
-    return process.stderr.read().splitlines()
+    return process.stdout.read().splitlines()
 
 
 def urls(lines: list[str], label: str) -> list[str]:

@@ -1,6 +1,6 @@
 """The audit log: who did what to staff, cards (their holder's details, phone and ID number
 bindings, status, PIN changes, resets and unlocks, but never a PIN), settings, terminals,
-vouchers and offline reconciliation.
+vouchers, offline reconciliation and the backups (taken, downloaded, restored).
 
 `record` runs inside the caller's write transaction, so an action and its audit row are
 committed together or not at all. Rows are never changed or deleted (schema.AUDIT_TRIGGERS).
@@ -45,6 +45,9 @@ ACTIONS: dict[str, str] = {
     "offline.retry": "离线对账：重新入账",
     "offline.paid_other": "离线对账：已另行收款",
     "offline.written_off": "离线对账：核销",
+    "backup.run": "立即备份",
+    "backup.download": "下载备份",
+    "backup.restore": "恢复备份",
 }
 
 

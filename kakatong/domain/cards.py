@@ -22,7 +22,7 @@ from peewee import JOIN, fn
 from ..store import runtime
 from ..store.codes import CARD_STATUSES, GENDERS
 from ..store.db import T, db, for_update, write
-from ..store.models import Card, Level
+from ..store.models import NAMES_WITH_DIGITS, Card, Level
 from ..store.runtime import utcnow
 from . import audit
 from . import settings as shop_settings
@@ -822,12 +822,7 @@ def search(
     query = Card.select(Card, Level).join(Level, JOIN.LEFT_OUTER)
     text = (text or "").strip()
     if text:
-        query = query.where(
-            (Card.card_no == text)
-            | (Card.external_no == text)
-            | (Card.phone == text)
-            | Card.name.contains(text)
-        )
+        query = query.where(Card.id.in_(_matching(text)))
     if level_name:
         query = query.where(Card.level == level_arg(level_name))
     if status:
@@ -835,6 +830,19 @@ def search(
     total = query.count()
     rows = list(query.order_by(Card.id.desc()).paginate(page, per_page))
     return rows, total
+
+
+def _matching(text: str):
+    """The ids of the cards whose card number, external number or phone is `text`, or whose
+    name holds it: each by its own index (an OR of them all would read every card). A text
+    with a digit in it can only be in a name that has one: those few have an index of their
+    own (models.NAMES_WITH_DIGITS), so a phone or a card number reads no other name."""
+    in_name = Card.name.contains(text)
+    if any(c.isdigit() for c in text):
+        in_name &= NAMES_WITH_DIGITS
+    by_number = [Card.card_no == text, Card.external_no == text, Card.phone == text]
+    found = [Card.select(Card.id).where(condition) for condition in (*by_number, in_name)]
+    return found[0] | found[1] | found[2] | found[3]
 
 
 # ---------------------------------------------------------------- levels (会员等级)
@@ -846,6 +854,12 @@ _LEVEL_NUMBERS = {
     "discount_pct": (1, 100, "折扣必须是 1 到 100 之间的整数（100 为不打折）"),
     "points_multiplier_pct": (0, 10000, "积分倍率必须是 0 到 10000 之间的整数（100 为 1 倍）"),
 }
+
+
+def level_names() -> list[str]:
+    """The member levels' names in the order they were made: what a form offers, without
+    counting every card as `levels` does."""
+    return [name for (name,) in Level.select(Level.name).order_by(Level.id).tuples()]
 
 
 def levels() -> list[Level]:

@@ -24,6 +24,7 @@ from ..store.codes import PAYMENT_METHODS, TRANSACTION_TYPES
 from ..store.db import db, sql, write
 from ..store.models import Card, Settlement, Staff, Terminal, Transaction
 from ..store.runtime import utcnow
+from ..store.schema import JOURNAL_DAY_SUMS
 from . import audit
 from . import settings as shop_settings
 from .actors import CAN_READ_JOURNAL, CAN_TRANSACT, Actor
@@ -816,7 +817,30 @@ def verify() -> list[str]:
         if card.balance_fen < 0 or card.points < 0:
             problems.append(f"card {card.card_no}: negative balance or points")
     problems += _offline_problems()
+    problems += _daily_sum_problems()
     return problems
+
+
+_KEPT_DAILY_SUMS = sql(
+    "SELECT settle_date, type, status, count, amount_fen, points FROM journal_day"
+)
+
+
+def _daily_sum_problems() -> list[str]:
+    """The journal's daily sums (JournalDay, which the statistics and the journal's counts
+    read) are what the journal adds up to, day by day, type by type, status by status."""
+    added = {tuple(row[:3]): tuple(row[3:]) for row in db.execute_sql(sql(JOURNAL_DAY_SUMS))}
+    kept = {
+        tuple(row[:3]): tuple(row[3:])
+        for row in db.execute_sql(_KEPT_DAILY_SUMS)
+        if tuple(row[3:]) != (0, 0, 0)
+    }
+    return [
+        f"daily sums {' '.join(key)}: kept {kept.get(key, (0, 0, 0))} (count, fen, points), "
+        f"the journal adds up to {added.get(key, (0, 0, 0))}"
+        for key in sorted(set(added) | set(kept))
+        if added.get(key) != kept.get(key)
+    ]
 
 
 _OFFLINE_ROWS_WITHOUT_UPLOAD = sql(

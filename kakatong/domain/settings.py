@@ -96,6 +96,10 @@ SPECS: dict[str, Spec] = {
     "offline_signin_hours": Spec(12, _int_between(1, 72), "离线沿用签到的时限（小时）"),
     "offline_max_age_days": Spec(7, _int_between(1, 90), "离线交易上传期限（天）"),
     # The receipt's footer (签购单底部): each printed only when set.
+    "backup_hourly": Spec(True, lambda v: type(v) is bool, "有交易时每小时备份（否则每天一次）"),
+    "backup_keep_hourly": Spec(48, _int_between(1, 1000), "保留每小时备份（份）"),
+    "backup_keep_daily": Spec(30, _int_between(1, 1000), "保留每日备份（份）"),
+    "backup_keep_monthly": Spec(12, _int_between(1, 1000), "保留每月备份（份）"),
     "shop_address": Spec("", _optional_text(60), "门店地址"),
     "shop_phone": Spec("", _phone, "门店电话"),
     "receipt_footer": Spec("", _optional_text(60), "签购单底部文字"),

@@ -6,6 +6,8 @@ Set once at start (`configure`), read by the domain; no business state lives her
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -18,6 +20,12 @@ sealing_key: bytes = b""
 def configure(shop_zone: ZoneInfo, pin_pepper: bytes, offline_key: bytes = b"") -> None:
     global zone, pepper, sealing_key
     zone, pepper, sealing_key = shop_zone, pin_pepper, offline_key
+
+
+def pepper_mark() -> str:
+    """A mark of the PIN pepper, kept in the database (meta `pepper_mark`): a database and a
+    pepper that don't belong together are told apart without revealing the pepper."""
+    return hmac.new(pepper, b"kakatong pepper mark", hashlib.sha256).hexdigest()[:16]
 
 
 # The years a date typed anywhere may fall in: a day past either end cannot be computed with

@@ -11,7 +11,16 @@ from collections.abc import Callable
 from playhouse.migrate import SqliteMigrator
 
 from .db import db, write
-from .models import ALL_MODELS, AuditLog, Meta, OfflineUpload, Terminal, Transaction
+from .models import (
+    ALL_MODELS,
+    AuditLog,
+    Card,
+    JournalDay,
+    Meta,
+    OfflineUpload,
+    Terminal,
+    Transaction,
+)
 
 # The journal is append-only: the database refuses to delete a row or to change what a row
 # says about money; the one change allowed is success -> voided on the original of a void.
@@ -60,15 +69,45 @@ OFFLINE_TRIGGERS = [
 ]
 
 
+# The journal's daily sums (models.JournalDay) move with the journal, in the transaction that
+# writes it: a new row adds itself to its day, type and status; a void's original moves from
+# success to voided. The journal is append-only, so no other change can reach them; verify
+# adds the journal up again.
+_ADD_TO_DAY = """INSERT INTO journal_day (settle_date, type, status, count, amount_fen, points)
+           VALUES ({row}.settle_date, {row}.type, {row}.status, 1, {row}.amount_fen, {row}.points)
+           ON CONFLICT (settle_date, type, status) DO UPDATE SET count = count + 1,
+               amount_fen = amount_fen + excluded.amount_fen, points = points + excluded.points;"""
+SUMMARY_TRIGGERS = [
+    f"""CREATE TRIGGER IF NOT EXISTS journal_day_insert AFTER INSERT ON journal
+       BEGIN {_ADD_TO_DAY.format(row="NEW")} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS journal_day_status AFTER UPDATE OF status ON journal
+       WHEN NEW.status IS NOT OLD.status
+       BEGIN
+           UPDATE journal_day SET count = count - 1, amount_fen = amount_fen - OLD.amount_fen,
+               points = points - OLD.points
+           WHERE settle_date = OLD.settle_date AND type = OLD.type AND status = OLD.status;
+           {_ADD_TO_DAY.format(row="NEW")}
+       END""",
+]
+
+
 def install_triggers() -> None:
-    for sql in (*JOURNAL_TRIGGERS, *AUDIT_TRIGGERS, *OFFLINE_TRIGGERS):
+    for sql in (*JOURNAL_TRIGGERS, *AUDIT_TRIGGERS, *OFFLINE_TRIGGERS, *SUMMARY_TRIGGERS):
         db.execute_sql(sql)
+
+
+# The statistics' sums as the journal gives them, for a migration to fill JournalDay with and
+# for verify to compare it with.
+JOURNAL_DAY_SUMS = (
+    "SELECT settle_date, type, status, COUNT(*), SUM(amount_fen), SUM(points) FROM journal"
+    " GROUP BY settle_date, type, status"
+)
 
 
 # The schema's version. A fresh database is created at the newest version from the models; an
 # older one is brought forward by MIGRATIONS[v] for each v above its version, with
 # playhouse.migrate (add a column, an index…), never by dropping data.
-SCHEMA_VERSION = 6
+SCHEMA_VERSION = 7
 
 
 def add_columns(fields) -> None:
@@ -151,12 +190,31 @@ def _v6_offline(migrator: SqliteMigrator) -> None:
     db.execute_sql("DROP TRIGGER IF EXISTS journal_money_immutable")
 
 
+def _v7_years_of_data(migrator: SqliteMigrator) -> None:
+    """Years of a busy shop read fast: indexes that serve each filter of the journal in time
+    order (in place of type and status by settlement date), the member search's name indexes,
+    cards by status, and the journal's daily sums (JournalDay, filled here from the journal
+    and kept from now on by SUMMARY_TRIGGERS, which upgrade() installs)."""
+
+    db.execute_sql('DROP INDEX IF EXISTS "journal_type_settle_date"')
+    db.execute_sql('DROP INDEX IF EXISTS "journal_status_settle_date"')
+    db.create_tables([JournalDay])
+    Transaction._schema.create_indexes(safe=True)
+    Card._schema.create_indexes(safe=True)
+    db.execute_sql("DELETE FROM journal_day")  # (a database made from the newer models)
+    db.execute_sql(
+        "INSERT INTO journal_day (settle_date, type, status, count, amount_fen, points) "
+        + JOURNAL_DAY_SUMS
+    )
+
+
 MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {
     2: _v2_terminal_parameters,
     3: _v3_audit_log,
     4: _v4_printer,
     5: _v5_discount,
     6: _v6_offline,
+    7: _v7_years_of_data,
 }
 
 
@@ -186,7 +244,27 @@ def upgrade() -> tuple[int, int]:
         install_triggers()
         return current, SCHEMA_VERSION
 
-    return write(apply)
+    done = write(apply)
+    write(analyse)
+    return done
+
+
+# Below this many journal rows the query planner's own guesses serve (every read has an index
+# made for it); above, it is told how the rows spread (which index narrows most).
+ANALYSE_FROM_ROWS = 10_000
+
+
+def analyse() -> None:
+    """Fresh statistics for the query planner (sqlite_stat1), at every start: ANALYZE with a
+    limit looks at a few hundred entries of each index, a few milliseconds however large the
+    journal. A small shop's database gets none (and loses any it had): statistics of a few rows
+    would mislead the planner once the journal has grown."""
+    (rows,) = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()
+    if rows >= ANALYSE_FROM_ROWS:
+        db.execute_sql("PRAGMA analysis_limit = 400")
+        db.execute_sql("ANALYZE")
+    elif db.execute_sql("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'").fetchone():
+        db.execute_sql("DELETE FROM sqlite_stat1")
 
 
 def integrity_check() -> list[str]:

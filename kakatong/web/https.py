@@ -6,7 +6,7 @@ A PIN or a password typed on a tablet must not cross the Wi-Fi in clear, and a p
 HTTPS server runs, a plain-HTTP request from any address but the box's own (loopback: the
 counter's kiosk browser on the box, admin tools) is redirected to the same URL on the HTTPS
 port, except what a device needs before it trusts the shop's CA: `/tls`, `/ca.crt`, `/ca.pem`,
-their static files and the health check. A request with a body (POST, PUT…) is refused
+their static files and the health checks. A request with a body (POST, PUT…) is refused
 (`https_required`) rather than redirected: its PIN or password has crossed in clear already.
 
 `TlsState` (app.extensions["kakatong.tls"]) is what the server started with; the glue fills it
@@ -45,7 +45,7 @@ from ..domain.errors import LedgerError
 bp = Blueprint("https", __name__)
 
 # What plain HTTP still answers from the shop's network.
-PLAIN_PATHS = ("/tls", "/ca.crt", "/ca.pem", "/api/v1/health")
+PLAIN_PATHS = ("/tls", "/ca.crt", "/ca.pem", "/api/v1/health", "/healthz", "/readyz")
 PLAIN_STATIC = ("backoffice.css", "backoffice.js", "tls.js")
 
 

@@ -106,6 +106,18 @@ class SessionStore:
                 del self._sessions[key]
             self._orphans()
 
+    def clear(self, keep: str | None = None) -> int:
+        """End every session but the one of `keep` (and those opened from it), after a
+        restore: the staff of the restored database may not be those who signed in. Returns
+        how many ended."""
+        kept = self._key(keep) if keep else None
+        with self._lock:
+            before = len(self._sessions)
+            for key, session in list(self._sessions.items()):
+                if kept is None or kept not in (key, session.parent):
+                    del self._sessions[key]
+            return before - len(self._sessions)
+
     def _orphans(self) -> None:
         """Drop the sessions whose session they were opened from has ended (the lock held)."""
         sessions = self._sessions

@@ -9,6 +9,7 @@ from flask import current_app, jsonify, request
 
 from ...domain import cards, formats, ledger
 from ...domain.formats import SQL_INT_MAX
+from .. import observe
 from . import records
 
 
@@ -32,6 +33,7 @@ def print_service():
 
 
 def posted_response(result: ledger.Posted):
+    observe.transaction(result.record, result.replayed)  # its line in the log
     print_service().after_transaction(result.record, result.replayed)
     response = jsonify(records.transaction(result.record))
     if result.replayed:

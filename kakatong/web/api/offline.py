@@ -14,6 +14,7 @@ from ...domain.formats import MAX_PAGE
 from ...domain.money import format_fen
 from ...domain.reports import MAX_PAGE_SIZE
 from ...store.codes import OFFLINE_STATUSES, PAYMENT_METHODS
+from .. import observe
 from . import records
 from .common import print_service, query_int
 from .contract import body, operation
@@ -133,7 +134,8 @@ def upload():
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     else:
-        print_service().offline_outcome(result.row)  # printed when it was first answered
+        observe.offline_outcome(result.row)  # said and printed when it was first answered
+        print_service().offline_outcome(result.row)
     return response, 201
 
 
@@ -210,7 +212,9 @@ _RESOLVED = ("bad_request", "offline_not_found", "offline_resolved")
     ok=json_response(ref_to("OfflineUpload"), "the upload, applied or still failed"),
 )
 def retry_upload(upload_id: str):
-    return jsonify(records.offline_upload(offline.retry(g.actor, upload_id)))
+    row = offline.retry(g.actor, upload_id)
+    observe.offline_outcome(row)
+    return jsonify(records.offline_upload(row))
 
 
 @operation(

@@ -393,6 +393,13 @@ SETTING_PROPERTIES = {
     "offline_max_age_days": integer_schema(
         1, 90, description="an offline sale older than this is refused at upload"
     ),
+    "backup_hourly": {
+        "type": "boolean",
+        "description": "back up every hour with activity (and daily); false: daily only",
+    },
+    "backup_keep_hourly": integer_schema(1, 1000, description="hourly backups kept"),
+    "backup_keep_daily": integer_schema(1, 1000, description="daily backups kept"),
+    "backup_keep_monthly": integer_schema(1, 1000, description="monthly backups kept"),
     "merchant_id": string_schema("^[0-9]{15}$", description="商户号"),
     "merchant_name": string_schema(None, minLength=1, maxLength=40, description="商户名"),
     "receipt_title": string_schema(None, minLength=1, maxLength=40, description="签购单名"),

@@ -3,7 +3,8 @@
 auth (sign-in, first run, own password), trade (member transactions, receipts, settlement),
 members (activation, card operations, the member list, import/export, levels), reports
 (dashboard, statistics, journal, exports), admin (staff, terminals, settings, audit log),
-offline (离线对账: the offline uploads and their resolution).
+offline (离线对账: the offline uploads and their resolution), system (系统状态),
+backups (备份与恢复).
 Views call the domain functions the API calls; none of them moves money itself.
 """
 
@@ -12,4 +13,4 @@ from flask import Blueprint
 bp = Blueprint("backoffice", __name__)
 
 # Each module adds its views to bp, so they are imported after it exists.
-from . import auth, reports, admin, trade, members, offline  # noqa: E402, F401, I001
+from . import auth, reports, admin, trade, members, offline, system, backups  # noqa: E402, F401, I001

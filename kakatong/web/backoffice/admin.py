@@ -817,6 +817,10 @@ DETAIL_LABELS = {
     "points_multiplier_pct": _l("积分倍数（%）"),
     "activation_type": _l("激活类型"),
     "offline": _l("离线"),
+    "journal_rows": _l("流水条数"),
+    "size": _l("大小（字节）"),
+    "kept": _l("原数据库另存为"),
+    "upgraded_from": _l("升级自数据结构版本"),
 }
 # detail key -> the names of its values
 VALUE_LABELS = {

@@ -329,7 +329,7 @@ class MemberFilter(Form):
 def members():
     form = MemberFilter(request.args)
     every = SelectChoice("", _("全部"))
-    form.level.choices = [every, *(SelectChoice(level.name) for level in cards.levels())]
+    form.level.choices = [every, *(SelectChoice(name) for name in cards.level_names())]
     form.status.choices = [every, *_choices({s: CARD_STATUS_NAMES[s] for s in CARD_STATUSES})]
     page = page_arg()
     rows, total = [], 0

@@ -29,6 +29,7 @@ from ...domain.money import format_fen
 from ...store import runtime
 from ...store.codes import OFFLINE_STATUSES
 from ...store.models import Card, OfflineUpload, Staff, Transaction
+from .. import observe
 from . import bp
 from .reports import receipt_url
 from .web import (
@@ -293,7 +294,9 @@ def offline_resolve(upload_id: int, action: str):
 
 def _resolve(chosen: Action, upload: OfflineUpload, form: FlaskForm) -> OfflineUpload:
     if chosen.name == "retry":
-        return offline.retry(actor(), upload.id)
+        row = offline.retry(actor(), upload.id)
+        observe.offline_outcome(row)  # its line in the log
+        return row
     if chosen.name == "paid_other":
         return offline.record_paid_other(
             actor(), upload.id, form.payment_method.data, form.note.data or None

@@ -12,7 +12,7 @@ import io
 import math
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import chain
 
@@ -75,23 +75,32 @@ class Table:
         return [i for i, c in enumerate(self.columns) if c.kind in kinds]
 
 
-def download(table: Table, fmt: str, title: str, name: str):
-    """The table as a CSV or XLSX attachment called `name`.csv / .xlsx."""
+def download(table: Table, fmt: str, title: str, name: str, *, text: bool = False):
+    """The table as a CSV or XLSX attachment called `name`.csv / .xlsx. A CSV streams, a
+    thousand rows at a time, as its rows come from the database (never whole in memory);
+    `text`: the rows are CSV text already (exports.csv_chunks)."""
     if fmt == "csv":
         rows = table.rows if table.totals is None else chain(table.rows, [table.totals])
-        data = exports.csv_bytes(table.header, rows)
+        data = io.BytesIO(b"")
     else:
-        data = exports.xlsx_bytes(
-            title,
-            table.header,
-            table.rows,
-            money_columns=table.indexes("money"),
-            date_columns=table.indexes("date", "time"),
-            totals=table.totals,
+        data = io.BytesIO(
+            exports.xlsx_bytes(
+                title,
+                table.header,
+                table.rows,
+                money_columns=table.indexes("money"),
+                date_columns=table.indexes("date", "time"),
+                totals=table.totals,
+            )
         )
+    # send_file writes the headers (the file's name, RFC 5987 for a Chinese one).
     response = send_file(
-        io.BytesIO(data), mimetype=FORMATS[fmt], as_attachment=True, download_name=f"{name}.{fmt}"
+        data, mimetype=FORMATS[fmt], as_attachment=True, download_name=f"{name}.{fmt}"
     )
+    if fmt == "csv":
+        response.direct_passthrough = False
+        response.response = exports.csv_chunks(table.header, rows, text=text)
+        response.headers.pop("Content-Length", None)
     response.headers["Cache-Control"] = "no-store"  # members' data: not kept by the browser
     return response
 
@@ -231,6 +240,54 @@ def journal_cells() -> Callable[[reports.JournalLine], list]:
     return cells
 
 
+def yuan_text(fen: int) -> str:
+    """str(yuan(fen)) without a Decimal: -1234 -> "-12.34"."""
+    sign, fen = ("-", -fen) if fen < 0 else ("", fen)
+    return f"{sign}{fen // 100}.{fen % 100:02d}"
+
+
+def journal_csv_cells() -> Callable[[reports.JournalLine], list]:
+    """journal_cells as the CSV writes them (exports.csv_text), made for 40 000 rows: money as
+    text without a Decimal, a time moved to the shop's zone by its hour's offset, found once
+    per hour (an hour in which the zone's offset changes is converted row by row)."""
+    guard = exports.csv_text
+    hours: dict[datetime, timedelta | None] = {}
+
+    def shop_text(moment: datetime) -> str:
+        hour = moment.replace(minute=0, second=0, microsecond=0)
+        if hour not in hours:
+            first, last = local(hour).utcoffset(), local(hour + _LAST_OF_HOUR).utcoffset()
+            hours[hour] = first if first == last else None
+        offset = hours[hour]
+        if offset is None:
+            return local(moment).strftime("%Y-%m-%d %H:%M:%S")
+        return (moment + offset).isoformat(" ", "seconds")
+
+    def row(line: reports.JournalLine) -> list:
+        offline_sale = line.offline and line.sold_at is not None
+        return [
+            None if line.trace_no is None else f"{line.trace_no:06d}",
+            guard(line.card_no),
+            yuan_text(line.amount_fen),
+            line.points,
+            types[line.type],
+            shop_text(line.sold_at if offline_sale else line.created_at),
+            guard(operator_label(line)),
+            statuses[line.status],
+            None if line.voucher_no is None else f"{line.voucher_no:06d}",
+            offline_flag if line.offline else None,
+            shop_text(line.created_at) if line.offline else None,
+        ]
+
+    types = {kind: str(name) for kind, name in TYPE_NAMES.items()}
+    statuses = {status: str(name) for status, name in JOURNAL_STATUS_NAMES.items()}
+    offline_flag = _("离线")
+    return row
+
+
+_LAST_OF_HOUR = timedelta(minutes=59, seconds=59, microseconds=999_999)
+
+
 def _choices(names: dict) -> list[SelectChoice]:
     return [SelectChoice("", _l("全部")), *(SelectChoice(k, v) for k, v in names.items())]
 
@@ -306,6 +363,9 @@ def journal():
     if fmt:
         title = _("交易流水")
         stamp = local(utcnow()).strftime("%Y%m%d-%H%M%S")
+        if fmt == "csv":
+            table = Table(journal_columns(), map(journal_csv_cells(), rows))
+            return download(table, fmt, title, f"{title}_{stamp}", text=True)
         table = Table(journal_columns(), map(journal_cells(), rows))
         return download(table, fmt, title, f"{title}_{stamp}")
     return render_template(
@@ -340,7 +400,7 @@ def dashboard():
         )
     today = shop_date(utcnow())
     days, _totals = reports.daily_stats(today - timedelta(days=DASHBOARD_DAYS - 1), today)
-    recent, _count = reports.journal(reports.JournalFilter(), 1, RECENT)
+    recent = reports.recent(RECENT)
     return render_template(
         "backoffice/dashboard.html",
         figures=reports.overview(today),

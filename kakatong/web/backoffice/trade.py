@@ -29,6 +29,7 @@ from ...domain.errors import LedgerError
 from ...domain.money import format_fen
 from ...store import runtime
 from ...store.models import Settlement, Terminal, Transaction
+from .. import observe
 from . import bp
 from .reports import journal_columns, page_rows
 from .web import (
@@ -472,6 +473,7 @@ def _request_id_refused(form: FlaskForm) -> None:
 
 def _done(posted: ledger.Posted):
     record = posted.record
+    observe.transaction(record, posted.replayed)  # its line in the log
     # The back office's own terminal prints too, if the owner gave it a printer.
     current_app.extensions["kakatong.printing"].after_transaction(record, posted.replayed)
     if posted.replayed:

@@ -44,6 +44,8 @@ login_manager.login_message = _l("请先登录")
 login_manager.session_protection = None  # the token is the session, held on the server
 
 EVERYONE = ALL_ROLES
+# 系统状态 (system.py): the shop's managers, the supervisor and the owner.
+CAN_SEE_SYSTEM = frozenset({"supervisor", "owner"})
 
 
 def web_sessions() -> SessionStore:
@@ -127,6 +129,8 @@ NAV: list[tuple[str, object, frozenset[str]]] = [
     ("backoffice.terminals", _l("终端"), CAN_CHANGE_SETTINGS),
     ("backoffice.settings", _l("设置"), CAN_CHANGE_SETTINGS),
     ("backoffice.audit_log", _l("审计日志"), OWNER_ONLY),
+    ("backoffice.backups", _l("备份与恢复"), OWNER_ONLY),
+    ("backoffice.system", _l("系统状态"), CAN_SEE_SYSTEM),
     ("https.trust", _l("设备证书"), EVERYONE),
 ]
 

@@ -1,0 +1,435 @@
+"""The reads rewritten for years of data (bench/bigbench.py measures them on a million journal
+rows): each gives what the straightforward query it replaced gives, on a small real shop; the
+key ones are served by an index (EXPLAIN QUERY PLAN); the journal's daily sums (JournalDay)
+follow every posting and void, and verify catches them when they do not; the upgrade to
+version 7 makes the schema a new database has."""
+
+from __future__ import annotations
+
+import shutil
+import sqlite3
+from datetime import date, datetime, timedelta
+
+import pytest
+from conftest import GOLD, PINS, PLAIN, SILVER, SUPERVISOR_PASSWORD, ensure_password, rid
+from peewee import JOIN, fn
+from test_upgrade import UNDO, a_shop_with_history, shape
+
+import kakatong.store.db as store_db
+from kakatong.domain import cards, ledger, reports
+from kakatong.domain.actors import Actor
+from kakatong.factory import create_app
+from kakatong.store import schema
+from kakatong.store.codes import TRANSACTION_TYPES
+from kakatong.store.db import db
+from kakatong.store.models import Card, JournalDay, Level, Staff, Terminal, Transaction
+from kakatong.store.runtime import to_utc
+
+IMPORT = """card_no,external_no,phone,name,gender,birthday,id_number,level,expires_on,pin,balance,points
+1680000000000101,,13700000101,张伟,,,,,,,300.00,50
+1680000000000102,X102,13700000102,张小伟,,,,,,,300.00,50
+1680000000000103,,,王芳,,,,,,,300.00,50
+1680000000000104,,,李13700000101,,,,,,,300.00,50
+1680000000000105,,,50%_off,,,,,,,300.00,50
+1680000000000106,,13800000106,Anna,,,,,,,300.00,50
+"""
+NEW_CARDS = [f"16800000000001{n:02d}" for n in range(1, 7)]
+
+
+def actor_at(terminal: Terminal, staff_no: str) -> Actor:
+    member = Staff.get(Staff.staff_no == staff_no)
+    return Actor(member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id)
+
+
+@pytest.fixture
+def shop(app, supervisor):
+    """Six weeks of three terminals: every type, voids, settlements, trace numbers that repeat
+    across terminals, sales either side of the shop's midnight and of a month's end."""
+    ensure_password("02")
+    ledger.import_cards(cards.parse_import(IMPORT))
+    second = Terminal.create(terminal_id="10000002", name="收银台 2")
+    actors = [
+        actor_at(Terminal.get(Terminal.terminal_id == "10000001"), "01"),
+        actor_at(second, "02"),
+        actor_at(Terminal.get(Terminal.kind == "backoffice"), "owner"),
+    ]
+    pins = {**PINS, **dict.fromkeys(NEW_CARDS)}
+    every = [GOLD, PLAIN, SILVER, *NEW_CARDS]
+    start = datetime(2012, 1, 20)
+    n = 0
+    for day in range(42):
+        for slot, hour in enumerate((0, 9, 13, 23)):  # 00:xx and 23:xx: either side of midnight
+            n += 1
+            actor = actors[n % 3]
+            card = every[n % len(every)]
+            now = to_utc(start + timedelta(days=day, hours=hour, minutes=slot * 7 + 3))
+            common = dict(request_id=rid(), pin=pins[card], now=now)
+            kind = n % 5
+            if kind == 0:
+                posted = ledger.recharge(actor, card, "20.00", "cash", **common)
+            elif kind == 1:
+                posted = ledger.points_earn(actor, card, points=7, **common)
+            elif kind == 2 and Card.get(Card.card_no == card).points >= 3:
+                posted = ledger.points_redeem(actor, card, 3, **common)
+            else:
+                posted = ledger.consume(actor, card, "3.10", **common)
+            if n % 11 == 0:
+                ledger.void(
+                    actor, f"{posted.record.voucher_no:06d}", request_id=rid(),
+                    supervisor_password=SUPERVISOR_PASSWORD, pin=pins[card],
+                    now=now + timedelta(minutes=1),
+                )  # fmt: skip
+        if day % 3 == 2:
+            for actor in actors:
+                ledger.settle(actor, now=to_utc(start + timedelta(days=day, hours=23, minutes=50)))
+    assert ledger.verify() == []
+    return {"cards": every, "start": start.date()}
+
+
+# ---------------------------------------------------------------- the queries they replaced
+
+
+def old_journal_query(filters: reports.JournalFilter):
+    """reports._journal_query as it was: joined, every filter a condition."""
+    query = (
+        Transaction.select(
+            Transaction,
+            Card.id,
+            Card.card_no,
+            Terminal.id,
+            Terminal.terminal_id,
+            Staff.id,
+            Staff.name,
+        )  # fmt: skip
+        .join(Card)
+        .switch(Transaction)
+        .join(Terminal, JOIN.LEFT_OUTER)
+        .switch(Transaction)
+        .join(Staff, JOIN.LEFT_OUTER)
+    )
+    f = filters
+    for wanted, condition in (
+        (f.card_no, lambda: Card.card_no == f.card_no),
+        (f.time_from, lambda: Transaction.created_at >= to_utc(f.time_from)),
+        (f.time_to, lambda: Transaction.created_at <= to_utc(f.time_to)),
+        (f.date_from, lambda: Transaction.settle_date >= f.date_from),
+        (f.date_to, lambda: Transaction.settle_date <= f.date_to),
+        (f.status, lambda: Transaction.status == f.status),
+        (f.type, lambda: Transaction.type == f.type),
+        (f.trace_no is not None, lambda: Transaction.trace_no == f.trace_no),
+        (f.terminal_id, lambda: Terminal.terminal_id == f.terminal_id),
+        (f.batch_no is not None, lambda: Transaction.batch_no == f.batch_no),
+    ):
+        if wanted:
+            query = query.where(condition())
+    return query.order_by(Transaction.created_at.desc(), Transaction.id.desc())
+
+
+def old_daily_sums(date_from: date, date_to: date) -> dict:
+    counted = (Transaction.status == "success") & Transaction.type.in_(TRANSACTION_TYPES)
+    found = {}
+    for row in Transaction.select().where(counted, Transaction.settle_date.between(date_from,
+                                                                                   date_to)):  # fmt: skip
+        day = found.setdefault(row.settle_date, [0, 0, 0, 0, 0])
+        day[0] += 1
+        day[1] += row.amount_fen if row.type == "recharge" else 0
+        day[2] += -row.amount_fen if row.type == "consume" else 0
+        day[3] += row.points if row.type in ("consume", "points_earn") else 0
+        day[4] += -row.points if row.type == "points_redeem" else 0
+    return found
+
+
+def old_search(text: str, level: str | None = None, status: str | None = None) -> list[str]:
+    query = Card.select(Card, Level).join(Level, JOIN.LEFT_OUTER)
+    if text:
+        query = query.where(
+            (Card.card_no == text) | (Card.external_no == text) | (Card.phone == text)
+            | Card.name.contains(text)
+        )  # fmt: skip
+    if level:
+        query = query.where(Level.name == level)
+    if status:
+        query = query.where(Card.status == status)
+    return [c.card_no for c in query.order_by(Card.id.desc())]
+
+
+def filters_to_try(start: date) -> list[reports.JournalFilter]:
+    month_end = date(2012, 1, 31)
+    local = datetime.combine(start, datetime.min.time())
+    return [
+        reports.JournalFilter(),
+        reports.JournalFilter(type="consume"),
+        reports.JournalFilter(type="void"),
+        reports.JournalFilter(type="opening"),
+        reports.JournalFilter(status="voided"),
+        reports.JournalFilter(status="success", type="recharge"),
+        reports.JournalFilter(trace_no=5),
+        reports.JournalFilter(trace_no=5, terminal_id="10000002"),
+        reports.JournalFilter(trace_no=999_999),
+        reports.JournalFilter(card_no=GOLD),
+        reports.JournalFilter(card_no="1680999999999999"),  # no such card
+        reports.JournalFilter(terminal_id="10000002"),
+        reports.JournalFilter(terminal_id="10009999"),  # no such terminal
+        reports.JournalFilter(terminal_id="10000001", batch_no=3),
+        reports.JournalFilter(date_from=date(2012, 2, 1)),
+        reports.JournalFilter(date_to=month_end),
+        reports.JournalFilter(date_from=date(2012, 1, 1), date_to=month_end),
+        reports.JournalFilter(date_from=month_end, date_to=month_end, type="consume"),
+        reports.JournalFilter(date_from=date(2012, 2, 3), date_to=date(2012, 2, 3)),
+        reports.JournalFilter(time_from=local + timedelta(days=3, hours=12)),
+        reports.JournalFilter(
+            time_from=local + timedelta(days=3), time_to=local + timedelta(days=9)
+        ),
+        reports.JournalFilter(card_no=PLAIN, date_from=date(2012, 2, 1), status="success"),
+    ]
+
+
+# ---------------------------------------------------------------- same results as before
+
+
+def test_the_journal_pages_and_counts_as_before(shop):
+    for filters in filters_to_try(shop["start"]):
+        expected = [t.id for t in old_journal_query(filters)]
+        for per_page in (7, 50):
+            for page in range(1, len(expected) // per_page + 3):
+                rows, total = reports.journal(filters, page, per_page)
+                assert total == len(expected), filters
+                wanted = expected[(page - 1) * per_page : page * per_page]
+                assert [t.id for t in rows] == wanted, (filters, page)
+        first, _total = reports.journal(filters, 1, 50)
+        before = list(old_journal_query(filters).limit(50))
+        assert [reports.journal_line(t) for t in first] == [reports.journal_line(t) for t in before]
+
+
+def test_the_exports_as_before(shop):
+    for filters in filters_to_try(shop["start"]):
+        lines, total = reports.journal_export(filters)
+        before = [reports.journal_line(t) for t in old_journal_query(filters)]
+        assert list(lines) == before and total == len(before), filters
+
+
+def test_the_home_page_recent_rows_as_before(shop):
+    before = [t.id for t in old_journal_query(reports.JournalFilter()).limit(10)]
+    assert [t.id for t in reports.recent(10)] == before
+
+
+def test_the_statistics_as_before(shop):
+    for date_from, date_to in (
+        (shop["start"], shop["start"] + timedelta(days=41)),
+        (date(2012, 1, 31), date(2012, 2, 1)),
+        (date(2011, 1, 1), date(2013, 1, 1)),
+        (date(2012, 2, 2), date(2012, 2, 2)),
+    ):
+        days, totals = reports.daily_stats(date_from, date_to)
+        old = old_daily_sums(date_from, date_to)
+        for day in days:
+            figures = [day.count, day.recharge_fen, day.consume_fen, day.points_awarded,
+                       day.points_redeemed]  # fmt: skip
+            assert figures == old.get(day.date, [0, 0, 0, 0, 0]), day.date
+        assert totals.count == sum(d[0] for d in old.values())
+        assert totals.consume_fen == sum(d[2] for d in old.values())
+
+
+def test_the_home_figures_as_before(shop):
+    Card.update(status="frozen").where(Card.card_no == NEW_CARDS[0]).execute()
+    figures = reports.overview(date(2012, 2, 10))
+    issued = Card.select().where(Card.status != "inactive")
+    assert figures.cards_issued == issued.count()
+    assert figures.cards_active == issued.where(Card.status == "active").count()
+    assert figures.balance_float_fen == Card.select(fn.SUM(Card.balance_fen)).scalar()
+    assert figures.month.count == sum(d[0] for d in old_daily_sums(date(2012, 2, 1),
+                                                                   date(2012, 2, 10)).values())  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "text, level, status",
+    [
+        ("张", None, None),
+        ("张伟", None, None),
+        ("伟", "普通会员", "active"),
+        ("13700000101", None, None),  # a phone, and part of another card's name
+        ("13700000102", None, None),
+        ("1370000010", None, None),  # part of a name, not a whole phone
+        ("1680000000000103", None, None),
+        ("168000000000010", None, None),  # card numbers whole, not in part
+        ("X102", None, None),
+        ("x102", None, None),
+        ("%", None, None),
+        ("50%_", None, None),
+        ("_", None, None),
+        ("anna", None, None),  # a name, whatever the case of its letters
+        ("", "金卡会员", None),
+        ("", None, "active"),
+        ("nobody", None, None),
+    ],
+)
+def test_the_member_search_as_before(shop, text, level, status):
+    rows, total = cards.search(text, level, status, 1, 200)
+    expected = old_search(text, level, status)
+    assert [c.card_no for c in rows] == expected and total == len(expected)
+    if len(expected) > 2:
+        page, _total = cards.search(text, level, status, 2, 2)
+        assert [c.card_no for c in page] == expected[2:4]
+
+
+# ---------------------------------------------------------------- served by an index
+
+
+def plan(query) -> list[str]:
+    sql, params = query.sql()
+    return [row[3] for row in db.execute_sql("EXPLAIN QUERY PLAN " + sql, params)]
+
+
+def journal_page(filters: reports.JournalFilter):
+    conditions = reports._conditions(filters)
+    return reports._newest_first(reports._where(Transaction.select(Transaction.id), conditions))
+
+
+@pytest.mark.parametrize(
+    "filters, index",
+    [
+        (reports.JournalFilter(type="consume"), "journal_type_created_at"),
+        (reports.JournalFilter(status="voided"), "journal_status_created_at"),
+        (reports.JournalFilter(card_no=GOLD), "journal_card_id_created_at"),
+        (reports.JournalFilter(terminal_id="10000002"), "journal_terminal_id_created_at"),
+        (reports.JournalFilter(trace_no=5), "journal_terminal_id_trace_no"),
+        (reports.JournalFilter(trace_no=5, terminal_id="10000002"), "journal_terminal_id_trace_no"),
+        (
+            reports.JournalFilter(date_from=date(2012, 1, 1), date_to=date(2012, 1, 31)),
+            "journal_created_at",
+        ),
+    ],
+)
+def test_a_filtered_journal_page_reads_an_index(shop, filters, index):
+    steps = plan(journal_page(filters).limit(50))
+    assert any(index in step and step.startswith("SEARCH") for step in steps), steps
+    assert not any(step.startswith("SCAN") for step in steps), steps
+    if filters.trace_no is None:  # the few rows of a trace number are sorted; none else is
+        assert not any("TEMP B-TREE" in step for step in steps), steps
+
+
+def test_the_journal_page_joins_only_its_own_rows(shop):
+    steps = plan(reports._newest_first(reports._joined().where(Transaction.id.in_([1, 2, 3]))))
+    assert not any(step.startswith("SCAN") for step in steps), steps
+
+
+def test_the_unfiltered_page_reads_the_time_index_alone(shop):
+    steps = plan(journal_page(reports.JournalFilter()).limit(50))
+    assert steps == ["SCAN t1 USING COVERING INDEX journal_created_at"], steps
+
+
+def test_a_trace_number_lookup_reads_an_index(shop):
+    query = (
+        Transaction.select(Transaction)
+        .join(Terminal, on=(Transaction.terminal == Terminal.id))
+        .where(
+            Terminal.terminal_id == "10000001",
+            Transaction.batch_no == Terminal.batch_no,
+            Transaction.trace_no == 5,
+        )
+        .order_by(Transaction.id.desc())
+    )  # ledger.find_by_trace's
+    steps = plan(query)
+    assert any("journal_terminal_id_" in s and s.startswith("SEARCH") for s in steps), steps
+    assert not any(s.startswith("SCAN t1") for s in steps), steps
+
+
+@pytest.mark.parametrize("text", ["13700000101", "1680000000000103", "X102"])
+def test_a_member_search_by_number_reads_no_name_but_those_with_digits(shop, text):
+    query = Card.select(Card.id).where(Card.id.in_(cards._matching(text)))
+    steps = plan(query)
+    scans = [s for s in steps if s.startswith("SCAN")]
+    if any(c.isdigit() for c in text):
+        assert scans and all("card_name_digits" in s for s in scans), steps
+    for column in ("card_no", "external_no", "phone"):
+        assert any(f"card_{column}" in s and s.startswith("SEARCH") for s in steps), steps
+
+
+# ---------------------------------------------------------------- the daily sums
+
+
+def test_the_daily_sums_follow_every_posting_and_void(shop):
+    kept = {
+        (str(r.settle_date), r.type, r.status): (r.count, r.amount_fen, r.points)
+        for r in JournalDay.select()
+        if r.count
+    }
+    added = {tuple(r[:3]): tuple(r[3:]) for r in db.execute_sql(schema.JOURNAL_DAY_SUMS)}
+    assert kept == added
+    assert any(status == "voided" for _d, _t, status in kept)
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        "UPDATE journal_day SET amount_fen = amount_fen + 1 WHERE id = (SELECT MAX(id) FROM "
+        "journal_day)",
+        "UPDATE journal_day SET count = count + 1 WHERE type = 'consume'",
+        "DELETE FROM journal_day WHERE type = 'recharge'",
+        "INSERT INTO journal_day (settle_date, type, status, count, amount_fen, points)"
+        " VALUES ('1999-01-01', 'consume', 'success', 1, -100, 1)",
+    ],
+)
+def test_verify_catches_daily_sums_that_disagree(shop, corrupt):
+    assert ledger.verify() == []
+    db.execute_sql(corrupt)
+    problems = ledger.verify()
+    assert problems and all(p.startswith("daily sums ") for p in problems), problems
+
+
+# ---------------------------------------------------------------- the upgrade to version 7
+
+
+def test_a_version_6_database_upgrades_to_the_new_schema(tmp_path):
+    source = tmp_path / "source"
+    a_shop_with_history(source)
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("kakatong.sqlite3", "secret_key", "pin_pepper", "offline_seal.pem"):
+        shutil.copy(source / name, data / name)
+    raw = sqlite3.connect(data / "kakatong.sqlite3")
+    UNDO[7](raw)
+    raw.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
+    raw.commit()
+    assert "journal_day" not in {r[0] for r in raw.execute("SELECT name FROM sqlite_master")}
+    raw.close()
+
+    create_app({"data_dir": data, "demo": True})
+    assert ledger.verify() == []  # the daily sums filled from the journal, as it adds up
+    assert JournalDay.select().count() > 0
+    store_db.db.close()
+    assert shape(data / "kakatong.sqlite3") == shape(source / "kakatong.sqlite3")
+
+
+# ---------------------------------------------------------------- the journal's CSV
+
+
+@pytest.mark.parametrize("zone", ["Asia/Shanghai", "America/New_York", "Australia/Lord_Howe"])
+def test_the_journal_csv_as_before(app, monkeypatch, zone):
+    """The CSV's own cells (no Decimal, a time moved by its hour's offset) write the bytes
+    journal_cells wrote, across a change of the zone's offset too."""
+    from zoneinfo import ZoneInfo
+
+    from kakatong.domain import exports
+    from kakatong.store import runtime
+    from kakatong.web.backoffice import reports as views
+
+    monkeypatch.setattr(runtime, "zone", ZoneInfo(zone))
+    start = datetime(2012, 3, 11, 5, 0, 0, 123456)  # New York's spring forward: 07:00 UTC
+    lines = []
+    for n in range(400):
+        moment = start + timedelta(minutes=7 * n, seconds=n % 60, microseconds=n)
+        offline = n % 9 == 0
+        lines.append(
+            reports.JournalLine(
+                n % 7 or None, n, f"1680{n:012d}", "consume" if n % 2 else "void",
+                "voided" if n % 5 == 0 else "success", (-1) ** n * n * 37, -n, moment,
+                None if n % 13 == 0 else "10000001", "01", "=cmd()" if n % 4 == 0 else None,
+                offline, moment - timedelta(hours=1) if offline and n % 2 else None,
+            )
+        )  # fmt: skip
+    with app.test_request_context("/"):
+        header = [c.label for c in views.journal_columns()]
+        before = exports.csv_bytes(header, map(views.journal_cells(), lines))
+        now = exports.csv_chunks(header, map(views.journal_csv_cells(), lines), text=True)
+        assert b"".join(now) == before
