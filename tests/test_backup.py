@@ -101,7 +101,7 @@ def test_a_backup_to_a_path_never_overwrites(app, runner, tmp_path):
     assert len(backup.backups_in(target.parent)) == 1
 
 
-def test_a_copy_that_fails_its_check_is_not_a_backup(app, tmp_path):
+def test_a_copy_that_fails_its_check_is_not_a_backup(app, tmp_path, caplog):
     """verify runs on the copy: books that don't agree make no backup, and leave no file."""
     sell()
     db.db.execute_sql("UPDATE card SET balance_fen = balance_fen + 1 WHERE card_no = ?", (GOLD,))
@@ -113,6 +113,10 @@ def test_a_copy_that_fails_its_check_is_not_a_backup(app, tmp_path):
     status = service(app).status()
     assert status.last_good is None and status.stale
     assert any("最近一次备份失败" in w for w in status.warnings)
+    # Said in the log too (and so on the 系统状态 page's last errors).
+    failed_lines = [r for r in caplog.records if r.name == "kakatong.backups"]
+    assert [r.levelname for r in failed_lines] == ["ERROR"]
+    assert "检查未通过" in failed_lines[0].getMessage()
 
 
 def test_a_backup_is_consistent_while_the_shop_sells(app):

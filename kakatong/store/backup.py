@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import sqlite3
@@ -31,6 +32,8 @@ from pathlib import Path
 
 from . import runtime
 from .db import _write_lock, db
+
+log = logging.getLogger("kakatong.backups")
 
 PREFIX = "kakatong-"
 SUFFIX = ".sqlite3"
@@ -502,8 +505,13 @@ class Backups:
                 backup = make_backup(self.database, self.directory, self.activity(), reason)
             except BackupError as exc:
                 self.last_error, self.last_error_at = str(exc), now
+                log.error("backup failed: %s", exc)
                 raise
             self.last_error = self.last_error_at = None
+            log.info(
+                "backup: %s (%d bytes, %d cards, %d journal rows; checked)",
+                backup.path, backup.size, backup.cards, backup.journal_rows,
+            )  # fmt: skip
             policy = self.policy()
             keep = (policy.keep_hourly, policy.keep_daily, policy.keep_monthly)
             prune(self.directory, *keep, shop=backup.shop)
@@ -515,6 +523,9 @@ class Backups:
                     prune(self.second, *keep, shop=backup.shop)
                 except BackupError as exc:
                     self.second_error = str(exc)
+                    log.warning("backup: the copy to the second place failed: %s", exc)
+            else:
+                log.warning("backup: not copied to a second place: %s", problem[1])
             return backup
 
     def _second_problem(self, size: int) -> tuple[str, str] | None:
@@ -576,6 +587,7 @@ class Backups:
             except Exception as exc:  # the loop must outlive any one failure
                 self.last_error = f"{type(exc).__name__}: {exc}"
                 self.last_error_at = datetime.now(UTC).replace(tzinfo=None)
+                log.exception("backup failed")
             self._stop.wait(interval)
 
     # -- the state
