@@ -8,6 +8,7 @@ from kakatong.cli import UpgradeFailed
 from kakatong.config import Config
 from kakatong.factory import create_app, start_reader
 from kakatong.serve import start_https
+from kakatong.store import backup
 
 __all__ = ["create_app"]
 
@@ -15,6 +16,7 @@ if __name__ == "__main__":
     import logging
     import signal
     import sys
+    from pathlib import Path
 
     from waitress import create_server
 
@@ -37,6 +39,8 @@ if __name__ == "__main__":
         start_reader(app)  # here, not in the factory: the admin commands must not take the port
     # Scheduled backups (data/backups and KAKATONG_BACKUP_DIR): the server's, not the commands'.
     app.extensions["kakatong.backups"].start()
+    # Held while the server runs: `flask restore` refuses to write under a running server.
+    server_lock = backup.hold_server_lock(Path(config.data_dir))
     # Bound first, so that what the log says is where the servers already listen. HTTP first:
     # a taken port ends the process before any HTTPS thread is left running.
     server = create_server(

@@ -4,8 +4,8 @@ with the server: init, import-cards, set-password, verify, print-test, backup, r
 from __future__ import annotations
 
 import logging
+import os
 import sys
-from datetime import UTC
 from pathlib import Path
 
 import click
@@ -56,16 +56,16 @@ def _version_on_disk() -> int:
     return int(row.value) if row else 0
 
 
-def _kept_before(config: Config, reason: str) -> backup.Backup | None:
-    """A copy kept for this upgrade by an earlier attempt, if the database hasn't changed
-    since: a server restarted over and over on a failing upgrade keeps one copy, not one per
-    start."""
-    earlier = [b for b in backup.backups_in(config.backups_path) if b.reason == reason]
-    if not earlier:
-        return None
-    files = (config.database_path, Path(f"{config.database_path}-wal"))
-    changed = max(p.stat().st_mtime for p in files if p.exists())
-    return earlier[0] if changed <= earlier[0].made_at.replace(tzinfo=UTC).timestamp() else None
+def _kept_before(config: Config, reason: str, copy: backup.Backup) -> backup.Backup:
+    """The copy kept for this upgrade by an earlier attempt, if it holds the same database as
+    the copy just made (which then goes): a server restarted over and over on a failing
+    upgrade keeps one copy, not one per start."""
+    for earlier in backup.backups_in(config.backups_path):
+        if earlier.reason == reason and earlier.path != copy.path and earlier.sha256 == copy.sha256:
+            copy.path.unlink(missing_ok=True)
+            backup.manifest_path(copy.path).unlink(missing_ok=True)
+            return earlier
+    return copy
 
 
 def _upgrade(config: Config) -> tuple[int, int, list[str]]:
@@ -76,10 +76,6 @@ def _upgrade(config: Config) -> tuple[int, int, list[str]]:
     done = []
     kept = None
     if 0 < found < SCHEMA_VERSION:
-        kept = _kept_before(config, f"before-v{SCHEMA_VERSION}")
-    if kept is not None:
-        done.append(f"a copy of the version {found} database is kept at {kept.path}")
-    elif 0 < found < SCHEMA_VERSION:
         try:
             kept = backup.make_backup(
                 config.database_path,
@@ -94,6 +90,7 @@ def _upgrade(config: Config) -> tuple[int, int, list[str]]:
                 f"{SCHEMA_VERSION}, but no copy could be kept first ({exc}); nothing was "
                 "changed"
             ) from None
+        kept = _kept_before(config, f"before-v{SCHEMA_VERSION}", kept)
         done.append(f"kept a copy of the version {found} database at {kept.path}")
     try:
         before, after = upgrade()
@@ -314,7 +311,10 @@ def backup_command(path: Path | None) -> None:
         if status.second_state == "ok":
             click.echo(f"copied to {status.second_dir}")
         else:
-            click.echo(f"second place: {status.warnings[-1]}", err=True)
+            for warning in status.warnings:
+                click.echo(f"warning: {warning}", err=True)
+            if status.second_dir is not None:  # set, and not written: a script must notice
+                sys.exit(1)
 
 
 @click.command("restore")
@@ -325,7 +325,13 @@ def restore_command(path: Path, yes: bool) -> None:
     """Replace the shop's database by a backup, after checking it (the database it replaces is
     kept in data/backups). Refuses a backup of a newer version or of another shop's pepper."""
     service = backups_of(current_app)
-    work = service.directory / f".restore-{path.stem}.sqlite3"
+    config = current_app.config["KAKATONG"]
+    if backup.server_running(Path(config.data_dir)):
+        raise click.ClickException(
+            "the server is running on this data: stop it first (its sales would not wait for "
+            "the restore), or restore from the back office's 备份与恢复 page"
+        )
+    work = service.directory / f".cli-restore-{os.getpid()}.sqlite3"
     try:
         found = backup.prepare_restore(path, work, SCHEMA_VERSION)
     except backup.BackupError as exc:

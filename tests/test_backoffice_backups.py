@@ -299,7 +299,7 @@ def test_cancel_drops_the_uploaded_copy(app, office):
     made = service(app).run()
     before = state(app)
     r = upload(office, made.path.read_bytes())
-    assert len(list(service(app).directory.glob(".restore-*"))) == 1
+    assert len(list(service(app).directory.glob(".restore-*.sqlite3"))) == 1
     r = office.post(r.location + "/cancel", page=r.location)
     assert r.status_code == 303 and r.location == "/backups"
     assert "已取消恢复，数据库没有改变" in flashes(html(office.get("/backups")))
@@ -397,7 +397,7 @@ def test_only_the_restore_takes_a_file_larger_than_the_forms_limit(app, office, 
 def test_an_uploaded_copy_nobody_confirmed_is_dropped_later(app, office, monkeypatch):
     made = service(app).run()
     r = upload(office, made.path.read_bytes())
-    [work] = service(app).directory.glob(".restore-*")
+    [work] = service(app).directory.glob(".restore-*.sqlite3")
     monkeypatch.setattr(page_module, "PENDING_SECONDS", -1)
     office.get("/backups")
     assert not work.exists()

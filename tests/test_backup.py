@@ -187,7 +187,7 @@ def test_prune_deletes_what_the_retention_drops(tmp_path):
     for hours in range(10):
         fake(tmp_path, now - timedelta(hours=hours))
     fake(tmp_path, now - timedelta(days=400), reason="replaced")
-    gone = backup.prune(tmp_path, hourly=3, daily=1, monthly=1)
+    gone = backup.prune(tmp_path, hourly=3, daily=1, monthly=1, shop="ab12")
     left = backup.backups_in(tmp_path)
     assert len(gone) == 7
     assert [b.made_at for b in left if not b.reason] == [now - timedelta(hours=h) for h in range(3)]
@@ -440,3 +440,140 @@ def test_restore_into_a_running_server(app, live_api):
     assert on_disk(app) == held - 100
     assert ledger.verify() == []
     assert os.path.exists(service(app).database)
+
+
+def test_a_restore_loses_no_sale_made_while_it_runs(app):
+    """Sales go on in other threads while a restore is applied: each acknowledged one is in
+    the database kept aside or, made after the restore, in the restored one; none in neither."""
+    taken = service(app).run()
+    work = service(app).directory / ".restore-race.sqlite3"
+    backup.prepare_restore(taken.path, work, schema.SCHEMA_VERSION)
+    sold: list[int] = []
+    stop = threading.Event()
+
+    def seller():
+        while not stop.is_set():
+            sold.append(sell("0.01").record.voucher_no)
+
+    threads = [threading.Thread(target=seller) for _ in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        while len(sold) < 5:
+            threading.Event().wait(0.01)
+        kept = backup.apply_restore(service(app).database, work, service(app).directory)
+        count = len(sold)
+        while len(sold) < count + 5:
+            threading.Event().wait(0.01)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join()
+
+    def vouchers(path: Path) -> set[int]:
+        raw = sqlite3.connect(path)
+        try:
+            return {row[0] for row in raw.execute("SELECT voucher_no FROM journal")}
+        finally:
+            raw.close()
+
+    aside, live = vouchers(kept.path), vouchers(service(app).database)
+    assert [v for v in sold if v not in aside and v not in live] == []
+    assert ledger.verify() == []
+
+
+def test_a_prepared_copy_gone_or_changed_restores_nothing(app, tmp_path):
+    taken = service(app).run()
+    sell("3.00")
+    now = balance(PLAIN)
+    for spoil in ("gone", "changed"):
+        work = service(app).directory / f".restore-{spoil}.sqlite3"
+        backup.prepare_restore(taken.path, work, schema.SCHEMA_VERSION)
+        if spoil == "gone":
+            work.unlink()
+        else:
+            raw = sqlite3.connect(work)
+            raw.execute("UPDATE card SET balance_fen = 0")
+            raw.commit()
+            raw.close()
+        with pytest.raises(backup.BackupError, match="已不存在或已改变"):
+            backup.apply_restore(service(app).database, work, service(app).directory)
+        db.db.close()
+        assert balance(PLAIN) == now
+    assert not [b for b in backup.backups_in(service(app).directory) if b.reason == "replaced"]
+
+
+def test_a_backup_of_another_page_size_restores(app, tmp_path):
+    taken = service(app).run()
+    other = tmp_path / "big-pages.sqlite3"
+    raw = sqlite3.connect(taken.path, isolation_level=None)
+    raw.execute(f"VACUUM INTO '{other}'")
+    raw.close()
+    raw = sqlite3.connect(other, isolation_level=None)
+    raw.execute("PRAGMA page_size = 8192")
+    raw.execute("VACUUM")
+    assert raw.execute("PRAGMA page_size").fetchone() == (8192,)
+    raw.close()
+    before = balance(PLAIN)
+    sell("4.00")
+    work = service(app).directory / ".restore-pages.sqlite3"
+    backup.prepare_restore(other, work, schema.SCHEMA_VERSION)
+    backup.apply_restore(service(app).database, work, service(app).directory)
+    db.db.close()
+    assert balance(PLAIN) == before and ledger.verify() == []
+
+
+def test_the_command_does_not_restore_under_a_running_server(app, runner):
+    taken = service(app).run()
+    data = Path(app.config["KAKATONG"].data_dir)
+    held = backup.hold_server_lock(data)
+    try:
+        assert backup.server_running(data)
+        result = runner.invoke(args=["restore", str(taken.path), "--yes"])
+        assert result.exit_code != 0 and "the server is running" in result.output
+    finally:
+        held.close()
+    assert not backup.server_running(data)
+    assert runner.invoke(args=["restore", str(taken.path), "--yes"]).exit_code == 0
+
+
+def test_backups_past_the_retention_make_room_first(tmp_path, mount):
+    """A stick filled with copies the retention no longer keeps (it was lowered) takes the
+    next backup: they go before it is written, not after."""
+    stick = mount("stick", size="1m")
+    app = second_app(tmp_path, stick)
+    made = service(app).run()
+    from kakatong.domain import settings
+
+    settings.update({"backup_keep_hourly": 1, "backup_keep_daily": 1, "backup_keep_monthly": 1})
+    filler = made.path.read_bytes()
+    for hours in range(1, 40):
+        old = stick / backup.backup_name(made.made_at - timedelta(hours=hours))
+        try:
+            old.write_bytes(filler)
+        except OSError:
+            old.unlink(missing_ok=True)
+            break
+        b = backup.Backup(old, made.made_at - timedelta(hours=hours), len(filler),
+                          made.sha256, shop=made.shop)  # fmt: skip
+        backup.write_manifest(backup.manifest_path(old), b)
+    assert service(app).status().second_state == "full"
+    sell()
+    service(app).run()
+    status = service(app).status()
+    assert status.second_state == "ok", status.warnings
+    assert len(backup.backups_in(stick)) <= 2
+
+
+def test_a_backup_stamped_ahead_of_the_clock_does_not_stop_the_schedule(app):
+    backups = service(app)
+    made = backups.run()
+    ahead = made.path.with_name(backup.backup_name(made.made_at + timedelta(days=200)))
+    made.path.rename(ahead)
+    backup.manifest_path(made.path).rename(backup.manifest_path(ahead))
+    now = made.made_at + timedelta(minutes=1)
+    assert backups.due(now)
+    status = backups.status(now=now)
+    assert status.stale and any("时间在未来" in w for w in status.warnings)
+    backups.run()
+    assert not backups.due(datetime.utcnow())

@@ -16,6 +16,7 @@ restored database at its next statement, and the database it replaced is kept as
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -118,6 +119,29 @@ def _fsync_dir(directory: Path) -> None:
 def _fsync(path: Path) -> None:
     with open(path, "rb+") as f:
         os.fsync(f.fileno())
+
+
+def _forget_cached(path: Path) -> None:
+    """Drop the file's pages from the kernel's cache, so that reading it back reads the
+    device (a USB stick), not the memory it was written from."""
+    if hasattr(os, "posix_fadvise"):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)
+        finally:
+            os.close(fd)
+
+
+def _tmp(directory: Path, name: str) -> Path:
+    """A hidden work file of this process and thread (two backups at once never share one)."""
+    return directory / f".{name}.{os.getpid()}-{threading.get_ident()}.tmp"
+
+
+def _free_name(directory: Path, made_at: datetime, reason: str) -> tuple[Path, datetime]:
+    """The backup's name, a second later while that one is taken (two backups in a second)."""
+    while (directory / backup_name(made_at, reason)).exists():
+        made_at += timedelta(seconds=1)
+    return directory / backup_name(made_at, reason), made_at
 
 
 def copy_database(source: Path, dest: Path) -> None:
@@ -252,15 +276,18 @@ def make_backup(
     if free < need:
         raise BackupError(f"{directory} 空间不足：剩余 {free >> 20} MB，需要约 {need >> 20} MB")
     made_at = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    final = directory / (name or backup_name(made_at, reason))
-    if name and final.exists():
-        raise BackupError(f"{final} 已存在，不会覆盖")
-    tmp = directory / f".{final.name}.tmp"
+    if name:
+        final = directory / name
+        if final.exists():
+            raise BackupError(f"{final} 已存在，不会覆盖")
+    tmp = _tmp(directory, name or backup_name(made_at, reason))
     try:
         copy_database(source, tmp)
         found = check_copy(tmp) if check else None
         if found is not None and not found.ok:
             raise BackupError("备份副本检查未通过：" + "；".join(found.problems[:5]))
+        if not name:
+            final, made_at = _free_name(directory, made_at, reason)
         backup = Backup(
             path=final,
             made_at=made_at,
@@ -289,11 +316,12 @@ def copy_backup(backup: Backup, directory: Path) -> Backup:
     """The same backup, copied into another directory: written beside its name, on the disk,
     read back and compared before it is renamed."""
     final = directory / backup.path.name
-    tmp = directory / f".{final.name}.tmp"
+    tmp = _tmp(directory, final.name)
     try:
         directory.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(backup.path, tmp)
         _fsync(tmp)
+        _forget_cached(tmp)
         if sha256_of(tmp) != backup.sha256:
             raise BackupError(f"{directory}：写入后读回的内容与备份不一致")
         copied = Backup(**{**asdict(backup), "path": final})
@@ -329,11 +357,11 @@ def to_keep(backups: list[Backup], hourly: int, daily: int, monthly: int) -> set
     return keep
 
 
-def prune(directory: Path, hourly: int, daily: int, monthly: int, shop: str = "") -> list[Path]:
-    """Delete the backups of this shop (its pepper mark; "" any) in `directory` that the
-    retention doesn't keep; returns them. Another shop's backups on the same stick (a new box
-    started before the old shop was restored) are never touched."""
-    backups = [b for b in backups_in(directory) if not shop or b.shop in (shop, "")]
+def prune(directory: Path, hourly: int, daily: int, monthly: int, shop: str) -> list[Path]:
+    """Delete the backups of this shop (its pepper mark, or none recorded) in `directory`
+    that the retention doesn't keep; returns them. Another shop's backups on the same stick
+    (a new box started before the old shop was restored) are never touched."""
+    backups = [b for b in backups_in(directory) if b.shop in (shop, "")]
     keep = to_keep(backups, hourly, daily, monthly)
     gone = []
     for b in backups:
@@ -362,6 +390,8 @@ def prepare_restore(backup_file: Path, work: Path, newest: int) -> Check:
         why = refusal(check, newest)
         if why:
             raise BackupError(why)
+        # What was checked, so that apply_restore writes exactly that or nothing.
+        Path(f"{work}.sha256").write_text(sha256_of(work))
     except BaseException:
         discard(work)
         raise
@@ -369,35 +399,62 @@ def prepare_restore(backup_file: Path, work: Path, newest: int) -> Check:
 
 
 def discard(work: Path) -> None:
-    for extra in ("", "-journal", "-wal", "-shm"):
+    for extra in ("", "-journal", "-wal", "-shm", ".sha256"):
         Path(f"{work}{extra}").unlink(missing_ok=True)
+
+
+def _same_page_size(work: Path, live: Path) -> None:
+    """The backup API writes into a WAL database only at its own page size: a backup made at
+    another one is rebuilt at the live database's (VACUUM, in the prepared copy)."""
+    size = sqlite3.connect(f"file:{live}?mode=ro", uri=True)
+    try:
+        (wanted,) = size.execute("PRAGMA page_size").fetchone()
+    finally:
+        size.close()
+    copy = sqlite3.connect(str(work), isolation_level=None)
+    try:
+        (found,) = copy.execute("PRAGMA page_size").fetchone()
+        if found != wanted:
+            copy.execute(f"PRAGMA page_size = {int(wanted)}")
+            copy.execute("VACUUM")
+    finally:
+        copy.close()
 
 
 def apply_restore(live: Path, work: Path, aside: Path) -> Backup:
     """Write a prepared copy (prepare_restore) over the live database, in one transaction,
     after keeping the live one aside in `aside` (listed with the backups, never pruned; not
-    checked: it may be why the shop restores). Returns the copy kept aside."""
-    aside.mkdir(parents=True, exist_ok=True)
-    now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
-    kept = aside / backup_name(now, "replaced")
+    checked: it may be why the shop restores). Returns the copy kept aside.
+
+    Both happen under this process's write lock, so no sale of the server lands between the
+    copy kept aside and the restore (it would be in neither); a restore from another process
+    is for a stopped server (server_running). The prepared copy must still be exactly what
+    was checked: a copy gone or changed meanwhile restores nothing."""
+    checked = Path(f"{work}.sha256")
     try:
-        try:
-            copy_database(live, kept)
-        except sqlite3.Error:
-            # A database too damaged to be read through SQLite: its file as it is.
-            shutil.copyfile(live, kept)
-        write_manifest(
-            manifest_path(kept),
-            Backup(kept, now, kept.stat().st_size, sha256_of(kept), reason="replaced"),
-        )
-        src = sqlite3.connect(str(work))
-        dst = sqlite3.connect(str(live), timeout=30)
-        try:
-            with _write_lock:  # no write of this process is between its statements
+        if not work.is_file() or not checked.is_file() or sha256_of(work) != checked.read_text():
+            raise BackupError("准备好的恢复副本已不存在或已改变，数据库未改变：请重新检查备份文件")
+        _same_page_size(work, live)
+        aside.mkdir(parents=True, exist_ok=True)
+        with _write_lock:
+            kept, now = _free_name(aside, datetime.now(UTC).replace(tzinfo=None, microsecond=0),
+                                   "replaced")  # fmt: skip
+            try:
+                copy_database(live, kept)
+            except sqlite3.Error:
+                # A database too damaged to be read through SQLite: its file as it is.
+                shutil.copyfile(live, kept)
+            write_manifest(
+                manifest_path(kept),
+                Backup(kept, now, kept.stat().st_size, sha256_of(kept), reason="replaced"),
+            )
+            src = sqlite3.connect(f"file:{work}?mode=ro", uri=True)
+            dst = sqlite3.connect(str(live), timeout=30)
+            try:
                 src.backup(dst)
-        finally:
-            dst.close()
-            src.close()
+            finally:
+                dst.close()
+                src.close()
     except sqlite3.Error as exc:
         raise BackupError(f"恢复未完成，数据库未改变：{exc}") from exc
     except OSError as exc:
@@ -405,6 +462,36 @@ def apply_restore(live: Path, work: Path, aside: Path) -> Backup:
     finally:
         discard(work)
     return read_backup(kept) or Backup(kept, now, 0, "", reason="replaced")
+
+
+# A running server holds this lock on a file of its data directory for as long as it runs:
+# `flask restore` refuses to write under it (the server's sales would not wait for it).
+SERVER_LOCK = ".server.lock"
+
+
+def hold_server_lock(data_dir: Path):
+    """Taken by the server at start and held until it ends (the open file is the lock)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    held = open(data_dir / SERVER_LOCK, "a")  # noqa: SIM115
+    try:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        held.close()
+        return None  # another server on the same data: the commands will see it running
+    return held
+
+
+def server_running(data_dir: Path) -> bool:
+    path = data_dir / SERVER_LOCK
+    if not path.exists():
+        return False
+    with open(path, "a") as probe:
+        try:
+            fcntl.flock(probe.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            return True
+        fcntl.flock(probe.fileno(), fcntl.LOCK_UN)
+    return False
 
 
 def activity() -> list:
@@ -485,7 +572,12 @@ class Backups:
     # -- taking one
 
     def due(self, now: datetime) -> bool:
-        newest = next(iter(b for b in backups_in(self.directory) if not b.reason), None)
+        # A backup stamped ahead of now (a clock set back since) is not the newest: one is
+        # taken by the clock as it is, rather than none until the clock catches up.
+        newest = next(
+            iter(b for b in backups_in(self.directory) if not b.reason and b.made_at <= now),
+            None,
+        )
         if newest is None:
             return True
         age = now - newest.made_at
@@ -501,6 +593,14 @@ class Backups:
         the status, and the local backup still counts)."""
         with self._lock:
             now = datetime.now(UTC).replace(tzinfo=None, microsecond=0)
+            policy = self.policy()
+            keep = (policy.keep_hourly, policy.keep_daily, policy.keep_monthly)
+            shop = runtime.pepper_mark()
+            # What the retention lets go goes first: a disk or stick filled by copies past the
+            # retention (a retention lowered, a stick shared) takes the next backup.
+            for directory in (self.directory, self.second):
+                if directory is not None and directory.is_dir():
+                    prune(directory, *keep, shop=shop)
             try:
                 backup = make_backup(self.database, self.directory, self.activity(), reason)
             except BackupError as exc:
@@ -512,15 +612,13 @@ class Backups:
                 "backup: %s (%d bytes, %d cards, %d journal rows; checked)",
                 backup.path, backup.size, backup.cards, backup.journal_rows,
             )  # fmt: skip
-            policy = self.policy()
-            keep = (policy.keep_hourly, policy.keep_daily, policy.keep_monthly)
-            prune(self.directory, *keep, shop=backup.shop)
+            prune(self.directory, *keep, shop=shop)
             self.second_error = None
             problem = self._second_problem(backup.size)
             if problem is None:
                 try:
                     copy_backup(backup, self.second)
-                    prune(self.second, *keep, shop=backup.shop)
+                    prune(self.second, *keep, shop=shop)
                 except BackupError as exc:
                     self.second_error = str(exc)
                     log.warning("backup: the copy to the second place failed: %s", exc)
@@ -595,9 +693,10 @@ class Backups:
     def status(self, now: datetime | None = None) -> Status:
         now = now or datetime.now(UTC).replace(tzinfo=None)
         local = backups_in(self.directory)
+        ahead = [b for b in local if b.made_at > now + timedelta(minutes=5)]
         # A copy kept for a reason (before an upgrade, the database a restore replaced) was not
         # checked, and says nothing of whether the backups run.
-        good = next((b for b in local if not b.reason), None)
+        good = next((b for b in local if not b.reason and b not in ahead), None)
         second = backups_in(self.second) if self.second else []
         second_last = next(iter(second), None)
         problem = self._second_problem(good.size if good else self._live_size())
@@ -618,6 +717,9 @@ class Backups:
             warnings.append("还没有任何备份" if good is None else "超过一天没有成功的备份")
         if second_warning:
             warnings.append(second_warning)
+        if ahead:
+            when = stamp(ahead[-1].made_at)
+            warnings.append(f"有 {len(ahead)} 份备份的时间在未来（{when}）：本机时钟曾被调快？")
         return Status(
             last_good=good,
             second_dir=self.second,
