@@ -18,6 +18,7 @@ from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
 from openpyxl.styles import Font, PatternFill
 from openpyxl.utils import get_column_letter
+from peewee import Case, Expression, NodeList, Value, fn
 
 BOM = "\ufeff"
 MONEY_FORMAT = "0.00"
@@ -25,7 +26,7 @@ DATE_FORMAT = "yyyy-mm-dd"
 TIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 # A text cell starting with one of these is a formula to a spreadsheet program: a member's name
 # "=HYPERLINK(…)" must stay text (OWASP's CSV injection advice).
-_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 _SHEET_TITLE_FORBIDDEN = str.maketrans({c: "_" for c in "[]:*?/\\"})
 _WIDTH_SAMPLE = 200  # rows looked at to size the columns
 
@@ -33,13 +34,13 @@ _WIDTH_SAMPLE = 200  # rows looked at to size the columns
 def unguard(text: str) -> str:
     """A CSV cell as it was before `csv_bytes` kept a formula-like text as text: what an
     import of our own export reads back."""
-    if text.startswith("'") and text[1:].startswith(_FORMULA_STARTS):
+    if text.startswith("'") and text[1:].startswith(FORMULA_STARTS):
         return text[1:]
     return text
 
 
 def _csv_text(value: object) -> object:
-    if isinstance(value, str) and value.startswith(_FORMULA_STARTS):
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
         return "'" + value
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M:%S")
@@ -60,24 +61,61 @@ def csv_text(value: object) -> object:
     return _csv_text(value)
 
 
-def csv_chunks(
-    header: Sequence[str], rows: Iterable[Sequence], *, text: bool = False
-) -> Iterator[bytes]:
+def csv_chunks(header: Sequence[str], rows: Iterable[Sequence]) -> Iterator[bytes]:
     """`csv_bytes` a thousand rows at a time, for a response that streams: the file is never
-    held whole, and the server's other requests get their turn between the pieces. With
-    `text`, the rows' cells are already as `csv_text` makes them (a caller that makes many
-    rows knows which of its cells could need it)."""
+    held whole, and the server's other requests get their turn between the pieces."""
     out = io.StringIO(newline="")
     out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(header)
     for count, row in enumerate(rows, 1):
-        writer.writerow(row if text else [_csv_text(value) for value in row])
+        writer.writerow([_csv_text(value) for value in row])
         if count % CSV_CHUNK_ROWS == 0:
             yield out.getvalue().encode("utf-8")
             out.seek(0)
             out.truncate()
     yield out.getvalue().encode("utf-8")
+
+
+def csv_head(header: Sequence[str]) -> bytes:
+    """The start of a file `csv_bytes` writes: the byte order mark and the header's line."""
+    return (BOM + _csv_lines([header])).encode("utf-8")
+
+
+def csv_line(row: Sequence) -> bytes:
+    """One row, its CRLF included, of cells that are already as `csv_text` makes them."""
+    return _csv_lines([row]).encode("utf-8")
+
+
+def csv_cell(value: object) -> str:
+    """One cell as `csv_bytes` writes it (kept as text if formula-like, quoted if need be)."""
+    return _csv_lines([[_csv_text(value), ""]])[:-3]  # less the empty cell's "," and CRLF
+
+
+def _csv_lines(rows: Iterable[Sequence]) -> str:
+    out = io.StringIO(newline="")
+    csv.writer(out, lineterminator="\r\n").writerows(rows)
+    return out.getvalue()
+
+
+# What the csv module quotes (QUOTE_MINIMAL, CRLF lines), and the formula starts, as GLOB
+# patterns ("-" first in a class is itself).
+_QUOTED_GLOB = '*[",\n\r]*'
+_FORMULA_GLOB = "[-" + "".join(c for c in FORMULA_STARTS if c != "-") + "]*"
+
+
+def csv_cell_sql(text):
+    """A SQL text expression's cell as `csv_bytes` writes it, computed by SQLite: a text
+    starting as a formula would gets a "'" first, and one holding a quote, comma or line
+    break is quoted, its quotes doubled. NULL stays NULL (the caller says what it is)."""
+    guarded = Case(None, [(Expression(text, "GLOB", _FORMULA_GLOB), sql_concat("'", text))], text)
+    quoted = sql_concat('"', fn.replace(guarded, '"', '""'), '"')
+    return Case(None, [(Expression(text, "GLOB", _QUOTED_GLOB), quoted)], guarded)
+
+
+def sql_concat(*parts):
+    """SQL's `a || b || …` of expressions and texts (a text is a parameter)."""
+    return NodeList([Value(p) if isinstance(p, str) else p for p in parts], " || ", parens=True)
 
 
 def _display_width(value: object) -> int:

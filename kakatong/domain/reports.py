@@ -5,13 +5,14 @@ Read-only. A voided transaction and its void count nowhere; opening entries coun
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta, tzinfo
 from typing import NamedTuple
 
-from peewee import JOIN, SQL, Case, NodeList, fn
+from peewee import JOIN, OP, SQL, Case, Cast, Expression, NodeList, Value, fn
 
 from ..store import runtime
 from ..store.codes import CARD_STATUSES, JOURNAL_STATUSES, JOURNAL_TYPES, TRANSACTION_TYPES
@@ -20,6 +21,7 @@ from ..store.models import Card, JournalDay, Staff, Terminal, Transaction
 from ..store.runtime import shop_date, utcnow
 from . import cards, formats
 from .errors import LedgerError
+from .exports import FORMULA_STARTS, csv_cell, csv_cell_sql, sql_concat
 from .formats import MAX_PAGE, SIX_DIGITS, TERMINAL_ID
 
 MAX_RANGE_DAYS = 3 * 366
@@ -211,10 +213,19 @@ def journal_export(filters: JournalFilter, limit: int | None = None) -> tuple[It
     export. The rows come one at a time, not held in memory; more than `limit` rows
     (EXPORT_LIMIT by default) are refused, so that a forgotten filter does not build a file
     nobody can open."""
+    conditions, total = _exported(filters, limit)
+    if conditions is None:
+        return iter(()), 0
+    query = _newest_first(_where(_joined(*_LINE_COLUMNS), conditions))
+    return _lines(*query.sql()), total
+
+
+def _exported(filters: JournalFilter, limit: int | None) -> tuple[list | None, int]:
+    """The conditions of an export and how many rows it has, refused beyond `limit`."""
     limit = EXPORT_LIMIT if limit is None else limit
     conditions = _conditions(filters)
     if conditions is None:
-        return iter(()), 0
+        return None, 0
     total = _count(filters, conditions)
     if total > limit:
         raise LedgerError(
@@ -223,8 +234,220 @@ def journal_export(filters: JournalFilter, limit: int | None = None) -> tuple[It
             total=total,
             limit=limit,
         )
-    query = _newest_first(_where(_joined(*_LINE_COLUMNS), conditions))
-    return _lines(*query.sql()), total
+    return conditions, total
+
+
+# ---------------------------------------------------------------- the journal as CSV lines
+
+
+class CsvNames(NamedTuple):
+    """What the journal's CSV writes for a type, a status and an offline row (translated by
+    the caller)."""
+
+    types: Mapping[str, str]
+    statuses: Mapping[str, str]
+    offline: str
+
+
+CSV_CHUNK_ROWS = 1000
+
+
+def journal_csv(
+    filters: JournalFilter,
+    names: CsvNames,
+    written: Callable[[JournalLine], bytes],
+    limit: int | None = None,
+    *,
+    chunk_rows: int = CSV_CHUNK_ROWS,
+) -> tuple[Iterator[bytes], int]:
+    """The rows of `journal_export` as the lines of a CSV file (CRLF ended), `chunk_rows` of
+    them to a piece, and how many rows. SQLite writes each line, so that Python handles one
+    value a row instead of thirteen: the cells as `written` (the caller's writer of one
+    JournalLine) writes them, the times in the shop's zone by the offsets that apply at
+    them. A row SQLite cannot write exactly so (a time outside the offsets it was given, a
+    type it was not told of) comes back as its id, and `written` writes it instead."""
+    conditions, total = _exported(filters, limit)
+    if conditions is None:
+        return iter(()), 0
+    span = _journal_span()
+    if span is None:
+        return iter(()), total
+    written_by_sqlite = _csv_line_sql(names, _zone_offsets(runtime.zone, *span))
+    # bytes, not str: Python neither decodes nor encodes it again
+    line = fn.COALESCE(Cast(written_by_sqlite, "BLOB"), Transaction.id)
+    query = _newest_first(_where(_joined(line), conditions))
+    return _csv_pieces(*query.sql(), written, chunk_rows), total
+
+
+def _csv_pieces(sql: str, params: list, written, chunk_rows: int) -> Iterator[bytes]:
+    cursor = db.execute_sql(sql, params)
+    while rows := cursor.fetchmany(chunk_rows):
+        try:
+            yield b"".join([line for (line,) in rows])
+        except TypeError:  # an id among the lines: that row written by `written`
+            yield b"".join(
+                line if isinstance(line, bytes) else written(_line_of(line)) for (line,) in rows
+            )
+
+
+def _line_of(row_id: int) -> JournalLine:
+    query = _joined(*_LINE_COLUMNS).where(Transaction.id == row_id)
+    return next(_lines(*query.sql()))
+
+
+def _journal_span() -> tuple[date, date] | None:
+    """The UTC days the journal's times can fall on, for the zone's offsets: from a year
+    before its first row (an offline sale's time may be before its upload's) to two days
+    after its last (rows written while the export runs). None for an empty journal."""
+    # Two statements: SQLite finds a lone MIN or MAX at the end of the index.
+    first = Transaction.select(fn.MIN(Transaction.created_at)).scalar()
+    last = Transaction.select(fn.MAX(Transaction.created_at)).scalar()
+    if first is None or last is None:
+        return None
+    start = max(_as_moment(first).date() - timedelta(days=366), date(runtime.YEARS.start, 1, 2))
+    end = min(_as_moment(last).date() + timedelta(days=2), date(runtime.YEARS.stop - 1, 12, 30))
+    return start, end
+
+
+def _as_moment(value: object) -> datetime:
+    return value if isinstance(value, datetime) else datetime.fromisoformat(str(value))
+
+
+_ZONE_STEP = timedelta(hours=6)  # no zone changes its offset and back within six hours
+
+
+@functools.lru_cache(maxsize=16)
+def _zone_offsets(zone: tzinfo, start: date, end: date) -> tuple[tuple[datetime, int], ...]:
+    """The zone's UTC offsets (seconds) from `start` to `end` (UTC days): (from, offset), the
+    first from `start`'s midnight, each until the next's `from`, the last until `end`'s
+    midnight (also the last item's, with offset None). Found by looking every six hours and
+    narrowing a change down to its second (the zone database's changes are at whole seconds);
+    cached, the span being the journal's, which moves a day at a time."""
+
+    def offset(moment: datetime) -> int:
+        return int(moment.replace(tzinfo=UTC).astimezone(zone).utcoffset().total_seconds())
+
+    moment = _day_start(start)
+    stop = _day_start(end)
+    found = [(moment, offset(moment))]
+    while moment < stop:
+        later = min(moment + _ZONE_STEP, stop)
+        if offset(later) != found[-1][1]:
+            before, after = moment, later  # the change: after `before`, by `after`
+            while after - before > _SECOND:
+                middle = before + (after - before) // 2
+                middle = middle.replace(microsecond=0)
+                if offset(middle) == found[-1][1]:
+                    before = middle
+                else:
+                    after = middle
+            found.append((after, offset(after)))
+            later = after  # looked at again from there, should another change follow soon
+        moment = later
+    return (*found, (stop, None))
+
+
+_SECOND = timedelta(seconds=1)
+
+
+def _in_span(moment, offsets: tuple[tuple[datetime, int | None], ...]):
+    """Whether a stored time falls within the offsets' span, stored as the app stores times
+    where it matters: more than one offset is told apart by comparing texts."""
+
+    condition = (moment >= _text(offsets[0][0])) & (moment < _text(offsets[-1][0]))
+    if len(offsets) > 2:
+        condition &= (fn.substr(moment, 11, 1) == " ") & (fn.length(moment) >= 19)
+    return condition
+
+
+def _text(when: datetime) -> Value:
+    return Value(when.strftime("%Y-%m-%d %H:%M:%S"), converter=False)
+
+
+def _shop_time_sql(moment, offsets: tuple[tuple[datetime, int | None], ...]):
+    """A stored time (UTC text, within the offsets' span) as the shop's time, "YYYY-MM-DD
+    HH:MM:SS", its fraction of a second dropped as isoformat(timespec="seconds") drops it
+    (SQLite's own functions would round it to the millisecond first), moved by the offset
+    that applies at it: found by halving the offsets' changes."""
+
+    def between(first: int, stop: int):
+        if stop - first == 1:
+            return fn.datetime(fn.substr(moment, 1, 19), f"{offsets[first][1]:+d} seconds")
+        middle = (first + stop) // 2
+        return Case(
+            None, [(moment < _text(offsets[middle][0]), between(first, middle))],
+            between(middle, stop),
+        )  # fmt: skip
+
+    return between(0, len(offsets) - 1)
+
+
+def _csv_line_sql(names: CsvNames, offsets):
+    """A journal row as its CSV line (CRLF ended), as SQL: the cells the caller's writer of a
+    JournalLine writes (web/backoffice/reports.journal_csv_cells), NULL for a row it cannot
+    write so (its type or status not named, a time outside the offsets' span)."""
+    t = Transaction
+
+    def labels(column, texts: Mapping[str, str]):
+        return Case(column, [(code, csv_cell(name)) for code, name in texts.items()])
+
+    def six(column):
+        return Case(None, [(column.is_null(False), fn.printf("%06d", column))])
+
+    amount = t.amount_fen
+    offline = t.offline != 0
+    sold = offline & t.sold_at.is_null(False)
+    writable = (
+        t.type.in_(list(names.types))
+        & t.status.in_(list(names.statuses))
+        & _in_span(t.created_at, offsets)
+        & ~(sold & ~_in_span(t.sold_at, offsets))
+    )
+    cells = [
+        ("%s", six(t.trace_no)),
+        ("%s", csv_cell_sql(Card.card_no)),  # NULL: no card, an empty cell as for None
+        ("%s%d.%02d", Case(None, [(amount < 0, "-")], "")),
+        (None, fn.abs(amount) / 100),
+        (None, Expression(fn.abs(amount), OP.MOD, 100)),
+        ("%s", t.points),
+        ("%s", labels(t.type, names.types)),
+        (
+            "%s",
+            Case(
+                None,
+                [(sold, _shop_time_sql(t.sold_at, offsets))],
+                _shop_time_sql(t.created_at, offsets),
+            ),
+        ),  # fmt: skip
+        ("%s", _operator_sql()),
+        ("%s", labels(t.status, names.statuses)),
+        ("%s", six(t.voucher_no)),
+        ("%s", Case(None, [(offline, csv_cell(names.offline))])),
+        ("%s", Case(None, [(offline, _shop_time_sql(t.created_at, offsets))])),
+    ]
+    form = ",".join(f for f, _cell in cells if f is not None) + "\r\n"
+    return Case(None, [(writable, fn.printf(form, *(cell for _f, cell in cells)))])
+
+
+_PLAIN = re.compile(r"[^\",\r\n]+")  # a text the csv module writes as it is
+
+
+def _operator_sql():
+    """operator_label as a CSV cell, as SQL. The label is made of few texts, the terminals'
+    IDs and the operators' names: those that need neither a quote nor a "'" (looked up in
+    the terminal and staff tables now, compared with each row's own) are joined as they are,
+    any other row's label is made and quoted in full (NULL: no terminal, an empty cell)."""
+    ids = [i for (i,) in Terminal.select(Terminal.terminal_id).tuples()]
+    names = [n for (n,) in Staff.select(Staff.name).distinct().tuples()]
+    plain_ids = [i for i in ids if _PLAIN.fullmatch(i) and not i.startswith(FORMULA_STARTS)]
+    plain_names = [n for n in names if _PLAIN.fullmatch(n)]
+    t = Transaction
+    who = fn.NULLIF(fn.COALESCE(fn.NULLIF(Staff.name, ""), t.operator_no), "")
+    label = sql_concat(Terminal.terminal_id, fn.COALESCE(sql_concat("-", who), ""))
+    plain = Terminal.terminal_id.in_(plain_ids) & Staff.name.in_(plain_names)
+    return Case(
+        None, [(plain, sql_concat(Terminal.terminal_id, "-", Staff.name))], csv_cell_sql(label)
+    )
 
 
 def _lines(sql: str, params: list) -> Iterator[JournalLine]:
