@@ -662,3 +662,39 @@ def test_xlsx_writer_keeps_a_formula_as_text_and_a_title_excel_accepts():
     assert sheet["A2"].value == "=1+1" and sheet["A2"].data_type == "s"
     assert sheet["B2"].value == 1.5 and sheet["B2"].number_format == "0.00"
     assert sheet["B1"].number_format == "General"  # the header is not formatted as money
+
+
+def test_the_python_cells_are_the_cell_macro(app):
+    """reports.cell_html writes a year's statistics without a macro call per cell: it must
+    write exactly what the `cell` macro of _reports.html writes, for every kind of value."""
+    from datetime import date, datetime
+    from decimal import Decimal
+
+    from jinja2.exceptions import UndefinedError
+
+    from kakatong.web.backoffice import reports as views
+
+    macro = app.jinja_env.get_template("backoffice/_reports.html").module.cell
+    columns = [
+        views.Column("d", "日期", "date"),
+        views.Column("t", "时间 <b>", "time"),
+        views.Column("m", "金额", "money"),
+        views.Column("n", "沉淀", "money", net=True),
+        views.Column("c", "次数", "count", net=True),
+        views.Column("x", '名"称&', "text"),
+    ]
+    values = [
+        None, date(2026, 12, 5), "合计", datetime(2026, 12, 5, 8, 9, 10), Decimal("-0.05"),
+        Decimal("12.34"), Decimal("0.00"), -3, 0, 7, "<script>&\"'", "张三",
+    ]  # fmt: skip
+    compared = 0
+    with app.test_request_context():
+        for column in columns:
+            for value in values:
+                try:
+                    expected = str(macro(value, column))
+                except (AttributeError, TypeError, UndefinedError):
+                    continue  # a value this kind of column never holds
+                assert views.cell_html(value, column) == expected, (column, value)
+                compared += 1
+    assert compared > 40
