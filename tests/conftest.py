@@ -173,6 +173,17 @@ def live_api(live_server):
     session.close()
 
 
+def aged(made, age):
+    """A backup's file and manifest renamed as if it had been made `age` ago (a negative age:
+    ahead of the clock); returns the new path."""
+    from kakatong.store import backup
+
+    older = made.path.with_name(backup.backup_name(made.made_at - age))
+    made.path.rename(older)
+    backup.manifest_path(made.path).rename(backup.manifest_path(older))
+    return older
+
+
 def operator_actor(staff_no: str = "01") -> Actor:
     """The Actor a domain call takes: this staff member at the one terminal."""
     s = Staff.get(Staff.staff_no == staff_no)

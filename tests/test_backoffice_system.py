@@ -12,11 +12,10 @@ import time
 from datetime import timedelta
 
 import pytest
-from conftest import Office, ensure_password, free_port, html
+from conftest import Office, aged, ensure_password, free_port, html
 
 from kakatong import __version__, logs
 from kakatong.domain import terminals
-from kakatong.store import backup
 from kakatong.store.schema import SCHEMA_VERSION
 
 
@@ -131,9 +130,7 @@ def test_the_last_backup_when_where_and_its_warning(app, office, ring):
     assert "还没有任何备份" in page
     made = service.run()
     # As if it were 30 hours old: the page says when, where, how big, and warns.
-    older = made.path.with_name(backup.backup_name(made.made_at - timedelta(hours=30)))
-    made.path.rename(older)
-    backup.manifest_path(made.path).rename(backup.manifest_path(older))
+    older = aged(made, timedelta(hours=30))
     page = main_of(html(office.get("/system")))
     assert re.search(r'id="backup-warning">[^<]*超过一天没有成功的备份', page), page
     assert str(older) in page and f"{made.size / 1024:.1f} KB" in page

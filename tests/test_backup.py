@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import GOLD, PLAIN, body, operator_actor, rid
+from conftest import GOLD, PLAIN, aged, body, operator_actor, rid
 
 import kakatong.store.db as db
 import kakatong.store.schema as schema
@@ -568,9 +568,7 @@ def test_backups_past_the_retention_make_room_first(tmp_path, mount):
 def test_a_backup_stamped_ahead_of_the_clock_does_not_stop_the_schedule(app):
     backups = service(app)
     made = backups.run()
-    ahead = made.path.with_name(backup.backup_name(made.made_at + timedelta(days=200)))
-    made.path.rename(ahead)
-    backup.manifest_path(made.path).rename(backup.manifest_path(ahead))
+    aged(made, -timedelta(days=200))
     now = made.made_at + timedelta(minutes=1)
     assert backups.due(now)
     status = backups.status(now=now)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from conftest import aged
 
 from kakatong.store import backup
 from kakatong.store import db as store_db
@@ -17,13 +18,6 @@ def no_backups(app):
     """A shop with a good backup just taken: the backup check passes."""
     app.extensions["kakatong.backups"].run()
     return app
-
-
-def aged(made: backup.Backup, age: timedelta) -> None:
-    """The backup's file and manifest renamed as if it had been made `age` ago."""
-    older = made.path.with_name(backup.backup_name(made.made_at - age))
-    made.path.rename(older)
-    backup.manifest_path(made.path).rename(backup.manifest_path(older))
 
 
 def test_healthz_answers_ok(client):

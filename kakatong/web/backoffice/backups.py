@@ -51,7 +51,7 @@ from ...store.db import write
 from ...store.models import Staff, Terminal
 from ...store.schema import SCHEMA_VERSION
 from . import bp
-from .web import actor, needs, refused, web_sessions
+from .web import actor, needs, refused, size_text, web_sessions
 
 # Who the home page warns: those who run the shop (the owner fixes it, the supervisor tells
 # the owner).
@@ -156,15 +156,6 @@ class Shown:
 
 def when(moment: datetime | None) -> str:
     return runtime.local(moment).strftime("%Y-%m-%d %H:%M:%S") if moment else "—"
-
-
-def size_text(size: int) -> str:
-    """A file's size the way a person reads it: 812 KB, 23.4 MB, 1.21 GB."""
-    if size < 1024**2:
-        return f"{max(1, round(size / 1024))} KB" if size else "0 KB"
-    if size < 1024**3:
-        return f"{size / 1024**2:.1f} MB"
-    return f"{size / 1024**3:.2f} GB"
 
 
 def kind_of(reason: str) -> str:

@@ -23,7 +23,7 @@ from ...store.schema import SCHEMA_VERSION
 from .. import health
 from . import bp
 from .admin import KIND_LABELS, PRINTER_STATES
-from .web import CAN_SEE_SYSTEM, needs
+from .web import CAN_SEE_SYSTEM, needs, size_text
 
 READER_STATES = {
     "none": _l("未配置"),
@@ -138,14 +138,6 @@ def _status() -> dict:
     }
 
 
-def _size(size: int) -> str:
-    """Bytes as a person reads them: 1.2 MB, 530 KB."""
-    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
-        if size >= scale:
-            return f"{size / scale:.1f} {unit}"
-    return f"{size} B"
-
-
 def _local(iso_text: str) -> str:
     """A UTC time of the status, in the shop's zone as the pages show times."""
     moment = datetime.fromisoformat(iso_text.removesuffix("Z"))
@@ -162,7 +154,7 @@ def system():
         "backoffice/system.html",
         status=status,
         uptime=_uptime(current_app.extensions["kakatong.started_at"], utcnow()),
-        size=_size,
+        size=size_text,
         local_time=_local,
         kinds=KIND_LABELS,
         reader_states=READER_STATES,

@@ -317,6 +317,14 @@ def this_page(**changes: str | None) -> str:
     return url_for(request.endpoint, **path_args, **chosen)
 
 
+def size_text(size: int) -> str:
+    """Bytes as a person reads them: 1.2 MB, 530.0 KB."""
+    for unit, scale in (("GB", 1024**3), ("MB", 1024**2), ("KB", 1024)):
+        if size >= scale:
+            return f"{size / scale:.1f} {unit}"
+    return f"{size} B"
+
+
 def page_arg() -> int:
     text = request.args.get("page", "1")
     if text.isascii() and text.isdigit() and 1 <= len(text) <= 7:
