@@ -18,8 +18,9 @@ init: install
 run: install
 	$(PY) app.py
 
+# The suite on SQLite, then on PostgreSQL (a throw-away server; tests/engines.py).
 test: install
-	$(PY) -m pytest -q
+	$(PY) tests/engines.py
 
 # The consume bench on a fresh shop, then the big-data phase (two years of a busy shop, made
 # once by bench/bigdata.py and kept in bench/.cache/).

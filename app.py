@@ -4,7 +4,7 @@
 """
 
 from kakatong import __version__, logs, welcome
-from kakatong.cli import UpgradeFailed
+from kakatong.cli import NotStarted
 from kakatong.config import Config
 from kakatong.factory import create_app, start_reader
 from kakatong.serve import start_https
@@ -31,14 +31,15 @@ if __name__ == "__main__":
         sys.exit(f"Kakatong did not start: {exc}")
     try:
         app = create_app()
-    except UpgradeFailed as exc:
+    except NotStarted as exc:
         sys.exit(f"Kakatong did not start: {exc}")
     config = app.config["KAKATONG"]
     app.extensions["kakatong.log_ring"] = log_ring  # the last warnings and errors: 系统状态
     if config.msr:
         start_reader(app)  # here, not in the factory: the admin commands must not take the port
     # Scheduled backups (data/backups and KAKATONG_BACKUP_DIR): the server's, not the commands'.
-    app.extensions["kakatong.backups"].start()
+    if app.extensions["kakatong.backups"] is not None:
+        app.extensions["kakatong.backups"].start()
     # Held while the server runs: `flask restore` refuses to write under a running server.
     server_lock = backup.hold_server_lock(Path(config.data_dir))
     # Bound first, so that what the log says is where the servers already listen. HTTP first:

@@ -9,12 +9,17 @@ In one run, over a fresh temp data dir, this measures
 3. raw SQLite commits per second with the app's pragmas (`kakatong.db.commit_bench`): the
    ceiling of the disk, since every consume is one durable (synchronous=FULL) commit;
 4. how soon the terminal page shows its first screen in headless Chromium (target 300 ms);
+5. then a chain (bench/chainbench.py): consume through `python app.py` processes sharing one
+   durable PostgreSQL, at 1 and 8 clients through one process (target: at least 0.8 x the
+   SQLite figures above) and at 16 clients through 1, 2 and 4 processes, with PostgreSQL's
+   raw commit rate; skipped with --no-postgres, or where PostgreSQL is not installed;
 
-and prints one table (requests, transactions per second, p50 and p99 latency), a PASS/FAIL
-line per target (what a shop feels: consume p50 at 1 client < 5 ms, consume p99 at 4 clients,
-a busy shop's terminals, < 20 ms), the ratio of consume to health at 8 clients (information:
-one CPython process is bound by one core, README's Speed), a check in a fresh process that the
-books agree and hold exactly the consumes that were answered 201, and the CPU each side used.
+and prints a table for each engine (requests, transactions per second, p50 and p99 latency),
+a PASS/FAIL line per target (what a shop feels: consume p50 at 1 client < 5 ms, consume p99 at
+4 clients, a busy shop's terminals, < 20 ms), the ratio of consume to health at 8 clients
+(information: one CPython process is bound by one core, README's Speed), a check in a fresh
+process that the books agree and hold exactly the consumes that were answered 201, and the CPU
+each side used.
 
 The server is a child process (waitress serving `kakatong.create_app` with 16 threads, on
 127.0.0.1 and a free port), so it shares no GIL with the clients. The clients are threads of
@@ -22,7 +27,7 @@ this process, each with its own keep-alive `http.client` connection and its own 
 40 000.00). The CPU lines show which side was busy: the server near 100% of one core means
 the server is the limit; "rest of machine" is everything else, other processes included.
 
-Usage: python bench/bench.py [--strict] [--seconds N] [--big [--runs N]]
+Usage: python bench/bench.py [--strict] [--seconds N] [--no-postgres] [--big [--runs N]]
 Exit status: 0; 1 on a FAIL with --strict; 2 when the books do not agree.
 """
 
@@ -145,26 +150,42 @@ def machine_cpu() -> float | None:
         return None
 
 
+# Whose CPU to count besides the clients: a name and the processes it stands for, looked up
+# at each sample (a chain's PostgreSQL starts a backend per connection). A bare pid: "server".
+Watched = dict[str, Callable[[], list[int]]]
+
+
 @dataclass(frozen=True)
 class CpuSample:
-    server: float | None
+    processes: dict[str, dict[int, float]]  # name -> pid -> CPU seconds, the readable ones
     clients: float
     machine: float | None
 
     @classmethod
-    def now(cls, server_pid: int) -> CpuSample:
-        return cls(process_cpu(server_pid), time.process_time(), machine_cpu())
+    def now(cls, watched: int | Watched) -> CpuSample:
+        if isinstance(watched, int):
+            pid = watched
+            watched = {"server": lambda: [pid]}
+        processes = {}
+        for who, pids in watched.items():
+            cpu = {pid: process_cpu(pid) for pid in pids()}
+            processes[who] = {pid: used for pid, used in cpu.items() if used is not None}
+        return cls(processes, time.process_time(), machine_cpu())
 
     def shares(self, later: CpuSample, seconds: float) -> dict[str, float]:
-        """CPU used since this sample by the server, the clients and the rest of the machine,
-        each as a share of one core."""
+        """CPU used since this sample by the server(s), the clients and the rest of the
+        machine, each as a share of one core (a process started since: all of its CPU)."""
         used = {}
-        if self.server is not None and later.server is not None:
-            used["server"] = (later.server - self.server) / seconds
+        for who, before in self.processes.items():
+            after = later.processes.get(who)
+            if before and after:
+                spent = sum(cpu - before.get(pid, 0.0) for pid, cpu in after.items())
+                used[who] = spent / seconds
+        watched = sum(used.values())
         used["clients"] = (later.clients - self.clients) / seconds
-        if "server" in used and self.machine is not None and later.machine is not None:
+        if watched and self.machine is not None and later.machine is not None:
             busy = (later.machine - self.machine) / seconds
-            used["rest of machine"] = max(0.0, busy - used["server"] - used["clients"])
+            used["rest of machine"] = max(0.0, busy - watched - used["clients"])
         return used
 
 
@@ -243,6 +264,7 @@ class Result:
     latencies: list[float] = field(default_factory=list)  # seconds; none for sqlite commit
     cpu: dict[str, float] = field(default_factory=dict)  # share of one core, by whom
     warmed_up: int = 0  # requests sent before the measurement (they are in the books too)
+    processes: int = 1  # server processes the clients were spread over (a chain)
 
     @property
     def rate(self) -> float:
@@ -299,8 +321,9 @@ def run_workers(workers: list[Worker], first: int, count: int, seconds: float) -
     return max(w.span[1] for w in workers) - min(w.span[0] for w in workers)
 
 
-def measure(what: str, workers: list[Worker], seconds: float, server_pid: int) -> Result:
-    """Warm up, then run the workers at once, bounded by MAX_PER_CLIENT and by `seconds`."""
+def measure(what: str, workers: list[Worker], seconds: float, server_pid: int | Watched) -> Result:
+    """Warm up, then run the workers at once, bounded by MAX_PER_CLIENT and by `seconds`;
+    the CPU of the server (a pid) or of the processes `server_pid` names (Watched)."""
     run_workers(workers, 0, WARMUP, min(seconds, WARMUP_SECONDS))
     warmed_up = sum(len(w.latencies) for w in workers)
     before = CpuSample.now(server_pid)
@@ -367,13 +390,15 @@ def verify(data_dir: Path) -> None:
     print(json.dumps({"problems": problems, "integrity": integrity, "consumes": consumes}))
 
 
-def check_books(data_dir: Path, answered: int) -> tuple[bool, str]:
+def check_books(data_dir: Path, answered: int, env: dict | None = None) -> tuple[bool, str]:
+    """The books in a fresh process (`env`: a chain's, with its KAKATONG_DATABASE_URL)."""
     done = subprocess.run(
         [sys.executable, __file__, "--verify", str(data_dir)],
         capture_output=True,
         text=True,
         cwd=ROOT,
-        timeout=60,
+        env=env,
+        timeout=120,
     )
     if done.returncode != 0:
         return False, f"verify: FAIL (the verify process failed)\n{done.stderr[-2000:]}"
@@ -392,7 +417,9 @@ def check_books(data_dir: Path, answered: int) -> tuple[bool, str]:
 # ---------------------------------------------------------------- reporting
 
 
-def table(results: list[Result]) -> str:
+def table(results: list[Result], processes: bool = False) -> str:
+    """One line per result; with `processes`, how many server processes served it."""
+
     def ms(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
@@ -408,6 +435,11 @@ def table(results: list[Result]) -> str:
         )
         for r in results
     ]
+    if processes:
+        rows = [(rows[0][0], "processes", *rows[0][1:])] + [
+            (row[0], str(r.processes) if r.latencies else "-", *row[1:])
+            for row, r in zip(rows[1:], results, strict=True)
+        ]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [
         "  ".join(
@@ -453,7 +485,8 @@ def cpu_notes(results: list[Result]) -> str:
     for r in results:
         if r.cpu:
             used = ", ".join(f"{who} {share * 100:.0f}%" for who, share in r.cpu.items())
-            lines.append(f"  {r.what:<8} {r.clients} client(s): {used}")
+            spread = f", {r.processes} processes" if r.processes > 1 else ""
+            lines.append(f"  {r.what:<8} {r.clients} client(s){spread}: {used}")
     busiest = max((r.cpu.get("rest of machine", 0.0) for r in results), default=0.0)
     if busiest > NOISY:
         lines.append(
@@ -513,8 +546,9 @@ def terminal_page_ready(port: int, loads: int = 7) -> float | None:
     return sorted(times)[len(times) // 2]
 
 
-def bench(seconds: float) -> tuple[list[tuple[bool, str]], bool]:
-    """The whole run over a temp dir that is deleted afterwards: (targets, books agree)."""
+def bench(seconds: float) -> tuple[list[tuple[bool, str]], bool, list[Result]]:
+    """The whole run over a temp dir that is deleted afterwards: (targets, books agree, the
+    figures)."""
     work = Path(tempfile.mkdtemp(prefix="kakatong-bench-"))
     try:
         data_dir, log = work / "data", work / "server.log"
@@ -539,7 +573,7 @@ def bench(seconds: float) -> tuple[list[tuple[bool, str]], bool]:
             text = f"terminal page ready within {PAGE_READY_MS:.0f} ms: {ready_ms:.0f} ms (median)"
             print(f"{'PASS' if ok else 'FAIL'}  {text}")
             outcome.append((ok, text))
-        return outcome, books_ok
+        return outcome, books_ok, results
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -550,6 +584,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=5.0, help="time per measurement")
     parser.add_argument("--big", action="store_true", help="the big-data phase (bigbench.py)")
     parser.add_argument("--runs", type=int, default=7, help="--big: requests timed per read")
+    parser.add_argument(
+        "--no-postgres", action="store_true", help="skip the PostgreSQL phase (chainbench.py)"
+    )
     parser.add_argument("--serve", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--serve-dir", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--verify", type=Path, help=argparse.SUPPRESS)
@@ -569,7 +606,15 @@ def main() -> int:
     if args.verify:
         verify(args.verify)
         return 0
-    outcome, books_ok = bench(args.seconds)
+    outcome, books_ok, results = bench(args.seconds)
+    if args.no_postgres:
+        print("\nPostgreSQL: skipped (--no-postgres)")
+    else:
+        import chainbench
+
+        chain_outcome, chain_books_ok = chainbench.chain(args.seconds, results)
+        outcome += chain_outcome
+        books_ok = books_ok and chain_books_ok
     if not books_ok:
         return 2
     return 1 if args.strict and not all(ok for ok, _ in outcome) else 0

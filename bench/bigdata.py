@@ -90,6 +90,7 @@ class Shop:
         backoffice = conn.execute("SELECT terminal_id FROM terminal WHERE kind = 'backoffice'")
         self.terminals = [*POS_TERMINALS, backoffice.fetchone()[0]]
         self.terminal_pk = ids
+        (self.branch,) = conn.execute("SELECT MIN(id) FROM branch").fetchone()
         self.trace = dict.fromkeys(self.terminals, 0)
         self.batch = dict.fromkeys(self.terminals, 1)
         self.voucher = 0
@@ -157,9 +158,9 @@ COLUMNS = (
     "id, type, status, card_id, terminal_id, operator_id, operator_no, trace_no, voucher_no,"
     " reference_no, batch_no, created_at, settle_date, amount_fen, price_fen, discount_pct,"
     " purchase_fen, points, balance_after_fen, points_after, service_code, payment_method,"
-    " offline, sold_at, original_id, request_id, request_fingerprint"
+    " offline, sold_at, original_id, request_id, request_fingerprint, branch_id"
 )
-_INSERT = f"INSERT INTO journal ({COLUMNS}) VALUES ({', '.join('?' * 27)})"
+_INSERT = f"INSERT INTO journal ({COLUMNS}) VALUES ({', '.join('?' * 28)})"
 STATUS, AMOUNT, POINTS, TYPE = 2, 13, 17, 1
 
 
@@ -194,7 +195,7 @@ def generate(shop: Shop, rng: random.Random, today: date, now: datetime) -> None
             shop.batch[terminal], _stamp(moment), day_iso, amount, extra.get("price"),
             extra.get("discount"), extra.get("purchase"), points, shop.balance[i],
             shop.points[i], extra.get("service_code"), extra.get("method"), 0, None,
-            extra.get("original"), f"bench-{pk}", f"{rng.getrandbits(64):016x}",
+            extra.get("original"), f"bench-{pk}", f"{rng.getrandbits(64):016x}", shop.branch,
         ]  # fmt: skip
 
     opening_rows = []
@@ -208,7 +209,7 @@ def generate(shop: Shop, rng: random.Random, today: date, now: datetime) -> None
                 shop.next_id, "opening", "success", shop.card_pk[i], None, None, None, None,
                 None, None, None, _stamp(first), days[0].isoformat(), amount, None, None,
                 None, points, shop.balance[i], shop.points[i], None, None, 0, None, None,
-                None, None,
+                None, None, shop.branch,
             ]
         )  # fmt: skip
         shop.next_id += 1

@@ -14,10 +14,10 @@ from flask.cli import with_appcontext
 
 from .config import Config
 from .devices import printer, printing
-from .domain import cards, ledger, staff, terminals
+from .domain import branches, cards, ledger, staff, terminals
 from .domain.errors import LedgerError
-from .store import backup, runtime
-from .store.db import write
+from .store import backup, move, runtime
+from .store.db import is_database_url, serialised, write
 from .store.models import Card, Level, Merchant, Meta, Terminal
 from .store.schema import SCHEMA_VERSION, SchemaTooNew, integrity_check, upgrade
 
@@ -44,7 +44,11 @@ DEMO_CSV = (
 DEMO_INACTIVE = "1680106700000026"
 
 
-class UpgradeFailed(RuntimeError):
+class NotStarted(RuntimeError):
+    """The server must not start on this database; the message says why and what to do."""
+
+
+class UpgradeFailed(NotStarted):
     """The schema could not be brought to this software's version; the database is as it was."""
 
 
@@ -75,7 +79,8 @@ def _upgrade(config: Config) -> tuple[int, int, list[str]]:
     found = _version_on_disk()
     done = []
     kept = None
-    if 0 < found < SCHEMA_VERSION:
+    # (PostgreSQL upgrades in one transaction, its DDL included; its copies are pg_dump's.)
+    if 0 < found < SCHEMA_VERSION and not config.on_postgres:
         try:
             kept = backup.make_backup(
                 config.database_path,
@@ -108,20 +113,28 @@ def _upgrade(config: Config) -> tuple[int, int, list[str]]:
     return before, after, done
 
 
-def _mark_pepper(done: list[str]) -> None:
-    """Keep the pepper's mark in the database (a restore refuses another shop's), and say
-    loudly when the pepper in data/ is not the one this database's PINs were set with."""
-    row = Meta.get_or_none(Meta.key == "pepper_mark")
+def _mark_pepper(done: list[str], config: Config) -> None:
+    """Keep the pepper's mark in the database (a restore refuses another shop's), and check
+    that the pepper in data/ is the one this database's PINs were set with. A shop's server
+    says so loudly and serves (its cards without a PIN still work); a chain's process refuses
+    to start: it would turn away every PIN the other branches' processes take."""
     mark = runtime.pepper_mark()
-    if row is None:
-        write(lambda: Meta.create(key="pepper_mark", value=mark))
-    elif row.value != mark:
-        message = (
-            "the PIN pepper (data/pin_pepper) is not the one this database's PINs were set "
-            "with: no card PIN will verify. Put back the shop's own pin_pepper file"
+    write(lambda: Meta.insert(key="pepper_mark", value=mark).on_conflict_ignore().execute())
+    if Meta.get_by_id("pepper_mark").value == mark:
+        return
+    if config.on_postgres:
+        raise NotStarted(
+            "the PIN pepper (pin_pepper in the data directory) is not the one the chain's "
+            "database was created with: every card PIN check would fail. Copy pin_pepper and "
+            "secret_key from the data directory of the chain's first process (README: a new "
+            "branch)"
         )
-        logging.getLogger("kakatong").error("%s", message)
-        done.append("WARNING: " + message)
+    message = (
+        "the PIN pepper (data/pin_pepper) is not the one this database's PINs were set "
+        "with: no card PIN will verify. Put back the shop's own pin_pepper file"
+    )
+    logging.getLogger("kakatong").error("%s", message)
+    done.append("WARNING: " + message)
 
 
 def initialise(config: Config) -> list[str]:
@@ -137,11 +150,13 @@ def initialise(config: Config) -> list[str]:
     ]
 
     def first_run() -> None:
+        serialised("first_run")
         if not Merchant.select().exists():
             Merchant.create(**DEFAULT_MERCHANT)
             done.append(f"created the merchant {DEFAULT_MERCHANT['merchant_name']}")
+        branch = branches.ensure_one()
         if not Terminal.select().where(Terminal.kind == "pos").exists():
-            Terminal.create(terminal_id=DEFAULT_TERMINAL_ID, name="收银台 1")
+            Terminal.create(terminal_id=DEFAULT_TERMINAL_ID, name="收银台 1", branch=branch)
             done.append(f"created terminal {DEFAULT_TERMINAL_ID}")
         if not Terminal.select().where(Terminal.kind == "backoffice").exists():
             # A shop that already gave 99000001 to a counter keeps it: the next free ID.
@@ -149,7 +164,7 @@ def initialise(config: Config) -> list[str]:
             number = int(BACKOFFICE_TERMINAL_ID)
             while str(number) in taken:
                 number += 1
-            Terminal.create(terminal_id=str(number), name="后台", kind="backoffice")
+            Terminal.create(terminal_id=str(number), name="后台", kind="backoffice", branch=branch)
             done.append(f"created the back office's terminal {number}")
         if not Level.select().exists():
             Level.create(**DEFAULT_LEVEL)
@@ -160,7 +175,7 @@ def initialise(config: Config) -> list[str]:
         Card.get_or_create(card_no=DEMO_INACTIVE)
 
     write(first_run)
-    _mark_pepper(done)
+    _mark_pepper(done, config)
     if before == 0 and config.demo:
         write(demo_stock)
         ledger.import_cards(cards.parse_import(DEMO_CSV))
@@ -177,6 +192,7 @@ def register(app: Flask) -> None:
         print_test_command,
         backup_command,
         restore_command,
+        move_to_command,
     ):
         app.cli.add_command(command)
 
@@ -284,7 +300,13 @@ def print_test_command(terminal_id: str | None, url: str | None) -> None:
 
 
 def backups_of(app: Flask) -> backup.Backups:
-    return app.extensions["kakatong.backups"]
+    service = app.extensions["kakatong.backups"]
+    if service is None:
+        raise click.ClickException(
+            "the chain's database is PostgreSQL: back it up and restore it with the server's "
+            "own tools (pg_dump, pg_restore; docs/deploy.md)"
+        )
+    return service
 
 
 @click.command("backup")
@@ -353,3 +375,49 @@ def restore_command(path: Path, yes: bool) -> None:
     except backup.BackupError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"restored; the database it replaced is kept at {kept.path}")
+
+
+@click.command("move-to")
+@with_appcontext
+@click.argument("url")
+def move_to_command(url: str) -> None:
+    """Copy this shop into an empty chain database on PostgreSQL (its first branch)."""
+    config = current_app.config["KAKATONG"]
+    if config.on_postgres:
+        raise click.ClickException(
+            "this process runs on a chain's database already: run move-to from the shop "
+            "(without KAKATONG_DATABASE_URL)"
+        )
+    if not is_database_url(url):
+        raise click.ClickException(
+            "name the chain's database as postgresql://user:password@host:5432/dbname"
+        )
+    if backup.server_running(Path(config.data_dir)):
+        raise click.ClickException(
+            "the shop's server is running: stop it first, so that its last sales are in the copy"
+        )
+    problems = ledger.verify() + [line for line in integrity_check() if line != "ok"]
+    if problems:
+        for line in problems:
+            click.echo(line)
+        raise click.ClickException("the shop's books do not agree: nothing was copied")
+    try:
+        moved = move.move(config.database_path, url, ledger.verify, integrity_check)
+    except move.MoveRefused as exc:
+        raise click.ClickException(f"{exc}; nothing was copied") from None
+    click.echo(f"{'table':<16}{'shop':>10}{'chain':>10}")
+    for table, (shop_rows, chain_rows) in moved.counts.items():
+        mark = "" if shop_rows == chain_rows else "  <- differs"
+        click.echo(f"{table:<16}{shop_rows:>10}{chain_rows:>10}{mark}")
+    differ = [t for t, (a, b) in moved.counts.items() if a != b]
+    for line in moved.problems:
+        click.echo(line)
+    if differ or moved.problems:
+        click.echo("move-to: the chain's copy does not agree with the shop (see above)")
+        sys.exit(1)
+    click.echo(
+        f"move-to: ok, the shop is the chain's first branch (verify: ok; {config.database_path} "
+        "was only read). Start the chain's processes with KAKATONG_DATABASE_URL set to it, "
+        f"and with this data directory's pin_pepper, secret_key and offline_seal.pem "
+        f"({config.data_dir})"
+    )

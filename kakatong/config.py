@@ -45,6 +45,9 @@ class Config:
     # The second place for backups (a USB stick or a NAS share mounted on the host): every
     # backup of data/backups is copied there too; empty: none, and the back office warns.
     backup_dir: str = field(default="", metadata={"env": "KAKATONG_BACKUP_DIR"})
+    # A chain's PostgreSQL (postgresql://user:pass@host:5432/dbname), shared by every branch's
+    # processes; empty: the shop's own SQLite file in the data directory.
+    database_url: str = field(default="", metadata={"env": "KAKATONG_DATABASE_URL"})
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None, **overrides) -> Config:
@@ -78,6 +81,15 @@ class Config:
     @property
     def database_path(self) -> Path:
         return Path(self.data_dir) / "kakatong.sqlite3"
+
+    @property
+    def on_postgres(self) -> bool:
+        return bool(self.database_url.strip())
+
+    @property
+    def database(self) -> Path | str:
+        """What open_database opens: the chain's URL, or the shop's SQLite file."""
+        return self.database_url.strip() if self.on_postgres else self.database_path
 
     @property
     def backups_path(self) -> Path:

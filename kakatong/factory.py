@@ -29,7 +29,7 @@ from .domain import settings
 from .domain.errors import LedgerError
 from .domain.money import format_fen
 from .store import backup, runtime
-from .store.db import StorageFull, connect, open_database
+from .store.db import Busy, StorageFull, connect, open_database
 from .store.models import Terminal
 from .store.runtime import utcnow
 from .store.schema import SCHEMA_VERSION
@@ -84,13 +84,14 @@ def create_app(overrides: dict | None = None) -> Flask:
     app.json.ensure_ascii = False
     app.json.sort_keys = False
     runtime.configure(config.zone, config.secret("pin_pepper"), config.sealing_key())
-    open_database(config.database_path)
+    open_database(config.database)
 
     app.config["KAKATONG_INIT_LOG"] = initialise(config)
     register(app)
 
-    app.extensions["kakatong.sessions"] = SessionStore()
-    app.extensions["kakatong.web_sessions"] = SessionStore()
+    # Signed-in sessions live in the database, keyed by the token's HMAC under the secret key.
+    app.extensions["kakatong.sessions"] = SessionStore("api", app.config["SECRET_KEY"])
+    app.extensions["kakatong.web_sessions"] = SessionStore("web", app.config["SECRET_KEY"])
     hub = app.extensions["kakatong.swipes"] = Hub()
     app.extensions["kakatong.printing"] = Printing(on_status=hub.set_printer)
     # A swipe stream holds a waitress thread while it is open: a quarter of them at most, so
@@ -99,13 +100,19 @@ def create_app(overrides: dict | None = None) -> Flask:
         max(1, config.threads // 4)
     )
 
-    app.extensions["kakatong.backups"] = backup.Backups(
-        config.database_path,
-        config.backups_path,
-        config.second_backups_path,
-        policy=_backup_policy,
-        activity=_backup_activity,
-        newest_schema=SCHEMA_VERSION,
+    # A chain's PostgreSQL is backed up by its own server (pg_dump, docs/deploy.md); the
+    # copies of data/backups are a shop's SQLite file's.
+    app.extensions["kakatong.backups"] = (
+        None
+        if config.on_postgres
+        else backup.Backups(
+            config.database_path,
+            config.backups_path,
+            config.second_backups_path,
+            policy=_backup_policy,
+            activity=_backup_activity,
+            newest_schema=SCHEMA_VERSION,
+        )
     )
     app.extensions["kakatong.captcha"] = CaptchaStore()
     # HTTPS as the server started it (app.py / serve.py fill in whether it serves).
@@ -192,6 +199,16 @@ def create_app(overrides: dict | None = None) -> Flask:
         logging.getLogger("kakatong").error("storage full: %s %s refused (%s)",
                                             request.method, observe.route(), exc)  # fmt: skip
         error = LedgerError("storage_full")
+        if request.path.startswith("/api/"):
+            return jsonify(error.as_dict()), error.status
+        return render_template("error.html", error=error, status=error.status), error.status
+
+    @app.errorhandler(Busy)
+    def _busy(exc: Busy):
+        # PostgreSQL undid the write each time it was tried (db.write): nothing was kept.
+        logging.getLogger("kakatong").warning("database busy: %s %s refused (%s)",
+                                              request.method, observe.route(), exc)  # fmt: skip
+        error = LedgerError("database_busy")
         if request.path.startswith("/api/"):
             return jsonify(error.as_dict()), error.status
         return render_template("error.html", error=error, status=error.status), error.status

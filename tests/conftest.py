@@ -3,12 +3,14 @@ server (waitress) on a loopback port."""
 
 from __future__ import annotations
 
+import os
 import re
 import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 import requests
@@ -31,6 +33,131 @@ PLAIN = "1680106700000018"  # 普通会员, no PIN, 500.00, 120 points
 SILVER = "1680860079316804"  # 普通会员, PIN 888888, 200.00, 0 points
 INACTIVE = "1680106700000026"
 PINS = {GOLD: "123456", PLAIN: None, SILVER: "888888"}
+
+
+# The suite runs on SQLite, and again on PostgreSQL when this names a server (make test starts
+# one, tests/pgserver.py): each test then gets a new, empty database of its own there.
+POSTGRES = os.environ.get("KAKATONG_TEST_POSTGRES", "")
+ON_POSTGRES = bool(POSTGRES)
+
+
+def _admin(command: str) -> None:
+    import psycopg2
+
+    conn = psycopg2.connect(POSTGRES + "/postgres")
+    conn.autocommit = True
+    try:
+        conn.cursor().execute(command)
+    finally:
+        conn.close()
+
+
+# On PostgreSQL the suite runs what the engine can change. Left to the SQLite run:
+# the SQLite file's own features (its backups and restore, its migrations from earlier
+# versions, a full disk, a SIGKILLed server's file), and files whose tests reach the database
+# only through what the rest already proves on both: browsers drawing pages, devices, the
+# documents, HTTPS. A single test of the SQLite file is marked `sqlite_only`.
+SQLITE_ONLY_FILES = {
+    "test_backup.py",
+    "test_backoffice_backups.py",
+    "test_upgrade.py",
+    "test_storage_full.py",
+    "test_crash.py",
+    "test_big_reads.py",  # (SQLite's query plans on a big shop)
+}
+ENGINE_NEUTRAL_FILES = {
+    "test_backoffice_browser.py", "test_https_browser.py", "test_offline_browser.py",
+    "test_slips_browser.py", "test_terminal_page.py", "test_terminal_screens.py",
+    "test_backoffice_layout.py", "test_https.py", "test_printer.py", "test_reader.py",
+    "test_docs.py", "test_layers.py", "test_openapi.py", "test_logs.py",
+}  # fmt: skip
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "sqlite_only(reason): a test of the SQLite file itself, not run on PostgreSQL"
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if not ON_POSTGRES:
+        return
+    kept, left = [], []
+    for item in items:
+        name = item.path.name
+        if (
+            name in SQLITE_ONLY_FILES
+            or name in ENGINE_NEUTRAL_FILES
+            or item.get_closest_marker("sqlite_only")
+        ):
+            left.append(item)
+        else:
+            kept.append(item)
+    if left:
+        config.hook.pytest_deselected(items=left)
+        items[:] = kept
+
+
+def outside(statement: str, data_dir) -> None:
+    """Run one statement on the test's database from a connection of its own, as another
+    program would (the app's connection closed first)."""
+    if not db.is_closed():
+        db.close()
+    if ON_POSTGRES:
+        import psycopg2
+
+        conn = psycopg2.connect(os.environ["KAKATONG_DATABASE_URL"])
+    else:
+        import sqlite3
+
+        conn = sqlite3.connect(Path(data_dir) / "kakatong.sqlite3")
+    try:
+        conn.cursor().execute(statement)
+        conn.commit()
+    finally:
+        conn.close()
+
+
+_MADE: list[str] = []
+
+
+def another_database() -> str:
+    """A second, empty database for a test that starts another shop beside its own: on
+    PostgreSQL a new database (dropped after the test), on SQLite "" (the shop's data_dir
+    names its file)."""
+    if not ON_POSTGRES:
+        return ""
+    name = "t_" + uuid.uuid4().hex[:16]
+    _admin(f"CREATE DATABASE {name}")
+    _MADE.append(name)
+    return f"{POSTGRES}/{name}"
+
+
+def drop_trigger(name: str, table: str) -> None:
+    """Take one of the schema's triggers away (a test of what verify or a rule then finds)."""
+    if ON_POSTGRES:
+        db.execute_sql(f"DROP TRIGGER {name} ON {table}")
+    else:
+        db.execute_sql(f"DROP TRIGGER {name}")
+
+
+@pytest.fixture(autouse=True)
+def database_url(monkeypatch):
+    """On PostgreSQL, a new, empty database for each test (dropped after it), named by
+    KAKATONG_DATABASE_URL for every app and server process the test starts; "" on SQLite."""
+    if not ON_POSTGRES:
+        yield ""
+        return
+    name = "t_" + uuid.uuid4().hex[:16]
+    _admin(f"CREATE DATABASE {name}")
+    url = f"{POSTGRES}/{name}"
+    monkeypatch.setenv("KAKATONG_DATABASE_URL", url)
+    yield url
+    if db.obj is not None and not db.is_closed():
+        db.close()
+    for made in [name, *_MADE]:
+        _admin(f"DROP DATABASE {made} WITH (FORCE)")
+    _MADE.clear()
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from kakatong.store import backup, runtime
 from kakatong.store.db import db
 from kakatong.store.models import AuditLog, Card, Transaction
 from kakatong.web.backoffice import backups as page_module
-from kakatong.web.sessions import SessionStore
 
 
 def service(app) -> backup.Backups:
@@ -508,19 +507,6 @@ def test_with_a_good_second_place_nothing_warns(with_second_place):
 
 
 # ---------------------------------------------------------------- the session store
-
-
-def test_clear_ends_every_session_but_the_one_kept():
-    from kakatong.domain.actors import Actor
-
-    store = SessionStore()
-    owner = Actor(1, "owner", "owner", None, None)
-    mine, other = store.open(owner), store.open(Actor(2, "00", "supervisor", None, None))
-    child = store.open_within(mine, owner, 60)
-    assert store.clear(keep=mine) == 1
-    assert store.get(mine) and store.get(child) and store.get(other) is None
-    assert store.clear() == 2
-    assert store.get(mine) is None and store.get(child) is None
 
 
 # ---------------------------------------------------------------- in Chromium

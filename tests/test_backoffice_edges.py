@@ -7,7 +7,17 @@ import io
 import re
 
 import pytest
-from conftest import GOLD, PASSWORDS, PINS, SUPERVISOR_PASSWORD, Office, ensure_password, html, rid
+from conftest import (
+    GOLD,
+    PASSWORDS,
+    PINS,
+    SUPERVISOR_PASSWORD,
+    Office,
+    another_database,
+    ensure_password,
+    html,
+    rid,
+)
 
 from kakatong.domain import cards, ledger, staff
 from kakatong.domain.actors import Actor, actor_of
@@ -189,7 +199,7 @@ def test_a_formula_in_a_name_is_exported_as_text_and_imported_back_as_typed(offi
     row = next(r for r in rows if r[0] == "6200000000000077")
     assert row[3] == "'" + name
     db.close()
-    create_app({"data_dir": tmp_path / "fresh", "demo": False})
+    create_app({"data_dir": tmp_path / "fresh", "demo": False, "database_url": another_database()})
     parsed = cards.parse_import(data.decode("utf-8-sig").replace("金卡会员", "普通会员"))
     assert next(r for r in parsed if r["card_no"] == "6200000000000077")["name"] == name
 

@@ -8,7 +8,16 @@ import re
 from datetime import date, timedelta
 
 import pytest
-from conftest import GOLD, INACTIVE, PLAIN, SILVER, SUPERVISOR_PASSWORD, Office, html
+from conftest import (
+    GOLD,
+    INACTIVE,
+    PLAIN,
+    SILVER,
+    SUPERVISOR_PASSWORD,
+    Office,
+    another_database,
+    html,
+)
 
 from kakatong.domain import audit, cards, ledger
 from kakatong.factory import create_app
@@ -118,7 +127,7 @@ def test_activation_by_external_number_issues_a_card_number_too(office):
     assert re.fullmatch(r"8[0-9]{15}", c.card_no) and c.phone is None
 
 
-def test_issued_card_numbers_differ():
+def test_issued_card_numbers_differ(app):
     numbers = set()
     for n in range(20):
         numbers.add(cards.activate({"phone": f"1361111{n:04d}"}, activation_type="phone").card_no)
@@ -502,7 +511,7 @@ def test_the_member_list_is_paged(office):
     assert len(listed(page)) == 5 and "q=%E6%89%B9%E9%87%8F" in page  # the pager keeps the search
 
 
-def test_search_in_the_domain():
+def test_search_in_the_domain(app):
     rows, total = cards.search("", "金卡会员", "active", 1, 20)
     assert ([c.card_no for c in rows], total) == ([GOLD], 1)
     with pytest.raises(cards.LedgerError) as refused:
@@ -725,7 +734,9 @@ def test_an_export_imports_into_a_fresh_shop(office, tmp_path):
     office.post("/members/activate", {"activation_type": "phone", "phone": "13611112222"})
     exported = office.get("/members/export.csv").get_data()
     balances = {c.card_no: (c.balance_fen, c.points) for c in Card.select() if c.status == "active"}
-    fresh = create_app({"data_dir": tmp_path / "fresh", "demo": False})
+    fresh = create_app(
+        {"data_dir": tmp_path / "fresh", "demo": False, "database_url": another_database()}
+    )
     try:
         assert Card.select().count() == 0
         cards.create_level(None, "金卡会员", 88, 150)
@@ -864,7 +875,7 @@ def test_an_unknown_level_is_not_found(office):
     assert snapshot() == before
 
 
-def test_levels_in_the_domain():
+def test_levels_in_the_domain(app):
     level = cards.create_level(None, "银卡会员", 95, 120)
     assert cards.update_level(None, "银卡会员", discount_pct=90).discount_pct == 90
     assert cards.update_level(None, level.id, name="银卡").name == "银卡"

@@ -28,7 +28,9 @@ def generous_offline_limit():
     """These tests judge the ledger's rules at upload (a balance that no longer covers a sale
     of 300.00): the offline single limit, 200.00 by default and tested on its own, is raised
     out of their way."""
-    Setting.replace(key="offline_single_limit_fen", value="1000000").execute()
+    Setting.insert(key="offline_single_limit_fen", value="1000000").on_conflict(
+        conflict_target=[Setting.key], update={Setting.value: "1000000"}
+    ).execute()
 
 
 def owner_actor() -> Actor:

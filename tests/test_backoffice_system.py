@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import io
 import logging
+import os
 import re
 import time
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import pytest
-from conftest import Office, aged, ensure_password, free_port, html
+from conftest import ON_POSTGRES, Office, aged, ensure_password, free_port, html
 
 from kakatong import __version__, logs
 from kakatong.domain import terminals
@@ -61,8 +63,15 @@ def test_the_owner_sees_the_box_its_data_and_its_devices(office, ring):
     assert "<h1>系统状态</h1>" in main
     assert fact(page, "version") == __version__
     assert re.fullmatch(r"0 天 0 小时 \d+ 分", fact(page, "uptime"))
-    assert re.fullmatch(r"[\d.]+ (KB|MB)", fact(page, "database-size"))
-    assert "kakatong.sqlite3" in main and "kakatong.sqlite3-wal" in main
+    if ON_POSTGRES:  # the chain's server and database, never its password
+        url = urlsplit(os.environ["KAKATONG_DATABASE_URL"])
+        assert (
+            fact(page, "database-server") == f"postgresql://postgres@127.0.0.1:{url.port}{url.path}"
+        )
+        assert "由 PostgreSQL 服务器备份" in main
+    else:
+        assert re.fullmatch(r"[\d.]+ (KB|MB)", fact(page, "database-size"))
+        assert "kakatong.sqlite3" in main and "kakatong.sqlite3-wal" in main
     assert re.fullmatch(r"[\d.]+ [KMG]B / [\d.]+ [KMG]B（[\d.]+ %）", fact(page, "disk-free"))
     assert fact(page, "schema-version") == str(SCHEMA_VERSION)
     assert 'id="backup"' in main
@@ -79,7 +88,11 @@ def test_the_json_twin_says_the_same(office, ring):
     data = office.get("/system?format=json").get_json()
     assert data["version"] == __version__ and data["uptime_seconds"] >= 0
     assert data["database"]["schema_version"] == SCHEMA_VERSION
-    assert data["database"]["size"] == sum(data["database"]["files"].values()) > 0
+    if ON_POSTGRES:
+        assert data["database"]["engine"] == "postgresql" and data["database"]["files"] == {}
+    else:
+        assert data["database"]["engine"] == "sqlite"
+        assert data["database"]["size"] == sum(data["database"]["files"].values()) > 0
     assert data["disk"]["free"] > 0 and data["disk"]["ok"] is True
     assert [t["terminal_id"] for t in data["terminals"]] == ["10000001", "99000001"]
     assert data["terminals"][0] | {"name": None} == {
@@ -124,6 +137,7 @@ def test_an_error_logged_shows_on_the_page_newest_first(office, ring, printing):
     assert "故障" in row  # its state, beside its terminal
 
 
+@pytest.mark.sqlite_only("the SQLite file's own")
 def test_the_last_backup_when_where_and_its_warning(app, office, ring):
     service = app.extensions["kakatong.backups"]
     page = main_of(html(office.get("/system")))

@@ -434,6 +434,9 @@ def test_restore_into_a_running_server(app, live_api):
     backup.prepare_restore(taken.path, work, schema.SCHEMA_VERSION)
     backup.apply_restore(service(app).database, work, service(app).directory)
     assert on_disk(app) == held
+    # The backup's sessions are not restored: the terminal signs in again.
+    assert live_api.transact("consume", PLAIN, amount="1.00").status_code == 401
+    live_api.tokens.clear()
     # The server's own threads read the restored database: the next sale starts from it.
     sold = body(live_api.transact("consume", PLAIN, amount="1.00"))
     assert sold["balance"] == f"{(held - 100) / 100:.2f}", sold

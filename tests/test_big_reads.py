@@ -16,7 +16,7 @@ from peewee import JOIN, fn
 from test_upgrade import UNDO, a_shop_with_history, shape
 
 import kakatong.store.db as store_db
-from kakatong.domain import cards, ledger, reports
+from kakatong.domain import branches, cards, ledger, reports
 from kakatong.domain.actors import Actor
 from kakatong.factory import create_app
 from kakatong.store import schema
@@ -47,7 +47,7 @@ def shop(app, supervisor):
     across terminals, sales either side of the shop's midnight and of a month's end."""
     ensure_password("02")
     ledger.import_cards(cards.parse_import(IMPORT))
-    second = Terminal.create(terminal_id="10000002", name="收银台 2")
+    second = Terminal.create(terminal_id="10000002", name="收银台 2", branch=branches.first())
     actors = [
         actor_at(Terminal.get(Terminal.terminal_id == "10000001"), "01"),
         actor_at(second, "02"),
@@ -350,13 +350,13 @@ def test_a_member_search_by_number_reads_no_name_but_those_with_digits(shop, tex
 
 def test_the_daily_sums_follow_every_posting_and_void(shop):
     kept = {
-        (str(r.settle_date), r.type, r.status): (r.count, r.amount_fen, r.points)
+        (str(r.settle_date), r.branch_id, r.type, r.status): (r.count, r.amount_fen, r.points)
         for r in JournalDay.select()
         if r.count
     }
-    added = {tuple(r[:3]): tuple(r[3:]) for r in db.execute_sql(schema.JOURNAL_DAY_SUMS)}
+    added = {tuple(r[:4]): tuple(r[4:]) for r in db.execute_sql(schema.JOURNAL_DAY_SUMS)}
     assert kept == added
-    assert any(status == "voided" for _d, _t, status in kept)
+    assert any(status == "voided" for _d, _b, _t, status in kept)
 
 
 @pytest.mark.parametrize(
@@ -366,8 +366,8 @@ def test_the_daily_sums_follow_every_posting_and_void(shop):
         "journal_day)",
         "UPDATE journal_day SET count = count + 1 WHERE type = 'consume'",
         "DELETE FROM journal_day WHERE type = 'recharge'",
-        "INSERT INTO journal_day (settle_date, type, status, count, amount_fen, points)"
-        " VALUES ('1999-01-01', 'consume', 'success', 1, -100, 1)",
+        "INSERT INTO journal_day (settle_date, branch_id, type, status, count, amount_fen,"
+        " points) VALUES ('1999-01-01', 1, 'consume', 'success', 1, -100, 1)",
     ],
 )
 def test_verify_catches_daily_sums_that_disagree(shop, corrupt):
@@ -388,6 +388,7 @@ def test_a_version_6_database_upgrades_to_the_new_schema(tmp_path):
     for name in ("kakatong.sqlite3", "secret_key", "pin_pepper", "offline_seal.pem"):
         shutil.copy(source / name, data / name)
     raw = sqlite3.connect(data / "kakatong.sqlite3")
+    UNDO[8](raw)
     UNDO[7](raw)
     raw.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")
     raw.commit()
@@ -450,6 +451,7 @@ def add_journal_row(**fields) -> int:
         terminal=None, operator=None, operator_no=None, trace_no=None, voucher_no=None,
         batch_no=None, created_at=datetime(2012, 2, 1), settle_date=date(2012, 2, 1),
         amount_fen=0, points=0, balance_after_fen=0, points_after=0, offline=False,
+        branch=branches.first().id,
     )  # fmt: skip
     row.update(fields)
     return Transaction.insert(**row).execute()
@@ -468,7 +470,8 @@ def odd_journal(shop):
         for i, name in enumerate([*ODD_TEXTS, ""])
     ]  # fmt: skip
     terminals = [Terminal.get(Terminal.terminal_id == "10000001")] + [
-        Terminal.create(terminal_id=tid, name="odd") for tid in ("=T,1", "-9", '"q"', "a\nb")
+        Terminal.create(terminal_id=tid, name="odd", branch=branches.first())
+        for tid in ("=T,1", "-9", '"q"', "a\nb")
     ]
     template = Card.get(Card.card_no == PLAIN)
     cards = [template.id]

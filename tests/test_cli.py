@@ -8,7 +8,7 @@ from pathlib import Path
 
 import peewee
 import pytest
-from conftest import GOLD, body, operator_actor, rid
+from conftest import GOLD, ON_POSTGRES, body, operator_actor, outside, rid
 
 import kakatong.store.db as db
 import kakatong.store.schema as schema
@@ -22,6 +22,7 @@ from kakatong.store.models import (
     Card,
     Meta,
     OfflineUpload,
+    Setting,
     Staff,
     Terminal,
     Transaction,
@@ -48,7 +49,7 @@ def test_init_is_safe_to_run_twice_and_keeps_data(app, runner, api):
 
 def test_a_fresh_data_dir_gets_the_merchant_terminal_staff_and_demo_cards(tmp_path):
     create_app({"data_dir": tmp_path, "demo": True})
-    assert Terminal.get().terminal_id == "10000001"
+    assert Terminal.get(Terminal.kind == "pos").terminal_id == "10000001"
     assert sorted(s.staff_no for s in Staff.select()) == [
         "00",
         "01",
@@ -62,8 +63,12 @@ def test_a_fresh_data_dir_gets_the_merchant_terminal_staff_and_demo_cards(tmp_pa
     assert Card.select().where(Card.status == "active").count() == 3
     assert (tmp_path / "pin_pepper").exists() and (tmp_path / "secret_key").exists()
     pepper = (tmp_path / "pin_pepper").read_text()
-    raw = (tmp_path / "kakatong.sqlite3").read_bytes()
-    assert pepper.encode() not in raw  # the pepper is kept outside the database
+    stored = [(m.key, m.value) for m in Meta.select()] + [
+        (s.key, s.value) for s in Setting.select()
+    ]
+    assert not any(pepper in value for _key, value in stored)  # kept outside the database
+    if not ON_POSTGRES:
+        assert pepper.encode() not in (tmp_path / "kakatong.sqlite3").read_bytes()
 
 
 def test_no_demo_cards_when_demo_is_off(tmp_path):
@@ -71,6 +76,7 @@ def test_no_demo_cards_when_demo_is_off(tmp_path):
     assert Card.select().count() == 0
 
 
+@pytest.mark.sqlite_only("the SQLite file's own")
 def test_the_pragmas_are_wal_full_sync_and_foreign_keys(app):
     assert db.db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
@@ -161,11 +167,8 @@ def test_import_refuses_a_wrong_header(app, runner, tmp_path):
 
 def test_verify_finds_a_balance_that_the_journal_does_not_explain(app, runner, tmp_path):
     assert runner.invoke(args=["verify"]).exit_code == 0
-    db.db.close()
-    raw = sqlite3.connect(tmp_path / "kakatong.sqlite3")
-    raw.execute("UPDATE card SET balance_fen = balance_fen + 1 WHERE card_no = '1680106700000018'")
-    raw.commit()
-    raw.close()
+    outside("UPDATE card SET balance_fen = balance_fen + 1 WHERE card_no = '1680106700000018'",
+            tmp_path)  # fmt: skip
     result = runner.invoke(args=["verify"])
     assert result.exit_code == 1
     assert "1680106700000018" in result.output and "problem" in result.output
@@ -212,7 +215,12 @@ OFFLINE_TRIGGER_NAMES = {
 
 def back_to_version_5(raw: sqlite3.Connection) -> None:
     """Undo schema 6 (离线交易) on a raw connection: the uploads' table (its triggers go with
-    it), journal.sold_at with the money trigger that names it, terminal.offline_trace_next."""
+    it), journal.sold_at with the money trigger that names it, terminal.offline_trace_next;
+    schemas 8 and 7 first, as test_upgrade undoes them."""
+    from test_upgrade import UNDO
+
+    UNDO[8](raw)
+    UNDO[7](raw)
     raw.execute("DROP TABLE offline_upload")
     raw.execute("DROP TRIGGER journal_money_immutable")
     raw.execute("ALTER TABLE journal DROP COLUMN sold_at")
@@ -220,6 +228,7 @@ def back_to_version_5(raw: sqlite3.Connection) -> None:
     raw.execute("ALTER TABLE terminal DROP COLUMN offline_trace_next")
 
 
+@pytest.mark.sqlite_only("the SQLite file's own")
 def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
     """Schema 2 added the POS manual's terminal parameters; a shop's version-1 database gets
     them with their defaults and keeps everything else."""
@@ -240,7 +249,7 @@ def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
     raw.close()
     create_app({"data_dir": tmp_path, "demo": True})
     assert Meta.get_by_id("schema_version").value == str(schema.SCHEMA_VERSION)
-    t = Terminal.get()
+    t = Terminal.get(Terminal.kind == "pos")
     assert (t.receipt_copies, t.standby_type, t.manual_entry, t.service_code_prompt) == (
         2, "consume", True, True,
     )  # fmt: skip
@@ -249,6 +258,7 @@ def test_a_version_1_database_gains_the_terminal_parameters(tmp_path):
     assert AuditLog.select().count() == 0  # schema 3: the audit log, empty and append-only
 
 
+@pytest.mark.sqlite_only("the SQLite file's own")
 def test_a_version_3_database_gains_the_printer_settings(tmp_path):
     """Schema 4 added each terminal's receipt printer: no printer, GB18030, Chinese mode on,
     58 mm paper, text mode, a cutter."""
@@ -265,7 +275,7 @@ def test_a_version_3_database_gains_the_printer_settings(tmp_path):
     raw.close()
     create_app({"data_dir": tmp_path, "demo": True})
     assert Meta.get_by_id("schema_version").value == str(schema.SCHEMA_VERSION)
-    t = Terminal.get()
+    t = Terminal.get(Terminal.kind == "pos")
     assert (
         t.printer_url, t.printer_encoding, t.printer_chinese_mode, t.paper_mm, t.printer_image,
         t.printer_cut,
@@ -277,6 +287,7 @@ def test_a_version_3_database_gains_the_printer_settings(tmp_path):
         Terminal.update(printer_encoding="big5").execute()
 
 
+@pytest.mark.sqlite_only("the SQLite file's own")
 def test_a_version_4_database_keeps_each_new_consumes_discount(tmp_path):
     """Schema 5 keeps the discount a consume was paid at on its row; the rows from before have
     none, and their slips work it out from the price and the amount."""
@@ -312,6 +323,7 @@ def test_a_version_4_database_keeps_each_new_consumes_discount(tmp_path):
         )
 
 
+@pytest.mark.sqlite_only("the SQLite file's own")
 def test_a_version_5_database_gains_offline_mode(tmp_path):
     """Schema 6 added 离线交易: each terminal's next offline trace number (from 1), an
     offline sale's own time on its journal row (none on the rows from before), and the
@@ -326,7 +338,7 @@ def test_a_version_5_database_gains_offline_mode(tmp_path):
     raw.close()
     create_app({"data_dir": tmp_path, "demo": True})
     assert Meta.get_by_id("schema_version").value == str(schema.SCHEMA_VERSION)
-    assert Terminal.get().offline_trace_next == 1
+    assert Terminal.get(Terminal.kind == "pos").offline_trace_next == 1
     old = Transaction.get_by_id(sold)
     assert old.sold_at is None and old.offline is False
     assert OfflineUpload.table_exists() and OfflineUpload.select().count() == 0

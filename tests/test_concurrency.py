@@ -6,7 +6,7 @@ from threading import Barrier
 import requests
 from conftest import GOLD, PASSWORDS, PLAIN, body, ensure_password, rid
 
-from kakatong.domain import ledger
+from kakatong.domain import branches, ledger
 from kakatong.store.models import Card, Terminal, Transaction
 
 
@@ -23,7 +23,7 @@ def _signed_in_session(url, staff_no, terminal_id=None):
 
 def test_many_threads_spending_one_card_never_overdraw_it(app, live_server):
     """Two terminals, twelve clients, one card with 500.00: 60.00 each fits eight times."""
-    Terminal.create(terminal_id="10000002", name="收银台 2")
+    Terminal.create(terminal_id="10000002", name="收银台 2", branch=branches.first())
     ensure_password("01")
     ensure_password("02")
     sessions = [
@@ -108,7 +108,7 @@ def test_verify_passes_after_a_mixed_concurrent_load(app, live_server, runner, s
 
 def test_sessions_are_per_terminal(app, live_server):
     ensure_password("01")
-    Terminal.create(terminal_id="10000002", name="收银台 2")
+    Terminal.create(terminal_id="10000002", name="收银台 2", branch=branches.first())
     r = requests.post(
         live_server.url + "/api/v1/session", json={"operator_no": "01", "password": "2580"}
     )

@@ -50,6 +50,7 @@ def test_writes_cannot_be_nested(app):
         write(lambda: write(lambda: None))
 
 
+@pytest.mark.sqlite_only("the SQLite file's own")
 def test_the_write_lock_is_taken_up_front(app):
     statements = []
     original = db.begin
@@ -58,9 +59,9 @@ def test_the_write_lock_is_taken_up_front(app):
         statements.append(lock_type)
         return original(lock_type)
 
-    db.begin = begin
+    db.obj.begin = begin
     try:
         write(lambda: None)
     finally:
-        del db.begin
+        del db.obj.begin
     assert statements == ["IMMEDIATE"]

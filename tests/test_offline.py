@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import peewee
 import pytest
-from conftest import GOLD, INACTIVE, PINS, PLAIN, SILVER, operator_actor
+from conftest import GOLD, INACTIVE, PINS, PLAIN, SILVER, drop_trigger, operator_actor
 
 from kakatong.domain import cards, ledger, offline, reports
 from kakatong.domain import settings as shop_settings
@@ -36,7 +36,9 @@ def generous_offline_limit(app):
     """These tests judge the ledger's rules at upload (a balance that no longer covers a sale
     of 300.00): the offline single limit, 200.00 by default and tested on its own, is raised
     out of their way."""
-    Setting.replace(key="offline_single_limit_fen", value="1000000").execute()
+    Setting.insert(key="offline_single_limit_fen", value="1000000").on_conflict(
+        conflict_target=[Setting.key], update={Setting.value: "1000000"}
+    ).execute()
 
 
 def state(card_no):
@@ -378,7 +380,7 @@ def test_a_changed_file_of_the_page_makes_a_new_service_worker(client, monkeypat
 def test_verify_finds_an_offline_row_no_upload_applied(app):
     out = offline.upload(operator_actor(), sale(1))
     assert ledger.verify() == []
-    db.execute_sql("DROP TRIGGER offline_upload_resolved_once")
+    drop_trigger("offline_upload_resolved_once", "offline_upload")
     db.execute_sql("UPDATE offline_upload SET status = 'failed', transaction_id = NULL")
     problems = ledger.verify()
     assert problems == [f"journal row {out.row.transaction_id} is offline but no upload applied it"]

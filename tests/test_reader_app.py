@@ -13,7 +13,7 @@ import tty
 
 import pytest
 import requests
-from conftest import GOLD, PASSWORDS, LiveServer, ensure_password
+from conftest import GOLD, PASSWORDS, LiveServer, another_database, ensure_password
 
 from kakatong.factory import create_app, start_reader, stop_reader
 from kakatong.store.db import db
@@ -222,7 +222,9 @@ def test_starting_the_reader_is_idempotent_and_stoppable(app):
 
 
 def test_without_kakatong_msr_no_reader_runs_and_the_status_is_none(tmp_path):
-    plain = create_app({"data_dir": tmp_path / "plain", "demo": True})
+    plain = create_app(
+        {"data_dir": tmp_path / "plain", "demo": True, "database_url": another_database()}
+    )
     assert "kakatong.reader" not in plain.extensions
     ensure_password("01")
     client = plain.test_client()

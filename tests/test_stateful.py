@@ -20,12 +20,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from conftest import another_database
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
 import kakatong.factory
-from kakatong.domain import cards, ledger, staff
+from kakatong.domain import branches, cards, ledger, staff
 from kakatong.domain import settings as shop_settings
 from kakatong.domain.actors import Actor
 from kakatong.domain.errors import LedgerError
@@ -263,10 +264,12 @@ class LedgerMachine(RuleBasedStateMachine):
     def __init__(self):
         super().__init__()
         self.tmp = tempfile.TemporaryDirectory(prefix="kakatong-stateful-")
-        kakatong.factory.create_app({"data_dir": self.tmp.name, "demo": False})
+        kakatong.factory.create_app(
+            {"data_dir": self.tmp.name, "demo": False, "database_url": another_database()}
+        )
         staff.set_password("00", SUPERVISOR_PASSWORD)
         gold_level = Level.create(name="金卡会员", discount_pct=88, points_multiplier_pct=150)
-        Terminal.create(terminal_id="10000002", name="收银台 2")
+        Terminal.create(terminal_id="10000002", name="收银台 2", branch=branches.first())
         t1, t2 = Terminal.get(terminal_id="10000001"), Terminal.get(terminal_id="10000002")
         self.actors = []
         for staff_no, terminal in (("01", t1), ("02", t2), ("owner", t1)):
@@ -1072,7 +1075,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert status == model.status, card_no
             assert (balance, points) == (model.balance, model.points), card_no
             assert balance >= 0 and points >= 0 and model.balance >= 0 and model.points >= 0
-            if locked_until is not None:
+            if isinstance(locked_until, str):  # (SQLite keeps times as text)
                 locked_until = datetime.fromisoformat(locked_until)
             assert pin_view(failures, locked_until, self.clock) == pin_view(
                 model.failures, model.locked_until, self.clock

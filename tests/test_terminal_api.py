@@ -4,9 +4,12 @@ an operator's (系统设置 from the main menu), and a settlement of the batch t
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from conftest import GOLD, PASSWORDS, PLAIN, body, ensure_password
 
-from kakatong.store.models import Terminal
+from kakatong.store.models import StaffSession, Terminal
+from kakatong.store.runtime import utcnow
 
 RECEIPT = "/api/v1/terminal/receipt"
 
@@ -123,7 +126,7 @@ def test_system_settings_from_an_operators_session_keep_that_session(api, client
     r = client.put(
         "/api/v1/terminals/10000001", json={"receipt_copies": 1}, headers=bearer(system["token"])
     )
-    assert r.status_code == 200 and Terminal.get().receipt_copies == 1
+    assert r.status_code == 200 and Terminal.get(Terminal.kind == "pos").receipt_copies == 1
     assert body(client.get("/api/v1/session", headers=bearer(operator)))["operator_no"] == "01"
     r = client.put(
         "/api/v1/terminals/10000001", json={"receipt_copies": 2}, headers=bearer(operator)
@@ -160,8 +163,9 @@ def test_the_system_session_is_short_lived(app, api, client):
     ensure_password("99")
     system = body(api.post(SYSTEM, {"password": PASSWORDS["99"]}))["token"]
     store = app.extensions["kakatong.sessions"]
-    session = store.get(system)
-    session.last_seen -= 601
+    StaffSession.update(last_seen_at=utcnow() - timedelta(seconds=601)).where(
+        StaffSession.key == store._key(system)
+    ).execute()
     assert client.get("/api/v1/session", headers=bearer(system)).status_code == 401
     assert client.get("/api/v1/session", headers=bearer(api.token("01"))).status_code == 200
 
@@ -199,9 +203,9 @@ def test_a_settlement_of_the_batch_shown_settles_once(api):
     assert r.status_code == 201 and body(r)["batch_no"] == shown
     again = api.post("/api/v1/settlements", {"batch_no": shown})  # a second tap
     assert (again.status_code, body(again)["error"]) == (409, "batch_settled")
-    assert Terminal.get().batch_no == 2
+    assert Terminal.get(Terminal.kind == "pos").batch_no == 2
     for bad in ("1234567", "abc", 1):
         r = api.post("/api/v1/settlements", {"batch_no": bad})
         assert body(r)["error"] == "bad_request", bad
     assert api.post("/api/v1/settlements").status_code == 201  # no body: the open batch
-    assert Terminal.get().batch_no == 3
+    assert Terminal.get(Terminal.kind == "pos").batch_no == 3

@@ -332,7 +332,7 @@ def test_settlement_closes_the_batch(page):
     expect(page.locator("#lines")).to_contain_text("储值消费 1笔 -88.00")
     from kakatong.store.models import Terminal
 
-    assert Terminal.get().batch_no == 2
+    assert Terminal.get(Terminal.kind == "pos").batch_no == 2
 
 
 def test_lock_and_unlock_survive_a_reload(page):
@@ -500,7 +500,7 @@ def test_the_system_operator_sets_terminal_and_transaction_parameters(page):
     screen(page, "transaction-parameters")
     key(page, "4")  # 积分消费 off
     expect(page.locator("#lines")).to_contain_text("积分消费 关")
-    t = Terminal.get()
+    t = Terminal.get(Terminal.kind == "pos")
     assert (t.receipt_copies, t.manual_entry) == (1, False)
     assert "points_redeem" not in settings.load()["enabled_types"]
 

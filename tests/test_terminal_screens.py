@@ -180,15 +180,15 @@ def test_settlement_shows_the_batchs_totals_before_settling(page):  # noqa: F811
     expect(lines).to_contain_text("积分累加 0笔 0")
     expect(lines).to_contain_text("撤销 0笔")
     shoot(page, "settle-confirm")
-    assert Terminal.get().batch_no == 1  # nothing settled yet
+    assert Terminal.get(Terminal.kind == "pos").batch_no == 1  # nothing settled yet
     key(page, "cancel")
     screen(page, "standby")
-    assert Terminal.get().batch_no == 1
+    assert Terminal.get(Terminal.kind == "pos").batch_no == 1
     key(page, "settle")
     screen(page, "settle-confirm")
     key(page, "enter")
     screen(page, "settled")
-    assert Terminal.get().batch_no == 2
+    assert Terminal.get(Terminal.kind == "pos").batch_no == 2
 
 
 # ---------------------------------------------------------------- 系统设置 from the menu
@@ -233,7 +233,7 @@ def test_system_settings_from_the_menu_return_to_the_operator(page, live_server)
     screen(page, "terminal-parameters")
     key(page, "1")  # receipt copies 2 -> 1, as the system operator
     expect(page.locator("#lines")).to_contain_text("签购单联数 1")
-    assert Terminal.get().receipt_copies == 1
+    assert Terminal.get(Terminal.kind == "pos").receipt_copies == 1
     key(page, "cancel")
     screen(page, "system-menu")
     key(page, "cancel")  # 取消 leaves

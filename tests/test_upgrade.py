@@ -3,6 +3,7 @@ place after a copy is kept, and passes `verify`; a failed upgrade leaves it as i
 
 from __future__ import annotations
 
+import re
 import shutil
 import sqlite3
 import time
@@ -28,11 +29,71 @@ def money_trigger(raw: sqlite3.Connection) -> None:
     """The journal's money trigger naming only the columns the table has at this version."""
     columns = {row[1] for row in raw.execute("PRAGMA table_info(journal)")}
     text = schema.JOURNAL_TRIGGERS[1]
-    for later in ("discount_pct", "sold_at"):
+    for later in ("discount_pct", "sold_at", "branch_id"):
         if later not in columns:
             text = text.replace(f", {later}", "").replace(f" {later},", "")
     raw.execute("DROP TRIGGER IF EXISTS journal_money_immutable")
     raw.execute(text)
+
+
+def _without_column(raw: sqlite3.Connection, table: str, column: str) -> None:
+    """ALTER TABLE DROP COLUMN, for a column SQLite will not drop that way (a reference):
+    the table made again without it, its rows copied, its indexes and triggers kept."""
+    (made,) = raw.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", (table,)
+    ).fetchone()
+    kept = [sql for (sql,) in raw.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger')"
+        " AND sql IS NOT NULL", (table,))]  # fmt: skip
+    made = re.sub(rf', "{column}" [A-Z]+[^,]*', "", made)
+    made = re.sub(rf', FOREIGN KEY \("{column}"\) REFERENCES [^,)]+\([^)]*\)[^,)]*', "", made)
+    columns = [r[1] for r in raw.execute(f"PRAGMA table_info({table})") if r[1] != column]
+    listed = ", ".join(f'"{c}"' for c in columns)
+    raw.execute("PRAGMA foreign_keys = OFF")
+    raw.execute(made.replace(f'CREATE TABLE "{table}"', f'CREATE TABLE "{table}__old"', 1))
+    raw.execute(f'INSERT INTO "{table}__old" ({listed}) SELECT {listed} FROM "{table}"')
+    raw.execute(f'DROP TABLE "{table}"')
+    raw.execute(f'ALTER TABLE "{table}__old" RENAME TO "{table}"')
+    for sql in kept:
+        if f'"{column}"' not in sql and column not in sql.split("ON", 1)[-1].split("BEGIN")[0]:
+            raw.execute(sql)
+    raw.execute("PRAGMA foreign_keys = ON")
+
+
+def _undo_8(raw: sqlite3.Connection) -> None:
+    raw.execute("DROP TRIGGER journal_money_immutable")
+    raw.execute("DROP TRIGGER journal_day_insert")
+    raw.execute("DROP TRIGGER journal_day_status")
+    raw.execute("DROP INDEX terminal_branch_id")
+    for table in ("journal", "terminal", "staff"):
+        _without_column(raw, table, "branch_id")
+    raw.execute("DROP TABLE staff_session")
+    raw.execute("DROP TABLE branch")
+    money_trigger(raw)
+    # Schema 7's daily sums, as it made them: by day, type and status.
+    raw.execute("DROP TABLE journal_day")
+    raw.execute(
+        'CREATE TABLE "journal_day" ("id" INTEGER NOT NULL PRIMARY KEY, "settle_date" DATE NOT'
+        ' NULL, "type" VARCHAR(255) NOT NULL, "status" VARCHAR(255) NOT NULL, "count" INTEGER'
+        ' NOT NULL, "amount_fen" INTEGER NOT NULL, "points" INTEGER NOT NULL)'
+    )
+    raw.execute(
+        'CREATE UNIQUE INDEX "journal_day_settle_date_type_status" ON "journal_day"'
+        ' ("settle_date", "type", "status")'
+    )
+    raw.execute(
+        "INSERT INTO journal_day (settle_date, type, status, count, amount_fen, points)"
+        " SELECT settle_date, type, status, COUNT(*), SUM(amount_fen), SUM(points) FROM journal"
+        " GROUP BY settle_date, type, status"
+    )
+    for text in schema.SUMMARY_TRIGGERS:
+        raw.execute(
+            text.replace("(settle_date, branch_id, type, status, count", "(settle_date, type,"
+                         " status, count").replace("{row}.branch_id, ", "")
+            .replace("NEW.branch_id, ", "").replace("(settle_date, branch_id, type, status)",
+                                                     "(settle_date, type, status)")
+            .replace(" AND branch_id = OLD.branch_id\n               ", " ")
+        )  # fmt: skip
 
 
 def _undo_7(raw: sqlite3.Connection) -> None:
@@ -77,6 +138,7 @@ def _drop_columns(table: str, columns: tuple[str, ...]):
 # What each schema version added, undone: UNDO[v] turns a database of version v into one of
 # version v - 1. A new migration needs its entry here (the first test says so).
 UNDO = {
+    8: _undo_8,
     7: _undo_7,
     6: _undo_6,
     5: _undo_5,
@@ -90,10 +152,10 @@ def test_every_migration_can_be_undone_here():
     assert set(UNDO) == set(schema.MIGRATIONS) == set(range(2, schema.SCHEMA_VERSION + 1))
 
 
-def a_shop_with_history(data: Path) -> dict:
+def a_shop_with_history(data: Path, **overrides) -> dict:
     """A shop at today's schema with sales, recharges, points, a void, a settlement and audit
     rows; returns each card's balance and points."""
-    create_app({"data_dir": data, "demo": True})
+    create_app({"data_dir": data, "demo": True, **overrides})
     ensure_password("00")
     actor = operator_actor()
     ledger.consume(actor, GOLD, "100.00", request_id=rid(), pin="123456")

@@ -10,7 +10,7 @@ import pytest
 from conftest import GOLD, PINS, PLAIN, SUPERVISOR_PASSWORD, body, ensure_password, html, rid
 from test_backoffice_trade import field_errors, hidden, posted, shown, state, submit
 
-from kakatong.domain import ledger, receipts
+from kakatong.domain import branches, ledger, receipts
 from kakatong.domain.actors import Actor
 from kakatong.domain.errors import LedgerError
 from kakatong.store.models import Staff, Terminal, Transaction
@@ -24,7 +24,7 @@ def elsewhere(api, client, supervisor):
     API's callers sign in first, at the shop's first POS terminal, 10000001."""
     for staff_no in ("01", "02", "00", "owner"):
         api.token(staff_no)
-    Terminal.create(terminal_id="10000002", name="收银台 2")
+    Terminal.create(terminal_id="10000002", name="收银台 2", branch=branches.first())
     ensure_password("02")
     r = client.post(
         "/api/v1/session",

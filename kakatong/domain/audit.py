@@ -38,6 +38,8 @@ ACTIONS: dict[str, str] = {
     "level.create": "新建会员等级",
     "level.update": "修改会员等级",
     "settings.update": "修改系统设置",
+    "branch.create": "新建门店",
+    "branch.update": "修改门店",
     "terminal.register": "登记终端",
     "terminal.update": "修改终端参数",
     "terminal.key_rotate": "更换终端密钥",

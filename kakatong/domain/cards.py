@@ -228,7 +228,8 @@ _LOCKED_CARD = for_update(
     "SELECT "
     + ", ".join(f"card.{f.column_name}" for f in _CARD_FIELDS)
     + ", COALESCE(level.discount_pct, 100), COALESCE(level.points_multiplier_pct, 100)"
-    " FROM card LEFT JOIN level ON level.id = card.level_id WHERE card.card_no = ?"
+    " FROM card LEFT JOIN level ON level.id = card.level_id WHERE card.card_no = ?",
+    "card",
 )
 
 

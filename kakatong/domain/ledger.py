@@ -21,11 +21,11 @@ from peewee import Case
 
 from ..store import runtime
 from ..store.codes import PAYMENT_METHODS, TRANSACTION_TYPES
-from ..store.db import db, sql, write
+from ..store.db import db, for_update, sql, write
 from ..store.models import Card, Settlement, Staff, Terminal, Transaction
 from ..store.runtime import utcnow
 from ..store.schema import JOURNAL_DAY_SUMS
-from . import audit
+from . import audit, branches
 from . import settings as shop_settings
 from .actors import CAN_READ_JOURNAL, CAN_TRANSACT, Actor
 from .cards import (
@@ -430,7 +430,7 @@ _MOVE = sql(
 )
 _NEXT_TRACE = sql(
     f"UPDATE terminal SET last_trace = CASE WHEN last_trace >= {WRAP} THEN 1"
-    " ELSE last_trace + 1 END WHERE id = ? RETURNING last_trace, batch_no"
+    " ELSE last_trace + 1 END WHERE id = ? RETURNING last_trace, batch_no, branch_id"
 )
 _NEXT_VOUCHER = sql("UPDATE merchant SET last_voucher = last_voucher + 1 RETURNING last_voucher")
 _JOURNAL_FIELDS = [
@@ -480,6 +480,7 @@ def _post(
             "status": "success",
             "card": card.id,
             "terminal": actor.terminal_pk,
+            "branch": trace[2],
             "operator": actor.staff_id,
             "operator_no": actor.staff_no,
             "trace_no": trace[0],
@@ -600,9 +601,24 @@ def voidable(original: Transaction, card_no: str | None = None) -> Card:
         raise LedgerError("not_voidable")
     if original.status == "voided":
         raise LedgerError("already_voided")
-    if Terminal.get_by_id(original.terminal_id).batch_no != original.batch_no:
+    if open_batch(original.terminal_id) != original.batch_no:
         raise LedgerError("batch_closed")
     return card
+
+
+# A terminal's open batch, its row locked to the transaction's end (on PostgreSQL; SQLite's
+# writer is alone): a settlement waits for the postings in flight at the terminal (each holds
+# the row from taking its trace number to its commit) and counts them; a void of the batch
+# and its settlement go one after the other.
+_OPEN_BATCH = for_update("SELECT batch_no FROM terminal WHERE id = ?", "terminal")
+_LOCK_CARD = for_update("SELECT id FROM card WHERE id = ?", "card")
+
+
+def open_batch(terminal_pk: int) -> int:
+    row = db.execute_sql(_OPEN_BATCH, (terminal_pk,)).fetchone()
+    if row is None:
+        raise LedgerError("terminal_not_found")
+    return row[0]
 
 
 def void(
@@ -636,6 +652,9 @@ def void(
         original = Transaction.get_or_none(Transaction.voucher_no == number)
         if original is None or not visible_to(actor, original):
             raise LedgerError("transaction_not_found")
+        # The card's row first, as every posting takes it (then its terminal's): two writes
+        # never wait on each other in opposite orders there.
+        db.execute_sql(_LOCK_CARD, (original.card_id,))
         card = voidable(original, presented)
         check_pin(card, pin, now)
         with db.atomic():
@@ -693,6 +712,7 @@ def settle(actor: Actor, now: datetime | None = None, batch_no: int | None = Non
     now = now or utcnow()
 
     def apply() -> dict:
+        open_batch(actor.terminal_pk)  # the postings in flight at the terminal are in first
         terminal = Terminal.get_by_id(actor.terminal_pk)
         if batch_no is not None and terminal.batch_no != batch_no:
             raise LedgerError("batch_settled", batch_no=six(terminal.batch_no))
@@ -722,8 +742,11 @@ def settle(actor: Actor, now: datetime | None = None, batch_no: int | None = Non
 # ---------------------------------------------------------------- opening entries
 
 
-def record_opening(card: Card, balance_fen: int, points: int, now: datetime) -> Transaction:
-    """An imported card's opening balance and points, as one `opening` journal row.
+def record_opening(
+    card: Card, balance_fen: int, points: int, now: datetime, branch_id: int
+) -> Transaction:
+    """An imported card's opening balance and points, as one `opening` journal row of the
+    branch that imported it.
 
     Runs inside the caller's write transaction (cards are imported all or nothing).
     """
@@ -736,6 +759,7 @@ def record_opening(card: Card, balance_fen: int, points: int, now: datetime) -> 
     return Transaction.create(
         type="opening",
         card=card.id,
+        branch=branch_id,
         created_at=now,
         settle_date=runtime.shop_date(now),
         amount_fen=balance_fen,
@@ -748,6 +772,20 @@ def record_opening(card: Card, balance_fen: int, points: int, now: datetime) -> 
 # ---------------------------------------------------------------- import
 
 
+def _branch_of(actor: Actor | None) -> int:
+    """The branch an actor acts at: its terminal's, else its own (a staff member limited to
+    one), else the first (the CLI, the owner at no terminal)."""
+    if actor is not None and actor.terminal_pk is not None:
+        terminal = Terminal.get_or_none(Terminal.id == actor.terminal_pk)
+        if terminal is not None and terminal.branch_id is not None:
+            return terminal.branch_id
+    if actor is not None and actor.staff_no:
+        own = branches.staff_branch(actor.staff_no)
+        if own is not None:
+            return own
+    return branches.first().id
+
+
 def import_cards(rows: list[dict], now: datetime | None = None, actor: Actor | None = None) -> int:
     """Activate the checked rows of an import (cards.parse_import) and record their opening
     balances and points, all in one transaction: a file is imported whole or not at all."""
@@ -755,10 +793,11 @@ def import_cards(rows: list[dict], now: datetime | None = None, actor: Actor | N
     now = now or utcnow()
 
     def apply() -> int:
+        branch_id = _branch_of(actor)
         for row in rows:
             card = activate_parsed(row)
             if row["balance_fen"] or row["points"]:
-                record_opening(card, row["balance_fen"], row["points"], now)
+                record_opening(card, row["balance_fen"], row["points"], now, branch_id)
         audit.record(
             actor, "card.import", None, cards=len(rows),
             balance_fen=sum(r["balance_fen"] for r in rows),
@@ -817,28 +856,40 @@ def verify() -> list[str]:
         if card.balance_fen < 0 or card.points < 0:
             problems.append(f"card {card.card_no}: negative balance or points")
     problems += _offline_problems()
+    problems += _branch_problems()
     problems += _daily_sum_problems()
     return problems
 
 
+_WITHOUT_BRANCH = sql(
+    "SELECT 'journal row ' || id FROM journal WHERE branch_id IS NULL"
+    " UNION ALL SELECT 'terminal ' || terminal_id FROM terminal WHERE branch_id IS NULL"
+)
+
+
+def _branch_problems() -> list[str]:
+    """Every terminal is a branch's, and every journal row says its branch."""
+    return [f"{what} has no branch" for (what,) in db.execute_sql(_WITHOUT_BRANCH).fetchall()]
+
+
 _KEPT_DAILY_SUMS = sql(
-    "SELECT settle_date, type, status, count, amount_fen, points FROM journal_day"
+    "SELECT settle_date, branch_id, type, status, count, amount_fen, points FROM journal_day"
 )
 
 
 def _daily_sum_problems() -> list[str]:
     """The journal's daily sums (JournalDay, which the statistics and the journal's counts
     read) are what the journal adds up to, day by day, type by type, status by status."""
-    added = {tuple(row[:3]): tuple(row[3:]) for row in db.execute_sql(sql(JOURNAL_DAY_SUMS))}
+    added = {tuple(row[:4]): tuple(row[4:]) for row in db.execute_sql(sql(JOURNAL_DAY_SUMS))}
     kept = {
-        tuple(row[:3]): tuple(row[3:])
+        tuple(row[:4]): tuple(row[4:])
         for row in db.execute_sql(_KEPT_DAILY_SUMS)
-        if tuple(row[3:]) != (0, 0, 0)
+        if tuple(row[4:]) != (0, 0, 0)
     }
     return [
-        f"daily sums {' '.join(key)}: kept {kept.get(key, (0, 0, 0))} (count, fen, points), "
-        f"the journal adds up to {added.get(key, (0, 0, 0))}"
-        for key in sorted(set(added) | set(kept))
+        f"daily sums {' '.join(map(str, key))}: kept {kept.get(key, (0, 0, 0))} "
+        f"(count, fen, points), the journal adds up to {added.get(key, (0, 0, 0))}"
+        for key in sorted(set(added) | set(kept), key=str)
         if added.get(key) != kept.get(key)
     ]
 

@@ -21,7 +21,7 @@ from ..store.codes import (
     TRANSACTION_TYPES,
 )
 from ..store.models import Transaction
-from . import ledger
+from . import branches, ledger
 from . import settings as shop_settings
 from .actors import Actor
 from .errors import LedgerError
@@ -43,6 +43,7 @@ class Receipt:
     receipt_title: str
     merchant_name: str
     merchant_id: str
+    branch_name: str | None  # 门店: the branch of a chain it was made at; None in a single shop
     terminal_id: str | None
     operator_no: str | None
     operator_name: str | None
@@ -77,7 +78,7 @@ class Receipt:
     offline: bool  # 离线交易: made offline, uploaded at `date` `time`
     sold_at: str | None  # an offline one: when the terminal made the sale, YYYY-MM-DD HH:MM:SS
     copies: tuple[str, ...]  # one label per copy printed
-    shop_address: str  # the slip's footer, from the shop's settings ("": none)
+    shop_address: str  # the slip's footer: its branch's address, else the shop's ("": none)
     shop_phone: str
     receipt_footer: str  # the owner's line
 
@@ -106,6 +107,7 @@ def lines(r: Receipt) -> tuple[Line, ...]:
     rows = [
         Line("merchant_name", "商户名称", "MERCHANT NAME", r.merchant_name),
         Line("merchant_id", "商户编号", "MERCHANT NO.", r.merchant_id),
+        *([Line("branch", "门店", "BRANCH", r.branch_name)] if r.branch_name else []),
         Line("terminal_id", "终端编号", "TERMINAL ID", r.terminal_id),
         Line("operator", "操作员", "OPERATOR", operator or None),
         Line("card_no", "卡号", "CARD NO.", r.card_no),
@@ -236,6 +238,7 @@ def build(record: Transaction) -> Receipt:
     operator = record.operator if record.operator_id else None
     card = record.card
     level = card.level if card.level_id else None
+    branch = record.branch if record.branch_id and branches.is_chain() else None
     when = runtime.local(record.created_at)
     paid = abs(record.amount_fen)
     price = record.price_fen if record.price_fen not in (None, paid) else None
@@ -256,6 +259,7 @@ def build(record: Transaction) -> Receipt:
         receipt_title=shop["receipt_title"],
         merchant_name=shop["merchant_name"],
         merchant_id=shop["merchant_id"],
+        branch_name=branch.name if branch else None,
         terminal_id=terminal.terminal_id if terminal else None,
         operator_no=record.operator_no,
         operator_name=operator.name if operator else None,
@@ -292,7 +296,7 @@ def build(record: Transaction) -> Receipt:
             runtime.local(record.sold_at).strftime("%Y-%m-%d %H:%M:%S") if record.sold_at else None
         ),
         copies=copies(terminal.receipt_copies if terminal else len(COPY_LABELS)),
-        shop_address=shop["shop_address"],
+        shop_address=(branch.address if branch and branch.address else shop["shop_address"]),
         shop_phone=shop["shop_phone"],
         receipt_footer=shop["receipt_footer"],
     )

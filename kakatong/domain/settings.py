@@ -147,7 +147,10 @@ def update(changes: dict, actor: Actor | None = None) -> dict:
             Merchant.update(**merchant_changes).execute()
         for key, value in changes.items():
             if key in SPECS:
-                Setting.replace(key=key, value=json.dumps(value)).execute()
+                text = json.dumps(value)
+                Setting.insert(key=key, value=text).on_conflict(
+                    conflict_target=[Setting.key], update={Setting.value: text}
+                ).execute()
         changed = {k: {"from": was[k], "to": v} for k, v in changes.items() if was[k] != v}
         if changed:
             audit.record(actor, "settings.update", None, **changed)

@@ -98,8 +98,10 @@ def guarded(key: str, check: Callable[[], bool]) -> bool:
         locked_until = now + timedelta(minutes=values["password_lock_minutes"])
 
     def count() -> None:
-        PasswordGuard.replace(
-            key=key, failures=failures, locked_until=locked_until, updated_at=now
+        counted = dict(failures=failures, locked_until=locked_until, updated_at=now)
+        PasswordGuard.insert(key=key, **counted).on_conflict(
+            conflict_target=[PasswordGuard.key],
+            update={getattr(PasswordGuard, name): value for name, value in counted.items()},
         ).execute()
         # Guesses at made-up staff numbers leave rows; a day later they mean nothing.
         PasswordGuard.delete().where(PasswordGuard.updated_at < now - timedelta(days=1)).execute()

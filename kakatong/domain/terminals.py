@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 from ..store import runtime
 from ..store.db import write
 from ..store.models import Terminal
-from . import audit
+from . import audit, branches
 from .actors import Actor
 from .errors import LedgerError
 from .formats import TERMINAL_ID, WRAP, after
@@ -240,7 +240,10 @@ def register(terminal_id: object, name: object, actor: Actor | None = None) -> t
         if Terminal.select().where(Terminal.terminal_id == terminal_id).exists():
             raise LedgerError("terminal_exists")
         audit.record(actor, "terminal.register", terminal_id, name=name.strip())
-        return Terminal.create(terminal_id=terminal_id, name=name.strip(), key_hash=_key_hash(key))
+        return Terminal.create(
+            terminal_id=terminal_id, name=name.strip(), key_hash=_key_hash(key),
+            branch=branches.first(),
+        )  # fmt: skip
 
     return write(apply), key
 

@@ -390,12 +390,24 @@ def prepare_restore(backup_file: Path, work: Path, newest: int) -> Check:
         why = refusal(check, newest)
         if why:
             raise BackupError(why)
+        _without_sessions(work)
         # What was checked, so that apply_restore writes exactly that or nothing.
         Path(f"{work}.sha256").write_text(sha256_of(work))
     except BaseException:
         discard(work)
         raise
     return check
+
+
+def _without_sessions(work: Path) -> None:
+    """The sessions a backup holds were signed in when it was made: after a restore everyone
+    signs in again (the restore page keeps its owner's own)."""
+    copy = sqlite3.connect(str(work), isolation_level=None)
+    try:
+        if copy.execute("SELECT 1 FROM sqlite_master WHERE name = 'staff_session'").fetchone():
+            copy.execute("DELETE FROM staff_session")
+    finally:
+        copy.close()
 
 
 def discard(work: Path) -> None:

@@ -8,7 +8,6 @@ append-only (schema.JOURNAL_TRIGGERS).
 from __future__ import annotations
 
 from peewee import (
-    SQL,
     BooleanField,
     CharField,
     Check,
@@ -30,7 +29,7 @@ from .codes import (
     PAYMENT_METHODS,
     ROLES,
 )
-from .db import db
+from .db import by_engine, db
 from .runtime import utcnow
 
 
@@ -71,9 +70,23 @@ class Setting(BaseModel):
     value = TextField()
 
 
+class Branch(BaseModel):
+    """A branch of the shop (门店): a single shop has one, a chain on one PostgreSQL one per
+    shop. Cards, members, levels and balances are the chain's; each terminal is a branch's,
+    and each journal row says the branch it was made at."""
+
+    name = CharField(unique=True)
+    address = CharField(default="")  # printed on the branch's slips
+    created_at = DateTimeField(default=utcnow)
+
+
 class Terminal(BaseModel):
     terminal_id = CharField(max_length=8, unique=True)
     name = CharField(default="")
+    # Every terminal is a branch's (NULL only in an upgrade's own transaction; verify says
+    # any it finds): a column added to a table SQLite cannot declare NOT NULL with a
+    # reference.
+    branch = ForeignKeyField(Branch, null=True, backref="terminals", on_delete="RESTRICT")
     kind = CharField(default="pos", constraints=[_in("kind", ("pos", "backoffice"))])
     key_hash = CharField(null=True)
     last_trace = IntegerField(default=0, constraints=[Check("last_trace >= 0")])
@@ -113,6 +126,9 @@ class Staff(BaseModel):
     password_hash = CharField(null=True)
     active = BooleanField(default=True)
     created_at = DateTimeField(default=utcnow)
+    # A supervisor (or an operator) of one branch: their reading of the journal and their
+    # authorisations (void, PIN reset) are that branch's. NULL: the whole chain.
+    branch = ForeignKeyField(Branch, null=True, on_delete="RESTRICT", index=False)
 
 
 class PasswordGuard(BaseModel):
@@ -168,7 +184,7 @@ class Card(BaseModel):
 
 # The few names with a digit in them: a search text with a digit (a phone, a card number) can
 # be part of no other name, and is looked for here instead of in every name (cards.search).
-NAMES_WITH_DIGITS = SQL("name GLOB '*[0-9]*'")
+NAMES_WITH_DIGITS = by_engine("name GLOB '*[0-9]*'", "name ~ '[0-9]'")
 Card.add_index(Card.index(Card.name, name="card_name_digits", where=NAMES_WITH_DIGITS))
 
 
@@ -181,6 +197,9 @@ class Transaction(BaseModel):
     # staff are disabled, never deleted. Every index costs each insert.
     card = ForeignKeyField(Card, backref="journal", on_delete="RESTRICT", index=False)
     terminal = ForeignKeyField(Terminal, null=True, on_delete="RESTRICT", index=False)
+    # The branch the terminal belonged to when the row was posted (set on every posting;
+    # verify says any row without one).
+    branch = ForeignKeyField(Branch, null=True, on_delete="RESTRICT", index=False)
     operator = ForeignKeyField(Staff, null=True, on_delete="RESTRICT", index=False)
     operator_no = CharField(null=True)
     trace_no = IntegerField(null=True)
@@ -242,6 +261,7 @@ class JournalDay(BaseModel):
     adds the journal up again and compares."""
 
     settle_date = DateField()
+    branch_id = IntegerField()  # the rows' branch (a NULL branch cannot be summed here)
     type = CharField()
     status = CharField()
     count = IntegerField(default=0)
@@ -250,7 +270,7 @@ class JournalDay(BaseModel):
 
     class Meta:
         table_name = "journal_day"
-        indexes = ((("settle_date", "type", "status"), True),)
+        indexes = ((("settle_date", "branch_id", "type", "status"), True),)
 
 
 class Settlement(BaseModel):
@@ -307,6 +327,27 @@ class OfflineUpload(BaseModel):
         )
 
 
+class StaffSession(BaseModel):
+    """A signed-in session: a terminal's or the API's bearer token (`api`), or a back-office
+    sign-in (`web`). Kept in the database so that every process of a chain knows it and a
+    restart keeps it; the token itself is never stored, only its keyed hash (`key`)."""
+
+    key = CharField(primary_key=True, max_length=64)  # HMAC-SHA256(secret_key, token), hex
+    kind = CharField(constraints=[_in("kind", ("api", "web"))])
+    staff_no = CharField(index=True)
+    actor = TextField()  # JSON: the Actor the session acts as
+    started_at = DateTimeField(default=utcnow)
+    last_seen_at = DateTimeField(default=utcnow)
+    locked = BooleanField(default=False)  # 锁定
+    # A session opened from another one (系统设置 from an operator's): the other's key, and
+    # its own idle limit.
+    parent = CharField(null=True, index=True)
+    idle_seconds = IntegerField(null=True)
+
+    class Meta:
+        table_name = "staff_session"
+
+
 class AuditLog(BaseModel):
     """Who did what, when, from where: staff, card status, PIN resets, settings, voids.
 
@@ -328,6 +369,7 @@ ALL_MODELS = [
     Meta,
     Merchant,
     Setting,
+    Branch,
     Terminal,
     Staff,
     PasswordGuard,
@@ -338,4 +380,5 @@ ALL_MODELS = [
     Settlement,
     AuditLog,
     OfflineUpload,
+    StaffSession,
 ]

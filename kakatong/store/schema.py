@@ -9,16 +9,21 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
+from peewee import ForeignKeyField
 from playhouse.migrate import SqliteMigrator
 
-from .db import db, write
+from .db import db, is_postgres, serialised, write
 from .models import (
     ALL_MODELS,
     AuditLog,
+    Branch,
     Card,
     JournalDay,
+    Merchant,
     Meta,
     OfflineUpload,
+    Staff,
+    StaffSession,
     Terminal,
     Transaction,
 )
@@ -31,7 +36,8 @@ JOURNAL_TRIGGERS = [
     """CREATE TRIGGER IF NOT EXISTS journal_money_immutable
        BEFORE UPDATE OF type, card_id, terminal_id, amount_fen, price_fen, discount_pct,
            purchase_fen, points, balance_after_fen, points_after, trace_no, voucher_no, batch_no,
-           created_at, settle_date, original_id, request_id, offline, sold_at ON journal
+           created_at, settle_date, original_id, request_id, offline, sold_at, branch_id
+           ON journal
        BEGIN SELECT RAISE(ABORT, 'journal rows are append-only'); END""",
     """CREATE TRIGGER IF NOT EXISTS journal_status_once BEFORE UPDATE OF status ON journal
        WHEN NOT (OLD.status = 'success' AND NEW.status = 'voided')
@@ -74,41 +80,156 @@ OFFLINE_TRIGGERS = [
 # writes it: a new row adds itself to its day, type and status; a void's original moves from
 # success to voided. The journal is append-only, so no other change can reach them; verify
 # adds the journal up again.
-_ADD_TO_DAY = """INSERT INTO journal_day (settle_date, type, status, count, amount_fen, points)
-           VALUES ({row}.settle_date, {row}.type, {row}.status, 1, {row}.amount_fen, {row}.points)
-           ON CONFLICT (settle_date, type, status) DO UPDATE SET count = count + 1,
-               amount_fen = amount_fen + excluded.amount_fen, points = points + excluded.points;"""
+_ADD_TO_DAY = """INSERT INTO journal_day
+               (settle_date, branch_id, type, status, count, amount_fen, points)
+           VALUES ({row}.settle_date, {row}.branch_id, {row}.type, {row}.status, 1,
+               {row}.amount_fen, {row}.points)
+           ON CONFLICT (settle_date, branch_id, type, status) DO UPDATE SET count = {day}count + 1,
+               amount_fen = {day}amount_fen + excluded.amount_fen,
+               points = {day}points + excluded.points;"""
 SUMMARY_TRIGGERS = [
     f"""CREATE TRIGGER IF NOT EXISTS journal_day_insert AFTER INSERT ON journal
-       BEGIN {_ADD_TO_DAY.format(row="NEW")} END""",
+       BEGIN {_ADD_TO_DAY.format(row="NEW", day="")} END""",
     f"""CREATE TRIGGER IF NOT EXISTS journal_day_status AFTER UPDATE OF status ON journal
        WHEN NEW.status IS NOT OLD.status
        BEGIN
            UPDATE journal_day SET count = count - 1, amount_fen = amount_fen - OLD.amount_fen,
                points = points - OLD.points
-           WHERE settle_date = OLD.settle_date AND type = OLD.type AND status = OLD.status;
-           {_ADD_TO_DAY.format(row="NEW")}
+           WHERE settle_date = OLD.settle_date AND branch_id = OLD.branch_id
+               AND type = OLD.type AND status = OLD.status;
+           {_ADD_TO_DAY.format(row="NEW", day="")}
        END""",
 ]
 
 
+# The same rules on PostgreSQL, as its triggers: a function that refuses with the rule's
+# words (SQLSTATE 23001, restrict_violation), and one that keeps the daily sums. TRUNCATE,
+# which no row trigger sees there, is refused too.
+PG_FUNCTIONS = [
+    """CREATE OR REPLACE FUNCTION kakatong_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN RAISE EXCEPTION USING MESSAGE = TG_ARGV[0], ERRCODE = 'restrict_violation'; END
+       $$""",
+    f"""CREATE OR REPLACE FUNCTION kakatong_journal_day() RETURNS trigger LANGUAGE plpgsql AS $$
+       BEGIN
+           IF TG_OP = 'UPDATE' THEN
+               UPDATE journal_day SET count = count - 1,
+                   amount_fen = amount_fen - OLD.amount_fen, points = points - OLD.points
+               WHERE settle_date = OLD.settle_date AND branch_id = OLD.branch_id
+               AND type = OLD.type AND status = OLD.status;
+           END IF;
+           {_ADD_TO_DAY.format(row="NEW", day="journal_day.")}
+           RETURN NULL;
+       END $$""",
+]
+_MONEY_COLUMNS = (
+    "type, card_id, terminal_id, amount_fen, price_fen, discount_pct, purchase_fen, points,"
+    " balance_after_fen, points_after, trace_no, voucher_no, batch_no, created_at, settle_date,"
+    " original_id, request_id, offline, sold_at, branch_id"
+)
+_AS_SENT = (
+    "terminal_id, offline_trace_no, fingerprint, payload, type, card_no, amount_fen, points,"
+    " service_code, operator_no, received_at, uploaded_by"
+)
+
+
+def _pg_refusal(name: str, when: str, table: str, message: str, condition: str = "") -> str:
+    level = "STATEMENT" if when.endswith("TRUNCATE") else "ROW"
+    guard = f" WHEN ({condition})" if condition else ""
+    return (
+        f"CREATE OR REPLACE TRIGGER {name} {when} ON {table} FOR EACH {level}{guard}"
+        f" EXECUTE FUNCTION kakatong_refuse('{message}')"
+    )
+
+
+PG_TRIGGERS = [
+    _pg_refusal("journal_no_delete", "BEFORE DELETE", "journal", "journal rows cannot be deleted"),
+    _pg_refusal("journal_no_truncate", "BEFORE TRUNCATE", "journal",
+                "journal rows cannot be deleted"),
+    _pg_refusal("journal_money_immutable", f"BEFORE UPDATE OF {_MONEY_COLUMNS}", "journal",
+                "journal rows are append-only"),
+    _pg_refusal("journal_status_once", "BEFORE UPDATE OF status", "journal",
+                "only success -> voided",
+                "NOT (OLD.status = 'success' AND NEW.status = 'voided')"),
+    _pg_refusal("audit_no_delete", "BEFORE DELETE", "audit_log", "audit rows cannot be deleted"),
+    _pg_refusal("audit_no_truncate", "BEFORE TRUNCATE", "audit_log",
+                "audit rows cannot be deleted"),
+    _pg_refusal("audit_no_update", "BEFORE UPDATE", "audit_log", "audit rows cannot be changed"),
+    _pg_refusal("offline_upload_no_delete", "BEFORE DELETE", "offline_upload",
+                "offline uploads cannot be deleted"),
+    _pg_refusal("offline_upload_no_truncate", "BEFORE TRUNCATE", "offline_upload",
+                "offline uploads cannot be deleted"),
+    # (only while failed: a resolved one meets resolved_once, as on SQLite)
+    _pg_refusal("offline_upload_as_sent", f"BEFORE UPDATE OF {_AS_SENT}", "offline_upload",
+                "an offline upload stays as it was sent", "OLD.status = 'failed'"),
+    _pg_refusal("offline_upload_resolved_once", "BEFORE UPDATE", "offline_upload",
+                "only a failed upload is resolved, once", "OLD.status <> 'failed'"),
+    _pg_refusal("offline_upload_sale_time_once", "BEFORE UPDATE OF sold_at", "offline_upload",
+                "an offline upload stays as it was sent",
+                "OLD.sold_at IS NOT NULL AND NEW.sold_at IS DISTINCT FROM OLD.sold_at"),
+    """CREATE OR REPLACE TRIGGER journal_day_insert AFTER INSERT ON journal
+       FOR EACH ROW EXECUTE FUNCTION kakatong_journal_day()""",
+    """CREATE OR REPLACE TRIGGER journal_day_status AFTER UPDATE OF status ON journal
+       FOR EACH ROW WHEN (NEW.status IS DISTINCT FROM OLD.status)
+       EXECUTE FUNCTION kakatong_journal_day()""",
+]  # fmt: skip
+
+
+def _pg_amcheck() -> None:
+    """amcheck (PostgreSQL's contrib), for verify's check of the indexes, where the database's
+    user may install it; without it verify checks the rest."""
+    try:
+        with db.atomic():
+            db.execute_sql("CREATE EXTENSION IF NOT EXISTS amcheck")
+    except Exception as exc:
+        logging.getLogger("kakatong").info("amcheck not installed (%s): verify checks less", exc)
+
+
+def trigger_names() -> set[str]:
+    """The triggers a database of this schema has (verify checks they are all there)."""
+    if is_postgres():
+        return {t.split()[4] for t in PG_TRIGGERS}
+    texts = (*JOURNAL_TRIGGERS, *AUDIT_TRIGGERS, *OFFLINE_TRIGGERS, *SUMMARY_TRIGGERS)
+    return {t.split()[5] for t in texts}
+
+
 def install_triggers() -> None:
-    for sql in (*JOURNAL_TRIGGERS, *AUDIT_TRIGGERS, *OFFLINE_TRIGGERS, *SUMMARY_TRIGGERS):
-        db.execute_sql(sql)
+    if is_postgres():
+        for text in (*PG_FUNCTIONS, *PG_TRIGGERS):
+            db.execute_sql(text)
+        return
+    for text in (*JOURNAL_TRIGGERS, *AUDIT_TRIGGERS, *OFFLINE_TRIGGERS, *SUMMARY_TRIGGERS):
+        db.execute_sql(text)
+
+
+def _pg_text_columns() -> None:
+    """PostgreSQL holds peewee's VARCHAR(255) to 255 characters, SQLite any length: the
+    texts are made TEXT, so that both engines take the same values (the edges limit what
+    they accept)."""
+    rows = db.execute_sql(
+        "SELECT table_name, column_name FROM information_schema.columns"
+        " WHERE table_schema = current_schema() AND data_type = 'character varying'"
+        " ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    by_table: dict[str, list[str]] = {}
+    for table, column in rows:
+        by_table.setdefault(table, []).append(column)
+    for table, columns in by_table.items():
+        changes = ", ".join(f'ALTER COLUMN "{c}" TYPE TEXT' for c in columns)
+        db.execute_sql(f'ALTER TABLE "{table}" {changes}')
 
 
 # The statistics' sums as the journal gives them, for a migration to fill JournalDay with and
 # for verify to compare it with.
 JOURNAL_DAY_SUMS = (
-    "SELECT settle_date, type, status, COUNT(*), SUM(amount_fen), SUM(points) FROM journal"
-    " GROUP BY settle_date, type, status"
+    "SELECT settle_date, branch_id, type, status, COUNT(*), SUM(amount_fen), SUM(points)"
+    " FROM journal GROUP BY settle_date, branch_id, type, status"
 )
 
 
 # The schema's version. A fresh database is created at the newest version from the models; an
 # older one is brought forward by MIGRATIONS[v] for each v above its version, with
 # playhouse.migrate (add a column, an index…), never by dropping data.
-SCHEMA_VERSION = 7
+SCHEMA_VERSION = 8
 
 
 def add_columns(fields) -> None:
@@ -123,6 +244,12 @@ def add_columns(fields) -> None:
         column, params = ctx.sql(field.ddl(ctx)).query()
         if params:
             raise ValueError(f"{field.name}: a column definition with parameters")
+        if isinstance(field, ForeignKeyField):
+            # (a table's own references are table constraints; an added column's its own)
+            target = field.rel_model._meta.table_name
+            column += f' REFERENCES "{target}" ("{field.rel_field.column_name}")'
+            if field.on_delete:
+                column += f" ON DELETE {field.on_delete}"
         if field.default is not None:
             # ALTER TABLE takes no bound parameters: the default, one of our models' own
             # constants, is written as a literal.
@@ -199,14 +326,37 @@ def _v7_years_of_data(migrator: SqliteMigrator) -> None:
 
     db.execute_sql('DROP INDEX IF EXISTS "journal_type_settle_date"')
     db.execute_sql('DROP INDEX IF EXISTS "journal_status_settle_date"')
-    db.create_tables([JournalDay])
     Transaction._schema.create_indexes(safe=True)
     Card._schema.create_indexes(safe=True)
-    db.execute_sql("DELETE FROM journal_day")  # (a database made from the newer models)
+    # (JournalDay is made by _v8_branches, by branch.)
+
+
+def _v8_branches(migrator: SqliteMigrator) -> None:
+    """A chain's parts: branches (门店), the shop's one made from its merchant, with every
+    terminal and every journal row in it; staff limited to a branch; the journal's daily sums
+    by branch too; signed-in sessions kept in the database."""
+    db.create_tables([Branch, StaffSession])
+    add_columns((Terminal.branch, Staff.branch, Transaction.branch))
+    Terminal._schema.create_indexes(safe=True)
+    merchant = Merchant.select(Merchant.merchant_name).first()
+    if merchant is not None:
+        first = Branch.create(name=DEFAULT_BRANCH)
+        db.execute_sql("UPDATE terminal SET branch_id = ?", (first.id,))
+        db.execute_sql("UPDATE journal SET branch_id = ?", (first.id,))
+    # The money trigger names branch_id, the daily sums are by branch: upgrade() installs
+    # them again after the migrations.
+    for trigger in ("journal_money_immutable", "journal_day_insert", "journal_day_status"):
+        db.execute_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+    db.execute_sql("DROP TABLE IF EXISTS journal_day")
+    db.create_tables([JournalDay])
     db.execute_sql(
-        "INSERT INTO journal_day (settle_date, type, status, count, amount_fen, points) "
-        + JOURNAL_DAY_SUMS
+        "INSERT INTO journal_day (settle_date, branch_id, type, status, count, amount_fen,"
+        " points) " + JOURNAL_DAY_SUMS
     )
+
+
+# The one branch of a single shop (renamed by its owner once it opens a second).
+DEFAULT_BRANCH = "本店"
 
 
 MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {
@@ -216,6 +366,7 @@ MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {
     5: _v5_discount,
     6: _v6_offline,
     7: _v7_years_of_data,
+    8: _v8_branches,
 }
 
 
@@ -227,8 +378,14 @@ def upgrade() -> tuple[int, int]:
     """Create or upgrade the schema; returns (version before, version now). Safe to repeat."""
 
     def apply() -> tuple[int, int]:
+        # Processes starting at once on one new PostgreSQL database: one creates the schema,
+        # the others wait here, then find it made.
+        serialised("schema")
         if not Meta.table_exists():
             db.create_tables(ALL_MODELS)
+            if is_postgres():
+                _pg_text_columns()
+                _pg_amcheck()
             Meta.create(key="schema_version", value=str(SCHEMA_VERSION))
             install_triggers()
             return 0, SCHEMA_VERSION
@@ -263,6 +420,8 @@ def analyse() -> None:
     limit looks at a few hundred entries of each index, a few milliseconds however large the
     journal. A small shop's database gets none (and loses any it had): statistics of a few rows
     would mislead the planner once the journal has grown."""
+    if is_postgres():
+        return  # its autovacuum daemon keeps the statistics
     (rows,) = db.execute_sql("SELECT COALESCE(MAX(id), 0) FROM journal").fetchone()
     if rows >= ANALYSE_FROM_ROWS:
         db.execute_sql("PRAGMA analysis_limit = 400")
@@ -272,4 +431,53 @@ def analyse() -> None:
 
 
 def integrity_check() -> list[str]:
-    return [row[0] for row in db.execute_sql("PRAGMA integrity_check").fetchall()]
+    """The database's own checks, ["ok"] when all pass: SQLite's integrity_check; on
+    PostgreSQL (whose pages have no such check), that every constraint is validated and every
+    index valid, and amcheck's B-tree check of each index where the extension is installed.
+    On both, that every trigger of the append-only rules and the daily sums is there (and, on
+    PostgreSQL, enabled)."""
+    if is_postgres():
+        found = _pg_checks()
+    else:
+        found = [row[0] for row in db.execute_sql("PRAGMA integrity_check").fetchall()]
+        found = [] if found == ["ok"] else found
+        present = {r[0] for r in db.execute_sql("SELECT name FROM sqlite_master WHERE type = ?",
+                                                ("trigger",))}  # fmt: skip
+        found += [f"trigger {name} is missing" for name in sorted(trigger_names() - present)]
+    return found or ["ok"]
+
+
+def _pg_checks() -> list[str]:
+    found = []
+    triggers = dict(
+        db.execute_sql(
+            "SELECT t.tgname, t.tgenabled FROM pg_trigger t JOIN pg_class c ON c.oid = t.tgrelid"
+            " WHERE c.relnamespace = current_schema()::regnamespace AND NOT t.tgisinternal"
+        ).fetchall()
+    )
+    for name in sorted(trigger_names()):
+        if name not in triggers:
+            found.append(f"trigger {name} is missing")
+        elif triggers[name] == "D":
+            found.append(f"trigger {name} is disabled")
+    for name, table in db.execute_sql(
+        "SELECT con.conname, c.relname FROM pg_constraint con JOIN pg_class c"
+        " ON c.oid = con.conrelid WHERE c.relnamespace = current_schema()::regnamespace"
+        " AND NOT con.convalidated"
+    ).fetchall():
+        found.append(f"constraint {name} on {table} is not validated")
+    indexes = db.execute_sql(
+        "SELECT i.relname, x.indisvalid FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid"
+        " JOIN pg_am am ON am.oid = i.relam"
+        " WHERE i.relnamespace = current_schema()::regnamespace AND am.amname = 'btree'"
+    ).fetchall()
+    found += [f"index {name} is not valid" for name, valid in indexes if not valid]
+    amcheck = db.execute_sql("SELECT 1 FROM pg_extension WHERE extname = 'amcheck'").fetchone()
+    if amcheck:
+        for name, valid in indexes:
+            if valid:
+                try:
+                    db.execute_sql("SELECT bt_index_check(?::regclass)", (name,))
+                except Exception as exc:  # a damaged index, said as the server says it
+                    found.append(f"index {name}: {exc}")
+    return found

@@ -81,8 +81,12 @@ def data_dir() -> Path:
 
 
 def database_files() -> dict[str, int]:
-    """The database's files and their sizes in bytes: the file, its WAL and shared memory."""
-    path = current_app.config["KAKATONG"].database_path
+    """The database's files and their sizes in bytes: the file, its WAL and shared memory
+    (none for a chain's PostgreSQL, whose files are its server's)."""
+    config = current_app.config["KAKATONG"]
+    if config.on_postgres:
+        return {}
+    path = config.database_path
     sizes = {}
     for suffix in ("", "-wal", "-shm"):
         part = path.with_name(path.name + suffix)
@@ -127,6 +131,8 @@ def backup_check() -> dict:
         log.exception("readyz: the backup service's status failed")
         return {"ok": False, "detail": f"{type(exc).__name__}: {exc}"}
     if status is None:
+        if current_app.config["KAKATONG"].on_postgres:
+            return {"ok": True, "detail": "the chain's PostgreSQL is backed up by its server"}
         return {"ok": True, "detail": "backups not running"}
     last = status.last_good
     when = f"last good backup {iso(last.made_at)}" if last is not None else "no backup yet"

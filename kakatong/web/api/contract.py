@@ -130,7 +130,9 @@ class Operation:
     ok: dict = field(default_factory=dict)
     status: int = 200
     errors: tuple = ()
-    writes: bool = True  # may write to the database: a full disk answers `storage_full`
+    # may write to the database: a full disk answers `storage_full`, a chain's database that
+    # kept undoing the write for concurrent ones `database_busy`
+    writes: bool = True
 
     @property
     def fields(self) -> tuple[str, ...]:
@@ -148,7 +150,8 @@ class Operation:
         """The OpenAPI operation. The refusals every guarded view can give are added here: a
         session (`not_signed_in`), a locked session (`terminal_locked`, but for the few views
         that answer `while_locked`), a role (`not_permitted`), a JSON object body
-        (`bad_request`) and, where the view writes, a full disk (`storage_full`). Every code
+        (`bad_request`) and, where the view writes, a full disk (`storage_full`) and a chain's
+        database too busy to take the write (`database_busy`). Every code
         is looked up in errors.ERRORS (a KeyError names an unknown one), so the document
         states the status the code really answers."""
         roles = self.roles
@@ -163,7 +166,7 @@ class Operation:
         if self.body is not None and "bad_request" not in codes:
             codes.append("bad_request")
         if self.writes:
-            codes.append("storage_full")
+            codes += ["storage_full", "database_busy"]
         error_codes = {code: ERRORS[code][0] for code in dict.fromkeys(codes)}
         allowed = sorted(roles) if roles is not None else []
         if roles is None:

@@ -38,8 +38,9 @@ POST /api/v1/session/lock) answers `terminal_locked` (423) to all but GET and DE
 /api/v1/session and POST /api/v1/session/unlock. Every refusal is \
 `{\"error\": code, \"message\": 中文}` with the status the code always has \
 (`x-error-codes` on each operation); an unknown path is `not_found` (404), a wrong method \
-`method_not_allowed` (405), a full disk `storage_full` (503: nothing was written), a fault of \
-the server `internal_error` (500)."""
+`method_not_allowed` (405), a full disk `storage_full` (503: nothing was written), a chain's \
+database too busy to take a write `database_busy` (503: nothing was written; send it again), a \
+fault of the server `internal_error` (500)."""
 
 
 def document() -> dict:

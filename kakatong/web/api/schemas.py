@@ -695,6 +695,11 @@ _RECORDS = {
             "receipt_title": string_schema(None, description="签购单名"),
             "merchant_name": string_schema(None, description="商户名"),
             "merchant_id": string_schema("^[0-9]{15}$", description="商户号"),
+            "branch_name": string_schema(
+                None,
+                nullable=True,
+                description="门店: the branch of a chain it was made at; null in a single shop",
+            ),
             "terminal_id": string_schema(None, nullable=True, description="终端号"),
             "operator_no": string_schema(None, nullable=True, description="操作员号"),
             "operator_name": string_schema(None, nullable=True),
@@ -772,7 +777,9 @@ _RECORDS = {
                 "description": "one label per copy the terminal prints",
             },
             "shop_address": string_schema(
-                None, description='门店地址, from the settings ("": none)'
+                None,
+                description="门店地址: in a chain the branch's address where it has one, else the "
+                'settings\' ("": none)',
             ),
             "shop_phone": string_schema(None, description='门店电话, from the settings ("": none)'),
             "receipt_footer": string_schema(None, description='签购单底部文字 ("": none)'),
@@ -792,6 +799,7 @@ _RECORDS = {
             "receipt_title",
             "merchant_name",
             "merchant_id",
+            "branch_name",
             "terminal_id",
             "operator_no",
             "operator_name",

@@ -146,7 +146,6 @@ def whoami():
     ok={"description": "signed out (no body)"},
     status=204,
     while_locked=True,
-    writes=False,  # sessions live in memory
 )
 def sign_out():
     session_store().close(bearer_token())
@@ -161,7 +160,6 @@ def sign_out():
     _LOCK_DESCRIPTION,
     roles=ALL_ROLES,
     ok=json_response(locked_schema(True), "locked"),
-    writes=False,  # sessions live in memory
 )
 def lock_session():
     session_store().set_locked(bearer_token(), True)

@@ -186,7 +186,11 @@ def shown(found: backup.Backup | None) -> Shown | None:
 
 
 def _service() -> backup.Backups:
-    return current_app.extensions["kakatong.backups"]
+    """The backup service; on a chain's PostgreSQL there is none, and no page of it."""
+    service = current_app.extensions["kakatong.backups"]
+    if service is None:
+        abort(404)
+    return service
 
 
 @bp.app_context_processor
@@ -196,8 +200,10 @@ def _templates():
 
 def backup_warning() -> str | None:
     """The home page's warning about the backups, for the owner and the supervisor; None when
-    all is well (or for anyone else)."""
+    all is well (or for anyone else, or on a chain's PostgreSQL, which its server backs up)."""
     if not current_user.is_authenticated or current_user.role not in WARNED:
+        return None
+    if current_app.extensions["kakatong.backups"] is None:
         return None
     return _service().status().warning
 

@@ -8,6 +8,7 @@ from integer fen), so each writer can show or store it without a float.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 from collections.abc import Callable, Iterable, Sequence
@@ -32,7 +33,16 @@ from ...domain.money import format_fen
 from ...store.models import Transaction
 from ...store.runtime import local, shop_date, utcnow
 from . import bp
-from .web import JOURNAL_STATUS_NAMES, TYPE_NAMES, Pager, needs, page_arg, refused, this_page
+from .web import (
+    JOURNAL_STATUS_NAMES,
+    TYPE_NAMES,
+    Pager,
+    needs,
+    page_arg,
+    refused,
+    report_branch,
+    this_page,
+)
 
 PER_PAGE = 50
 # openpyxl writes about 2 000 journal rows a second here (CSV: about 11 000): an XLSX of more
@@ -189,6 +199,7 @@ class StatsForm(Form):
     # The fields are sent as from / to, the names the API's statistics take.
     date_from = StringField(_l("开始日期"), name="from", widget=DateInput())
     date_to = StringField(_l("结束日期"), name="to", widget=DateInput())
+    branch = SelectField(_l("门店"), validate_choice=False)
 
 
 @bp.get("/reports/stats")
@@ -200,9 +211,10 @@ def stats():
     try:
         date_from = cards.date_arg(form.date_from.data, "date_from") or today.replace(day=1)
         date_to = cards.date_arg(form.date_to.data, "date_to") or today
-        days, totals = reports.daily_stats(date_from, date_to)
+        branch_id = report_branch(form)
+        days, totals = reports.daily_stats(date_from, date_to, branch_id)
     except LedgerError as exc:
-        refused(form, exc, {"bad_request": "date_to"})
+        refused(form, exc, {"bad_request": "date_to", "branch_not_found": "branch"})
         return render_template("backoffice/stats.html", form=form, table=None, chart=None)
     form.date_from.data, form.date_to.data = date_from.isoformat(), date_to.isoformat()
     table = stats_table(days, totals)
@@ -367,6 +379,7 @@ class JournalForm(Form):
         _l("交易流水号"), render_kw={"inputmode": "numeric", "autocomplete": "off"}
     )
     terminal_id = SelectField(_l("终端"), validate_choice=False)
+    branch = SelectField(_l("门店"), validate_choice=False)
 
 
 @dataclass
@@ -407,6 +420,7 @@ def journal():
     page = page_arg()
     try:
         filters = reports.journal_filter(request.args)
+        filters = dataclasses.replace(filters, branch_id=report_branch(form))
         if fmt == "csv":
             lines, _total = reports.journal_csv(filters, journal_csv_names(), journal_csv_line())
         elif fmt:
@@ -414,7 +428,7 @@ def journal():
         else:
             rows, total = reports.journal(filters, page, PER_PAGE)
     except LedgerError as exc:
-        refused(form, exc)
+        refused(form, exc, {"branch_not_found": "branch"})
         return render_template(
             "backoffice/journal.html", form=form, columns=journal_columns(), rows=None
         )

@@ -12,11 +12,13 @@ from __future__ import annotations
 import platform
 from dataclasses import dataclass
 from datetime import datetime
+from urllib.parse import urlsplit
 
 from flask import current_app, jsonify, render_template, request
 from flask_babel import lazy_gettext as _l
 
 from ... import __version__
+from ...store.db import engine
 from ...store.models import Meta, Terminal
 from ...store.runtime import local, utcnow
 from ...store.schema import SCHEMA_VERSION
@@ -73,6 +75,17 @@ def _uptime(started: datetime, now: datetime) -> tuple[int, int, int]:
     return minutes // (24 * 60), minutes // 60 % 24, minutes % 60
 
 
+def _where_the_database_is(config) -> str:
+    """The SQLite file's path, or the chain's server and database without the password."""
+    if not config.on_postgres:
+        return str(config.database_path)
+    url = urlsplit(config.database)
+    host = url.hostname or "localhost"
+    port = f":{url.port}" if url.port else ""
+    user = f"{url.username}@" if url.username else ""
+    return f"postgresql://{user}{host}{port}{url.path}"
+
+
 def _status() -> dict:
     """Everything the page shows, as plain values (the JSON twin is this)."""
     now = utcnow()
@@ -92,7 +105,8 @@ def _status() -> dict:
         "started_at": health.iso(started),
         "uptime_seconds": int((now - started).total_seconds()),
         "database": {
-            "path": str(current_app.config["KAKATONG"].database_path),
+            "engine": engine(),
+            "path": _where_the_database_is(current_app.config["KAKATONG"]),
             "files": files,
             "size": sum(files.values()),
             "schema_version": _schema_version(),

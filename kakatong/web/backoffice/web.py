@@ -21,7 +21,7 @@ from flask_login import LoginManager, UserMixin, current_user
 from wtforms import Form, RadioField
 from wtforms.fields.choices import SelectChoice
 
-from ...domain import cards, formats
+from ...domain import branches, cards, formats
 from ...domain import settings as shop_settings
 from ...domain.actors import (
     ALL_ROLES,
@@ -144,7 +144,9 @@ def navigation() -> list[tuple[str, str, str | None]]:
     entries = [
         (url_for(endpoint), str(label), endpoint)
         for endpoint, label, roles in NAV
-        if endpoint in current_app.view_functions and current_user.role in roles
+        if endpoint in current_app.view_functions
+        and current_user.role in roles
+        and (endpoint != "backoffice.backups" or current_app.extensions["kakatong.backups"])
     ]
     path = request.path
     section = None
@@ -330,3 +332,26 @@ def page_arg() -> int:
     if text.isascii() and text.isdigit() and 1 <= len(text) <= 7:
         return min(max(int(text), 1), MAX_PAGE)
     return 1
+
+
+# ---------------------------------------------------------------- branches (门店)
+
+
+def report_branch(form: Form) -> int | None:
+    """The branch a report shows (交易统计, 交易流水): a staff member limited to a branch sees
+    only theirs; the owner of a chain chooses one, or the whole chain (None). A single shop
+    has no choice to make, and its form no `branch` field."""
+    own = branches.staff_branch(current_user.actor.staff_no)
+    if own is not None or not branches.is_chain():
+        del form.branch
+        return own
+    every = branches.every()
+    form.branch.choices = [SelectChoice("", _("全部门店"))] + [
+        SelectChoice(str(b.id), b.name) for b in every
+    ]
+    chosen = form.branch.data or ""
+    if chosen == "":
+        return None
+    if chosen not in {str(b.id) for b in every}:
+        raise LedgerError("branch_not_found")
+    return int(chosen)
