@@ -65,6 +65,14 @@ class _SessionInterface(SecureCookieSessionInterface):
         return request.is_secure
 
 
+def _refused(error: LedgerError):
+    """A refusal met outside the blueprints' own handlers: the API's callers get its JSON,
+    people a page."""
+    if request.path.startswith("/api/"):
+        return jsonify(error.as_dict()), error.status
+    return render_template("error.html", error=error, status=error.status), error.status
+
+
 def create_app(overrides: dict | None = None) -> Flask:
     config = Config.from_env(**(overrides or {}))
     app = _App(
@@ -198,29 +206,20 @@ def create_app(overrides: dict | None = None) -> Flask:
         # The route, not the path: a path may hold a card number.
         logging.getLogger("kakatong").error("storage full: %s %s refused (%s)",
                                             request.method, observe.route(), exc)  # fmt: skip
-        error = LedgerError("storage_full")
-        if request.path.startswith("/api/"):
-            return jsonify(error.as_dict()), error.status
-        return render_template("error.html", error=error, status=error.status), error.status
+        return _refused(LedgerError("storage_full"))
 
     @app.errorhandler(Busy)
     def _busy(exc: Busy):
         # PostgreSQL undid the write each time it was tried (db.write): nothing was kept.
         logging.getLogger("kakatong").warning("database busy: %s %s refused (%s)",
                                               request.method, observe.route(), exc)  # fmt: skip
-        error = LedgerError("database_busy")
-        if request.path.startswith("/api/"):
-            return jsonify(error.as_dict()), error.status
-        return render_template("error.html", error=error, status=error.status), error.status
+        return _refused(LedgerError("database_busy"))
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException):
         # Routing errors (404, 405) happen before any blueprint is chosen: answer the API's
         # callers in JSON here, people with a page.
-        error = LedgerError.for_http(exc.code)
-        if request.path.startswith("/api/"):
-            return jsonify(error.as_dict()), error.status
-        return render_template("error.html", error=error, status=error.status), error.status
+        return _refused(LedgerError.for_http(exc.code))
 
     return app
 
