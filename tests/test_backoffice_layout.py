@@ -12,6 +12,7 @@ import pytest
 from browser import chromium, expect, page_errors
 from conftest import GOLD, PASSWORDS, PINS, PLAIN, SILVER, ensure_password
 
+from kakatong.domain import branches
 from kakatong.domain.cards import IMPORT_COLUMNS
 from kakatong.web.backoffice.web import NAV
 
@@ -118,6 +119,7 @@ def scroll_cue(wrap) -> str:
 
 @pytest.mark.parametrize("size", SIZES, ids=size_id)
 def test_every_page_fits_the_width_and_the_menu_says_where_one_is(open_page, traded, app, size):
+    second = branches.create(None, "二店（东街分店）", "东街 1 号")  # a chain: 门店 in the menu
     page = open_page(size)
     sign_in(page)
     app.extensions["kakatong.backups"].run()  # 备份与恢复 lists one, with its long path
@@ -133,6 +135,8 @@ def test_every_page_fits_the_width_and_the_menu_says_where_one_is(open_page, tra
         ("会员", f"{page.base}/members/import"),
         ("员工", f"{page.base}/staff/01"),
         ("终端", f"{page.base}/terminals/10000001"),
+        ("门店", f"{page.base}/branches/{second.id}"),
+        ("员工", f"{page.base}/staff/00"),
         ("会员卡操作", f"{page.base}/cards/pin"),
     ]
     for label, url in pages:
@@ -147,6 +151,7 @@ def test_every_page_fits_the_width_and_the_menu_says_where_one_is(open_page, tra
         name = urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1] or "dashboard"
         if name in (
             "dashboard", "members", "journal", "stats", "audit", "settings", "system", "backups",
+            "branches", "10000001",
         ):  # fmt: skip
             shoot(page, name)
 

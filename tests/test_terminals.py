@@ -12,7 +12,7 @@ def test_the_terminal_parameters_of_the_manual(api):
         "terminal_id": "10000001", "name": "收银台 1", "kind": "pos", "batch_no": "000001",
         "next_trace_no": "000001", "receipt_copies": 2, "standby_type": "consume",
         "manual_entry": True, "service_code_prompt": True, "language": "zh",
-        "journal_view_from": None,
+        "branch_id": 1, "branch_name": "本店", "journal_view_from": None,
         "printer_url": "none", "printer_encoding": "gb18030", "printer_chinese_mode": True,
         "paper_mm": 58, "printer_image": False, "printer_cut": True,
         "enabled_types": ["consume", "recharge", "points_earn", "points_redeem"],
@@ -33,7 +33,7 @@ def test_the_terminal_parameters_of_the_manual(api):
         "terminal_id": "10000001", "name": "前台", "kind": "pos", "batch_no": "000001",
         "next_trace_no": "000500", "receipt_copies": 1, "standby_type": "points_earn",
         "manual_entry": False, "service_code_prompt": False, "language": "zh",
-        "journal_view_from": None,
+        "branch_id": 1, "branch_name": "本店", "journal_view_from": None,
     }  # fmt: skip
     assert body(api.transact("consume", PLAIN, amount="1"))["trace_no"] == "000500"
 

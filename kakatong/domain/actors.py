@@ -24,6 +24,9 @@ CAN_EDIT_MEMBERS = frozenset({"supervisor", "owner"})
 # off) and read the list.
 CAN_RECONCILE = frozenset({"supervisor", "owner"})
 OWNER_ONLY = frozenset({"owner"})
+# 门店: the branches, read by those who read the journal by branch and those who put
+# terminals in them.
+CAN_LIST_BRANCHES = CAN_READ_JOURNAL | CAN_CHANGE_SETTINGS
 
 
 @dataclass(frozen=True)

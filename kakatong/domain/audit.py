@@ -24,6 +24,7 @@ ACTIONS: dict[str, str] = {
     "staff.disable": "停用员工",
     "staff.enable": "启用员工",
     "staff.role": "修改角色",
+    "staff.branch": "员工所属门店",
     "staff.password_reset": "重置员工密码",
     "staff.password_change": "修改本人密码",
     "card.activate": "会员激活",

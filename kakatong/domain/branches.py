@@ -7,6 +7,8 @@ limited to one branch.
 
 from __future__ import annotations
 
+from peewee import fn
+
 from ..store.db import write
 from ..store.models import Branch, Staff, Terminal
 from ..store.schema import DEFAULT_BRANCH
@@ -105,3 +107,67 @@ def staff_branch(staff_no: str) -> int | None:
     """The branch a staff member is limited to, or None (the whole chain)."""
     row = Staff.select(Staff.branch).where(Staff.staff_no == staff_no).first()
     return row.branch_id if row is not None else None
+
+
+def limit_of(actor: Actor) -> int | None:
+    """The one branch an actor's rights apply to, or None: the whole chain. The owner is
+    never limited."""
+    return None if actor.role == "owner" else staff_branch(actor.staff_no)
+
+
+def acting(actor: Actor | None) -> int:
+    """The branch an actor acts at: its terminal's, else its own (a staff member limited to
+    one), else the first (the CLI, the owner at no terminal)."""
+    if actor is not None and actor.terminal_pk is not None:
+        terminal = Terminal.get_or_none(Terminal.id == actor.terminal_pk)
+        if terminal is not None and terminal.branch_id is not None:
+            return terminal.branch_id
+    if actor is not None and actor.staff_no:
+        own = staff_branch(actor.staff_no)
+        if own is not None:
+            return own
+    return first().id
+
+
+def check_sign_in(member: Staff, terminal: Terminal) -> None:
+    """A staff member limited to one branch signs in at that branch's terminals only."""
+    if member.branch_id is not None and member.branch_id != terminal.branch_id:
+        raise LedgerError("wrong_branch")
+
+
+def report_branch(actor: Actor, requested: object = None) -> int | None:
+    """The branch a report (statistics, journal) shows: the one an actor is limited to, or
+    the one asked for, or None for the whole chain. A limited actor asking for another
+    branch is refused (`not_permitted`); an unknown branch is `branch_not_found`."""
+    limit = limit_of(actor)
+    if requested is None or requested == "":
+        return limit
+    chosen = find(requested).id
+    if limit is not None and chosen != limit:
+        raise LedgerError("not_permitted")
+    return chosen
+
+
+def set_staff_branch(actor: Actor | None, staff: Staff, branch_id: object) -> int | None:
+    """Limit a staff member to one branch (their sign-in, void and reset rights apply there,
+    their reports show it), or free them (None: the whole chain). Not the owner."""
+    if staff.role == "owner":
+        raise LedgerError("not_permitted", "店主不限门店")
+    chosen = None if branch_id is None or branch_id == "" else find(branch_id).id
+    if chosen == staff.branch_id:
+        return chosen
+
+    def apply() -> None:
+        Staff.update(branch=chosen).where(Staff.id == staff.id).execute()
+        names = {b.id: b.name for b in every()}
+        was, now = (names.get(b, "全部门店") for b in (staff.branch_id, chosen))
+        audit.record(actor, "staff.branch", staff.staff_no, branch={"from": was, "to": now})
+
+    write(apply)
+    return chosen
+
+
+def terminal_counts() -> dict[int, int]:
+    """How many terminals each branch has."""
+    rows = Terminal.select(Terminal.branch, fn.COUNT(Terminal.id)).group_by(Terminal.branch)
+    return {branch_id: n for branch_id, n in rows.tuples()}

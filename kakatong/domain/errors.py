@@ -77,6 +77,7 @@ ERRORS: dict[str, tuple[int, str]] = {
     "database_busy": (503, "系统繁忙，本次操作未完成，请重试"),
     "branch_not_found": (404, "门店不存在"),
     "branch_exists": (409, "该门店名称已存在"),
+    "wrong_branch": (403, "该员工不属于本门店"),
     "https_required": (403, "请使用安全连接（HTTPS）访问"),
     "https_unavailable": (503, "安全连接（HTTPS）未能启动，暂不能从其他设备访问，请联系管理员"),
     "printer_not_configured": (409, "未配置打印机"),

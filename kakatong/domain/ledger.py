@@ -527,7 +527,11 @@ def _wrapped_next(column):
 def visible_to(actor: Actor, record: Transaction) -> bool:
     """Whether `actor` may see this transaction. The supervisor and the owner read the whole
     journal, so every terminal's; anyone else only the transactions of the terminal they are
-    signed in at, as a POS holds only its own (its void and 交易查询 work on those)."""
+    signed in at, as a POS holds only its own (its void and 交易查询 work on those). A staff
+    member limited to one branch (门店) sees none of another branch's."""
+    limit = branches.limit_of(actor)
+    if limit is not None and record.branch_id != limit:
+        return False  # a staff member limited to one branch sees that branch's only
     if actor.role in CAN_READ_JOURNAL:
         return True
     return actor.terminal_pk is not None and record.terminal_id == actor.terminal_pk
@@ -641,7 +645,10 @@ def void(
     _check_actor(actor)
     number, pin, request_id = voucher_arg(voucher_no), pin_arg(pin), _client_request_id(request_id)
     presented = card_no_arg(card_no) if card_no is not None else None
-    authorise_supervisor(actor, supervisor_password)  # slow hash: before taking the write lock
+    # Judged at the original's branch (its supervisor's rights apply there); the slow hash
+    # before taking the write lock. An unknown voucher is refused below, in the lock.
+    made_at = Transaction.select(Transaction.branch).where(Transaction.voucher_no == number)
+    authorise_supervisor(actor, supervisor_password, made_at.scalar())
     now = now or utcnow()
     fingerprint = _fingerprint("void", actor.terminal_id, number, pin)
 
@@ -772,20 +779,6 @@ def record_opening(
 # ---------------------------------------------------------------- import
 
 
-def _branch_of(actor: Actor | None) -> int:
-    """The branch an actor acts at: its terminal's, else its own (a staff member limited to
-    one), else the first (the CLI, the owner at no terminal)."""
-    if actor is not None and actor.terminal_pk is not None:
-        terminal = Terminal.get_or_none(Terminal.id == actor.terminal_pk)
-        if terminal is not None and terminal.branch_id is not None:
-            return terminal.branch_id
-    if actor is not None and actor.staff_no:
-        own = branches.staff_branch(actor.staff_no)
-        if own is not None:
-            return own
-    return branches.first().id
-
-
 def import_cards(rows: list[dict], now: datetime | None = None, actor: Actor | None = None) -> int:
     """Activate the checked rows of an import (cards.parse_import) and record their opening
     balances and points, all in one transaction: a file is imported whole or not at all."""
@@ -793,7 +786,7 @@ def import_cards(rows: list[dict], now: datetime | None = None, actor: Actor | N
     now = now or utcnow()
 
     def apply() -> int:
-        branch_id = _branch_of(actor)
+        branch_id = branches.acting(actor)
         for row in rows:
             card = activate_parsed(row)
             if row["balance_fen"] or row["points"]:

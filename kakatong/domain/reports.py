@@ -153,9 +153,13 @@ def journal(filters: JournalFilter, page: int = 1, per_page: int = 50) -> tuple[
     return rows, total
 
 
-def recent(count: int) -> list:
-    """The newest `count` rows of the journal (the home page's), without counting them all."""
-    ids = _newest_first(Transaction.select(Transaction.id)).limit(count).tuples()
+def recent(count: int, branch_id: int | None = None) -> list:
+    """The newest `count` rows of the journal (the home page's), without counting them all:
+    of one branch, or of them all (None)."""
+    ids = Transaction.select(Transaction.id)
+    if branch_id is not None:
+        ids = ids.where(Transaction.branch == branch_id)
+    ids = _newest_first(ids).limit(count).tuples()
     return list(_newest_first(_joined().where(Transaction.id.in_([i for (i,) in ids]))))
 
 
@@ -739,10 +743,12 @@ class Overview:
     points_float: int  # points members hold
 
 
-def overview(today: date | None = None) -> Overview:
+def overview(today: date | None = None, branch_id: int | None = None) -> Overview:
+    """Today's and the month's sums (of one branch, or of them all), and the cards' (the
+    chain's: a card is every branch's)."""
     today = today or shop_date(utcnow())
-    _, today_totals = daily_stats(today, today)
-    _, month_totals = daily_stats(today.replace(day=1), today)
+    _, today_totals = daily_stats(today, today, branch_id)
+    _, month_totals = daily_stats(today.replace(day=1), today, branch_id)
     # Counted by the status index (`status IN`, which it serves, rather than `!= inactive`).
     by_status = dict(
         Card.select(Card.status, fn.COUNT(Card.id))

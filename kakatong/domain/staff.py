@@ -18,7 +18,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from ..store import runtime
 from ..store.db import write
 from ..store.models import PasswordGuard, Staff
-from . import audit
+from . import audit, branches
 from . import settings as shop_settings
 from .actors import Actor, actor_of
 from .errors import LedgerError
@@ -250,21 +250,60 @@ def _store(
     write(apply)
 
 
-def authorise_supervisor(actor: Actor, supervisor_password: object) -> None:
+def _authorisers(branch_id: int) -> list[Staff]:
+    """Whose password authorises at a branch: 00's (unless the owner limited 00 to another
+    branch), and in a chain each active supervisor limited to that branch (a branch's own
+    supervisor). In a single shop, 00's alone, as the manual says."""
+    found = [
+        member
+        for member in [find(SUPERVISOR_NO)]
+        if member is not None and member.branch_id in (None, branch_id)
+    ]
+    if branches.is_chain():
+        found.extend(
+            Staff.select()
+            .where(
+                Staff.role == "supervisor",
+                Staff.branch == branch_id,
+                Staff.staff_no != SUPERVISOR_NO,
+                Staff.active == True,  # noqa: E712
+            )
+            .order_by(Staff.staff_no)
+        )
+    return found
+
+
+def authorise_supervisor(
+    actor: Actor, supervisor_password: object, branch_id: int | None = None
+) -> None:
     """A void, a PIN reset or unlock, a card back to active: the supervisor's password.
 
-    The owner outranks the supervisor, so the owner's own session is authority enough.
+    It is judged at a branch: `branch_id` (a void: the original's), else the one the actor
+    acts at. A supervisor limited to another branch authorises nothing here. The owner
+    outranks the supervisor, so the owner's own session is authority enough.
     """
     if actor.role == "owner":
         return
     if not isinstance(supervisor_password, str) or not supervisor_password:
         raise LedgerError("bad_request", "请输入主管密码")
-    supervisor = find(SUPERVISOR_NO)
-    if not _judge(f"{SUPERVISOR_NO}@authorise", supervisor, supervisor_password):
+    where = branch_id if branch_id is not None else branches.acting(actor)
+    candidates = _authorisers(where)
+    # Wrong guesses lock authorising at this branch only; a single shop keeps 00's door.
+    door = f"{SUPERVISOR_NO}@authorise" if not branches.is_chain() else f"b{where}@authorise"
+    matched: list[Staff] = []
+
+    def check() -> bool:
+        for member in candidates:
+            if password_matches(member, supervisor_password):
+                matched.append(member)
+                return True
+        if not candidates:
+            _burn(supervisor_password)
+        return False
+
+    if not guarded(door, check) or not matched[0].active:
         raise LedgerError("wrong_password", "主管密码错误")
-    if not supervisor.active:
-        raise LedgerError("wrong_password", "主管密码错误")
-    if supervisor.password_hash is None:
+    if matched[0].password_hash is None:
         # The default is printed in the manual: it authorises nothing until changed.
         raise LedgerError("password_change_required", "主管初始密码必须先修改")
 

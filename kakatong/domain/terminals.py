@@ -16,7 +16,7 @@ from ..store.models import Terminal
 from . import audit, branches
 from .actors import Actor
 from .errors import LedgerError
-from .formats import TERMINAL_ID, WRAP, after
+from .formats import SQL_INT_MAX, TERMINAL_ID, WRAP, after
 from .staff import guarded
 
 # parameter -> (check, message)
@@ -31,6 +31,8 @@ PARAMETERS = {
         "流水号必须在 1 到 999999 之间",
     ),
     "language": (lambda v: v in ("zh", "en"), "语言只能是 zh 或 en"),
+    # 门店: the branch the terminal is at (its postings and slips are that branch's from then).
+    "branch_id": (lambda v: type(v) is int and 0 < v <= SQL_INT_MAX, "门店不正确"),
     "clear_journal_view": (lambda v: v is True, "清流水只能是 true"),
     # The receipt printer (小票打印机), see printer.Settings.
     "printer_url": (
@@ -206,10 +208,16 @@ def update(terminal_id: object, changes: object, actor: Actor | None = None) -> 
             values["printer_url"] = "none"
     if "next_trace_no" in changes:
         values["last_trace"] = changes["next_trace_no"] - 1
+    recorded = dict(changes)
+    if "branch_id" in values:
+        moved_to = branches.find(values.pop("branch_id"))
+        values["branch"] = moved_to.id
+        del recorded["branch_id"]
+        recorded["branch"] = moved_to.name  # the audit log names it
 
     def apply() -> Terminal:
         Terminal.update(**values).where(Terminal.id == terminal.id).execute()
-        audit.record(actor, "terminal.update", terminal.terminal_id, **changes)
+        audit.record(actor, "terminal.update", terminal.terminal_id, **recorded)
         return Terminal.get_by_id(terminal.id)
 
     return write(apply)

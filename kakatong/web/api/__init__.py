@@ -10,7 +10,8 @@ from .contract import bp
 
 # Registered by being imported, in this order: the order of the document's paths.
 # isort: off
-from . import service, session, staff, terminals, cards, transactions, batch, offline, settings  # noqa: E402, F401
+from . import service, session, staff, terminals, branches, cards  # noqa: E402, F401
+from . import transactions, batch, offline, settings  # noqa: E402, F401
 # isort: on
 
 __all__ = ["bp"]

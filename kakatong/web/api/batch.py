@@ -15,7 +15,7 @@ from ...domain.reports import MAX_RANGE_DAYS
 from ...store.models import Terminal
 from ...store.runtime import shop_date, utcnow
 from . import records
-from .common import print_service, query_date
+from .common import BRANCH_PARAMETER, print_service, query_branch, query_date
 from .contract import body, operation
 from .schemas import (
     full_match,
@@ -91,8 +91,8 @@ def settle():
     "reports",
     "Daily statistics (交易统计)",
     f"One row per settlement date from `from` to `to` (days without transactions "
-    f"as zeros) and the totals. At most {MAX_RANGE_DAYS} days; `to` before `from` "
-    f"is `bad_request`.",
+    f"as zeros) and the totals, of one branch (`branch_id`) or of the whole chain. At most "
+    f"{MAX_RANGE_DAYS} days; `to` before `from` is `bad_request`.",
     roles=CAN_READ_JOURNAL,
     params=[
         parameter(
@@ -102,15 +102,16 @@ def settle():
             "YYYY-MM-DD; default the first day of this month",
         ),
         parameter("to", "query", string_schema(None, format="date"), "YYYY-MM-DD; default today"),
+        BRANCH_PARAMETER,
     ],
-    errors=("bad_request", "invalid_date"),
+    errors=("bad_request", "invalid_date", "branch_not_found"),
     ok=json_response(ref_to("DailyStats"), "the days and the totals"),
 )
 def daily_stats():
     today = shop_date(utcnow())
     date_from = query_date("from") or today.replace(day=1)
     date_to = query_date("to") or today
-    days, totals = reports.daily_stats(date_from, date_to)
+    days, totals = reports.daily_stats(date_from, date_to, query_branch())
     return jsonify(
         {"days": [records.day_stats(d) for d in days], "totals": records.day_stats(totals)}
     )

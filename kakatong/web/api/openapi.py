@@ -53,6 +53,7 @@ def document() -> dict:
             {"name": "session", "description": "签到 / 签退, 锁定 and staff passwords"},
             {"name": "staff", "description": "员工管理: operators and their passwords"},
             {"name": "terminals", "description": "终端, their keys (终端密钥) and 终端参数"},
+            {"name": "branches", "description": "门店: the branches of a chain"},
             {"name": "cards", "description": "会员卡: activation, holder, PIN, status, query"},
             {"name": "transactions", "description": "the ledger: post, look up, void"},
             {"name": "batch", "description": "批次 and 结算"},

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import asdict, fields
 
+from flask import g
+
 from ...domain import receipts, terminals
 from ...domain.formats import six
 from ...domain.money import format_fen
@@ -12,11 +14,22 @@ from ...domain.receipts import Receipt
 from ...domain.reports import DayStats
 from ...store import runtime
 from ...store.codes import OFFLINE_STATUS_NAMES
-from ...store.models import Card, Level, OfflineUpload, Staff, Terminal, Transaction
+from ...store.models import Branch, Card, Level, OfflineUpload, Staff, Terminal, Transaction
 
 
 def _money(fen: int | None) -> str | None:
     return None if fen is None else format_fen(fen)
+
+
+def _branch_name(branch_id: int | None) -> str | None:
+    """A branch's name, the branches (a handful) read once per request, not once a row."""
+    if branch_id is None:
+        return None
+    names = g.get("kakatong_branch_names")
+    if names is None or branch_id not in names:
+        names = {i: n for i, n in Branch.select(Branch.id, Branch.name).tuples()}
+        g.kakatong_branch_names = names
+    return names.get(branch_id)
 
 
 def transaction(t: Transaction) -> dict:
@@ -45,6 +58,8 @@ def transaction(t: Transaction) -> dict:
         "offline": t.offline,
         "sold_at": _time(t.sold_at),
         "original_voucher_no": six(original.voucher_no) if original else None,
+        "branch_id": t.branch_id,
+        "branch_name": _branch_name(t.branch_id),
     }
 
 
@@ -168,6 +183,8 @@ def terminal(t: Terminal) -> dict:
         "manual_entry": t.manual_entry,
         "service_code_prompt": t.service_code_prompt,
         "language": t.language,
+        "branch_id": t.branch_id,
+        "branch_name": _branch_name(t.branch_id),
         "journal_view_from": (
             runtime.local(t.journal_view_from).isoformat(timespec="seconds")
             if t.journal_view_from
@@ -189,4 +206,9 @@ def staff(s: Staff) -> dict:
         "role": s.role,
         "active": s.active,
         "password_set": s.password_hash is not None,
+        "branch_id": s.branch_id,
     }
+
+
+def branch(b: Branch, terminals: int) -> dict:
+    return {"id": b.id, "name": b.name, "address": b.address, "terminals": terminals}

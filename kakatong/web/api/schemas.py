@@ -15,7 +15,7 @@ from ...devices.printer import FAILURES
 from ...domain.actors import ALL_ROLES
 from ...domain.cards import ACTIVATION_TYPES, EXTERNAL_NO, ID_NUMBER, LOOKUP_FIELDS, PHONE, PIN
 from ...domain.errors import ERRORS
-from ...domain.formats import CARD_NO, REQUEST_ID, SERVICE_CODE
+from ...domain.formats import CARD_NO, REQUEST_ID, SERVICE_CODE, SQL_INT_MAX
 from ...domain.ledger import MAX_POINTS
 from ...domain.receipts import COPY_LABELS, RECEIPT_TYPES
 from ...domain.reports import MAX_PAGE_SIZE
@@ -425,6 +425,12 @@ TERMINAL_PARAMETERS = {
         1, 999_999, description="流水号: the trace number the next transaction gets"
     ),
     "language": enum_schema(["zh", "en"], description="the terminal page's language"),
+    "branch_id": integer_schema(
+        1,
+        SQL_INT_MAX,
+        description="门店: the branch the terminal is at (GET /api/v1/branches); its "
+        "transactions from then on are that branch's, those made before stay where they were",
+    ),
     "clear_journal_view": {
         "type": "boolean",
         "enum": [True],
@@ -469,6 +475,8 @@ _TERMINAL = {
     "manual_entry": TERMINAL_PARAMETERS["manual_entry"],
     "service_code_prompt": TERMINAL_PARAMETERS["service_code_prompt"],
     "language": TERMINAL_PARAMETERS["language"],
+    "branch_id": TERMINAL_PARAMETERS["branch_id"],
+    "branch_name": string_schema(None, description="门店名称"),
     "journal_view_from": {
         **_datetime("清流水: when the transaction query's list was last cleared (null: never)"),
         "nullable": True,
@@ -662,6 +670,10 @@ _RECORDS = {
             "original_voucher_no": string_schema(
                 None, nullable=True, description="a void: the voucher it reverses"
             ),
+            "branch_id": integer_schema(
+                1, description="门店: the branch it was made at (its terminal's then)"
+            ),
+            "branch_name": string_schema(None, description="门店名称: that branch's name now"),
         },
         [
             "type",
@@ -687,6 +699,8 @@ _RECORDS = {
             "offline",
             "sold_at",
             "original_voucher_no",
+            "branch_id",
+            "branch_name",
         ],  # fmt: skip
         description="One row of the journal (交易流水).",
     ),
@@ -983,9 +997,25 @@ _RECORDS = {
                 "type": "boolean",
                 "description": "false while still on the role's default password (owner: none)",
             },
+            "branch_id": {
+                **integer_schema(1),
+                "nullable": True,
+                "description": "门店: the one branch this member is limited to (sign-in, "
+                "authority, reports); null: the whole chain",
+            },
         },
-        ["operator_no", "name", "role", "active", "password_set"],
+        ["operator_no", "name", "role", "active", "password_set", "branch_id"],
         description="A staff member (员工); never a password.",
+    ),
+    "Branch": object_schema(
+        {
+            "id": integer_schema(1, description="the branch's id (branch_id elsewhere)"),
+            "name": string_schema(None, description="门店名称"),
+            "address": string_schema(None, description="地址: printed on its slips; may be empty"),
+            "terminals": integer_schema(0, description="how many terminals are at it"),
+        },
+        ["id", "name", "address", "terminals"],
+        description="A branch (门店) of the chain; a single shop has one.",
     ),
     "Terminal": object_schema(
         _TERMINAL,

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from ...domain import formats, staff, terminals
+from ...domain import branches, formats, staff, terminals
 from ...domain.actors import ALL_ROLES, CAN_TRANSACT, Actor
 from ...store.models import Terminal
 from .contract import bearer_token, body, operation, session_store
@@ -72,7 +72,10 @@ _SIGN_IN_BODY = object_schema(
     "`password_attempt_limit` wrong passwords in a row for an operator number "
     "(known or not; default 5) every attempt is `staff_locked` (with "
     "`minutes_left`) for `password_lock_minutes` (default 15), right password "
-    "or not. Sessions live in memory: a restart or 12 idle hours ends them.",
+    "or not. Sessions live in the database (the token only as a keyed hash): a token works "
+    "on every server process of a chain and outlives a restart; 12 idle hours end it. In a "
+    "chain, a staff member limited to one branch signs in only at its terminals "
+    "(`wrong_branch`).",
     roles=None,
     body=request_body(_SIGN_IN_BODY, {"operator_no": "01", "password": "2580"}),
     errors=(
@@ -86,6 +89,7 @@ _SIGN_IN_BODY = object_schema(
         "wrong_password",
         "staff_disabled",
         "password_change_required",
+        "wrong_branch",
     ),
     ok=json_response(ref_to("Session"), "signed in"),
     status=201,
@@ -95,6 +99,7 @@ def sign_in():
     terminal = terminals.for_sign_in(data.get("terminal_id"))
     terminals.check_key(terminal, data.get("terminal_key"))
     member = staff.authenticate(data.get("operator_no"), data.get("password"))
+    branches.check_sign_in(member, terminal)
     actor = Actor(
         member.id, member.staff_no, member.role, terminal.id, terminal.terminal_id, member.name,
         request.remote_addr,

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from flask import g, jsonify, request
 
-from ...domain import staff
-from ...domain.actors import CAN_MANAGE_STAFF, CAN_TRANSACT
+from ...domain import branches, staff
+from ...domain.actors import CAN_MANAGE_STAFF, CAN_TRANSACT, OWNER_ONLY
+from ...domain.errors import LedgerError
+from ...domain.formats import SQL_INT_MAX
 from ..sessions import end_sessions_of
 from . import records
 from .contract import body, operation
@@ -18,6 +20,7 @@ from .schemas import (
     SUPERVISOR_REFUSALS,
     TERMINAL_PASSWORD,
     changed_response,
+    integer_schema,
     json_response,
     object_schema,
     path_operator_no,
@@ -253,3 +256,45 @@ def reset_staff_password(operator_no: str):
     )
     end_sessions_of(operator_no)
     return jsonify({"operator_no": operator_no, "changed": True})
+
+
+@operation(
+    "PUT",
+    "/v1/staff/<operator_no>/branch",
+    "staff",
+    "Limit a staff member to a branch (所属门店)",
+    "The one branch (门店) a staff member works at: they sign in only at its terminals "
+    "(`wrong_branch` elsewhere), their authority for voids and PIN resets applies there, and "
+    "their reports show that branch. `null` frees them for the whole chain. Not the owner "
+    "(`not_permitted`). Ends every session of that staff member. Checks, in order: the "
+    "fields, the staff member found (`staff_not_found`), the branch found "
+    "(`branch_not_found`).",
+    roles=OWNER_ONLY,
+    params=[path_operator_no()],
+    body=request_body(
+        object_schema(
+            {
+                "branch_id": {
+                    **integer_schema(1, SQL_INT_MAX),
+                    "nullable": True,
+                    "description": "the branch's id (GET /api/v1/branches); null: every branch",
+                }
+            },
+            ["branch_id"],
+        ),
+        {"branch_id": 2},
+    ),
+    errors=("bad_request", "staff_not_found", "branch_not_found"),
+    ok=json_response(ref_to("StaffMember"), "the staff member after the change"),
+)
+def set_staff_branch(operator_no: str):
+    data = body()
+    chosen = data.get("branch_id", 0)
+    if not (chosen is None or (type(chosen) is int and 0 < chosen <= SQL_INT_MAX)):
+        raise LedgerError("bad_request", "门店不正确", field="branch_id")
+    member = staff.find(operator_no)
+    if member is None:
+        raise LedgerError("staff_not_found")
+    if branches.set_staff_branch(g.actor, member, chosen) != member.branch_id:
+        end_sessions_of(member.staff_no)
+    return jsonify(records.staff(staff.find(operator_no)))

@@ -464,7 +464,7 @@ def bind_terminal(terminal_id: str):
     roles=CAN_CHANGE_SETTINGS,
     params=[parameter("terminal_id", "path", string_schema(None), "终端号")],
     body=request_body(ref_to("TerminalChange"), {"receipt_copies": 1, "next_trace_no": 100}),
-    errors=("bad_request", "terminal_not_found", "invalid_setting"),
+    errors=("bad_request", "terminal_not_found", "invalid_setting", "branch_not_found"),
     ok=json_response(ref_to("Terminal"), "the terminal after the change"),
 )
 def update_terminal(terminal_id: str):

@@ -6,6 +6,8 @@ Each route is declared once with `@operation` (contract.py): its route, guard an
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import g, jsonify, request
 
 from ...devices import printing
@@ -17,7 +19,7 @@ from ...domain.reports import MAX_PAGE_SIZE
 from ...store.codes import JOURNAL_TYPES
 from ...store.models import Terminal
 from . import records
-from .common import posted_response, query_int
+from .common import BRANCH_PARAMETER, posted_response, query_branch, query_int
 from .contract import body, operation
 from .schemas import (
     CARD_STATUS_REFUSALS,
@@ -85,6 +87,7 @@ _JOURNAL_PARAMS = [
     parameter("trace_no", "query", integer_schema(0), "流水号 (digits)"),
     parameter("terminal_id", "query", string_schema(None), "终端号"),
     parameter("batch_no", "query", integer_schema(0), "批次号 (digits)"),
+    BRANCH_PARAMETER,
     parameter("page", "query", integer_schema(1, MAX_PAGE, default=1), "page number, from 1"),
     parameter("per_page", "query", integer_schema(1, MAX_PAGE_SIZE, default=50), "rows per page"),
 ]
@@ -163,11 +166,18 @@ def post_transaction():
     "optional and combine with AND.",
     roles=CAN_READ_JOURNAL,
     params=_JOURNAL_PARAMS,
-    errors=("bad_request", "invalid_date", "invalid_card_no", "invalid_terminal_id"),
+    errors=(
+        "bad_request",
+        "invalid_date",
+        "invalid_card_no",
+        "invalid_terminal_id",
+        "branch_not_found",
+    ),
     ok=json_response(ref_to("TransactionPage"), "one page"),
 )
 def list_transactions():
     filters = reports.journal_filter(request.args)
+    filters = dataclasses.replace(filters, branch_id=query_branch())
     page = query_int("page", 1, 1, MAX_PAGE)
     per_page = query_int("per_page", 50, 1, MAX_PAGE_SIZE)
     rows, total = reports.journal(filters, page, per_page)

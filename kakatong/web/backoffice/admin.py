@@ -31,7 +31,7 @@ from wtforms.validators import (
 )
 from wtforms.widgets import CheckboxInput, ListWidget
 
-from ...domain import audit, staff, terminals
+from ...domain import audit, branches, staff, terminals
 from ...domain import settings as shop_settings
 from ...domain.actors import CAN_CHANGE_SETTINGS
 from ...domain.errors import ERRORS, LedgerError
@@ -42,6 +42,8 @@ from ...store.codes import TRANSACTION_TYPES
 from ...store.models import Staff, Terminal
 from ..sessions import end_sessions_of
 from . import bp
+from .branches import BranchChoiceForm, choice_form, posted_choice
+from .branches import names as branch_names
 from .web import (
     CARD_STATUS_NAMES,
     GENDER_NAMES,
@@ -52,6 +54,7 @@ from .web import (
     TYPE_NAMES,
     Pager,
     actor,
+    branches_shown,
     needs,
     page_arg,
     refused,
@@ -387,6 +390,7 @@ def staff_list():
 def _staff_page(form: AddStaffForm):
     return render_template(
         "backoffice/admin/staff_list.html",
+        branch_names=branch_names(),
         members=staff.list_staff(),
         form=form,
         roles=ROLE_NAMES,
@@ -427,6 +431,8 @@ def _member(staff_no: str) -> Staff:
 def _member_page(member: Staff, **forms):
     forms.setdefault("password_form", ResetPasswordForm(formdata=None))
     forms.setdefault("role_form", RoleForm(formdata=None, role=member.role))
+    if branches_shown() and member.role != "owner":
+        forms.setdefault("branch_form", choice_form(member.branch_id, whole_chain=True))
     return render_template(
         "backoffice/admin/staff_member.html",
         member=member,
@@ -518,12 +524,33 @@ def staff_role(staff_no: str):
     return _member_page(member, role_form=form)
 
 
+@bp.post("/staff/<staff_no>/branch")
+@needs(OWNER_ONLY)
+def staff_branch(staff_no: str):
+    """门店: limit a member to one branch (sign-in, void and reset rights, reports), or not."""
+    member = _member(staff_no)
+    if not branches_shown() or member.role == "owner":
+        abort(404)
+    form, chosen = posted_choice(whole_chain=True)
+    if chosen is False:
+        return _member_page(member, branch_form=form)
+    if chosen == member.branch_id:
+        flash(_("无变更"))
+    else:
+        branches.set_staff_branch(actor(), member, chosen)
+        # A session was opened where the member may no longer sign in: a new sign-in decides.
+        end_sessions_of(member.staff_no)
+        flash(_("员工 %(no)s 的所属门店已修改", no=member.staff_no))
+    return redirect(url_for("backoffice.staff_member", staff_no=member.staff_no) + "#branch")
+
+
 # ---------------------------------------------------------------- terminals (终端)
 
 
 def _terminals_page(form: RegisterTerminalForm):
     return render_template(
         "backoffice/admin/terminals.html",
+        branch_names=branch_names(),
         terminals=terminals.list_terminals(),
         form=form,
         kinds=KIND_LABELS,
@@ -583,10 +610,15 @@ def _terminal_page(
     terminal: Terminal,
     form: RenameTerminalForm | None = None,
     printer_form: PrinterForm | None = None,
+    branch_form: BranchChoiceForm | None = None,
 ):
+    if branch_form is None and branches_shown():
+        branch_form = choice_form(terminal.branch_id, whole_chain=False)
     return render_template(
         "backoffice/admin/terminal.html",
         terminal=terminal,
+        branch_form=branch_form,
+        branch_names=branch_names() or {},
         kinds=KIND_LABELS,
         next_trace_no=terminals.next_trace_no(terminal),
         form=form or RenameTerminalForm(formdata=None, name=terminal.name),
@@ -622,6 +654,25 @@ def terminal_rename(terminal_id: str):
             flash(_("终端 %(id)s 已改名", id=terminal.terminal_id))
             return redirect(url_for("backoffice.terminal", terminal_id=terminal.terminal_id))
     return _terminal_page(terminal, form)
+
+
+@bp.post("/terminals/<terminal_id>/branch")
+@needs(CAN_CHANGE_SETTINGS)
+def terminal_branch(terminal_id: str):
+    """门店: the branch a terminal is at; its transactions from then on are that branch's."""
+    terminal = _terminal(terminal_id)
+    if not branches_shown():
+        abort(404)
+    form, chosen = posted_choice(whole_chain=False)
+    if chosen is False:
+        return _terminal_page(terminal, branch_form=form)
+    if chosen == terminal.branch_id:
+        flash(_("无变更"))
+    else:
+        terminals.update(terminal.terminal_id, {"branch_id": chosen}, actor())
+        name = branches.find(chosen).name
+        flash(_("终端 %(id)s 已移到门店 %(name)s", id=terminal.terminal_id, name=name))
+    return redirect(url_for("backoffice.terminal", terminal_id=terminal.terminal_id) + "#branch")
 
 
 @bp.post("/terminals/<terminal_id>/key")
@@ -821,6 +872,8 @@ DETAIL_LABELS = {
     "size": _l("大小（字节）"),
     "kept": _l("原数据库另存为"),
     "upgraded_from": _l("升级自数据结构版本"),
+    "branch": _l("门店"),
+    "address": _l("地址"),
 }
 # detail key -> the names of its values
 VALUE_LABELS = {

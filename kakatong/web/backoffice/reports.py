@@ -25,7 +25,7 @@ from markupsafe import Markup, escape
 from wtforms import Form, SelectChoice, SelectField, StringField
 from wtforms.widgets import DateInput, DateTimeLocalInput, TextInput
 
-from ...domain import cards, exports, offline, reports, terminals
+from ...domain import branches, cards, exports, offline, reports, terminals
 from ...domain.actors import CAN_READ_JOURNAL, CAN_RECONCILE
 from ...domain.errors import LedgerError
 from ...domain.formats import six
@@ -472,11 +472,20 @@ def dashboard():
             "backoffice/dashboard.html", figures=None, offline_open=offline_open()
         )
     today = shop_date(utcnow())
-    days, _totals = reports.daily_stats(today - timedelta(days=DASHBOARD_DAYS - 1), today)
-    recent = reports.recent(RECENT)
+    # A staff member limited to one branch sees that branch's figures; the owner of a chain
+    # the whole chain's, and today's of each branch beside them.
+    limit = branches.limit_of(current_user.actor)
+    chain = branches.is_chain()
+    first_day = today - timedelta(days=DASHBOARD_DAYS - 1)
+    days, _totals = reports.daily_stats(first_day, today, limit)
+    recent = reports.recent(RECENT, limit)
     return render_template(
         "backoffice/dashboard.html",
-        figures=reports.overview(today),
+        branch_name=branches.find(limit).name if chain and limit is not None else None,
+        by_branch=[(b, reports.daily_stats(today, today, b.id)[1]) for b in branches.every()]
+        if chain and limit is None
+        else None,
+        figures=reports.overview(today, limit),
         chart=day_chart(days),
         columns=journal_columns(),
         rows=page_rows(recent),

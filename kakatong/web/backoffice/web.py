@@ -125,6 +125,7 @@ NAV: list[tuple[str, object, frozenset[str]]] = [
     ("backoffice.offline", _l("离线对账"), CAN_RECONCILE),
     ("backoffice.settlement", _l("结算"), CAN_TRANSACT),
     ("backoffice.levels", _l("会员等级"), OWNER_ONLY),
+    ("backoffice.branch_list", _l("门店"), OWNER_ONLY),
     ("backoffice.staff_list", _l("员工"), OWNER_ONLY),
     ("backoffice.terminals", _l("终端"), CAN_CHANGE_SETTINGS),
     ("backoffice.settings", _l("设置"), CAN_CHANGE_SETTINGS),
@@ -147,6 +148,7 @@ def navigation() -> list[tuple[str, str, str | None]]:
         if endpoint in current_app.view_functions
         and current_user.role in roles
         and (endpoint != "backoffice.backups" or current_app.extensions["kakatong.backups"])
+        and (endpoint != "backoffice.branch_list" or branches_shown())
     ]
     path = request.path
     section = None
@@ -337,11 +339,16 @@ def page_arg() -> int:
 # ---------------------------------------------------------------- branches (门店)
 
 
+def branches_shown() -> bool:
+    """Whether the back office speaks of branches: a chain's database, or more than one."""
+    return current_app.config["KAKATONG"].on_postgres or branches.is_chain()
+
+
 def report_branch(form: Form) -> int | None:
     """The branch a report shows (交易统计, 交易流水): a staff member limited to a branch sees
     only theirs; the owner of a chain chooses one, or the whole chain (None). A single shop
     has no choice to make, and its form no `branch` field."""
-    own = branches.staff_branch(current_user.actor.staff_no)
+    own = branches.limit_of(current_user.actor)
     if own is not None or not branches.is_chain():
         del form.branch
         return own
