@@ -41,11 +41,16 @@ def names() -> dict[int, str] | None:
     return {b.id: b.name for b in branches.every()} if branches.is_chain() else None
 
 
-def choice_form(current: int | None, whole_chain: bool) -> BranchChoiceForm:
-    """A branch select, with "all branches" (a staff member's whole chain) when it applies."""
-    form = BranchChoiceForm(formdata=None, branch="" if current is None else str(current))
+def _choices(whole_chain: bool) -> list[SelectChoice]:
+    """Every branch, after "all branches" (a staff member's whole chain) when it applies."""
     choices = [SelectChoice("", _("全部门店"))] if whole_chain else []
-    form.branch.choices = choices + [SelectChoice(str(b.id), b.name) for b in branches.every()]
+    return choices + [SelectChoice(str(b.id), b.name) for b in branches.every()]
+
+
+def choice_form(current: int | None, whole_chain: bool) -> BranchChoiceForm:
+    """A branch select, showing the current one."""
+    form = BranchChoiceForm(formdata=None, branch="" if current is None else str(current))
+    form.branch.choices = _choices(whole_chain)
     return form
 
 
@@ -53,8 +58,7 @@ def posted_choice(whole_chain: bool) -> tuple[BranchChoiceForm, int | None | boo
     """The branch posted: its id, None for the whole chain, False when the form is not valid
     (a stale page, a forged value: `branch_not_found` on the form)."""
     form = BranchChoiceForm()
-    choices = [SelectChoice("", _("全部门店"))] if whole_chain else []
-    form.branch.choices = choices + [SelectChoice(str(b.id), b.name) for b in branches.every()]
+    form.branch.choices = _choices(whole_chain)
     if not form.validate_on_submit():
         return form, False
     value = form.branch.data or ""
