@@ -388,6 +388,7 @@ def test_a_version_6_database_upgrades_to_the_new_schema(tmp_path):
     for name in ("kakatong.sqlite3", "secret_key", "pin_pepper", "offline_seal.pem"):
         shutil.copy(source / name, data / name)
     raw = sqlite3.connect(data / "kakatong.sqlite3")
+    UNDO[9](raw)
     UNDO[8](raw)
     UNDO[7](raw)
     raw.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'")

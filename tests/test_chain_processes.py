@@ -32,6 +32,8 @@ import pytest
 import requests
 from conftest import GOLD, ON_POSTGRES, PASSWORDS, PINS, PLAIN, free_port
 
+from kakatong.store.schema import VOUCHER_SEQUENCE
+
 pytestmark = pytest.mark.skipif(
     not ON_POSTGRES, reason="several server processes share a database only on PostgreSQL"
 )
@@ -399,7 +401,10 @@ def test_one_terminals_numbers_stay_unique_and_in_order_across_processes(chain, 
     once: recharges, consumes and refusals. Every posted transaction has a trace number, a
     voucher number and a reference number of its own; the trace numbers run 1..N with no gap
     in the order the transactions committed (which the voucher numbers and the journal's ids
-    follow too, and each client's own sequence); a refusal takes no number."""
+    follow too, and each client's own sequence); a refusal takes no number. The chain's
+    voucher numbers come from a sequence (schema.VOUCHER_SEQUENCE): unique and increasing, but
+    a posting undone after taking one (a write tried again) leaves a gap, so they are not
+    required to run 1..N; the shop's counter (merchant.last_voucher) is not moved."""
     processes = chain(2)
     clients, per_client = 4, 12
 
@@ -442,7 +447,7 @@ def test_one_terminals_numbers_stay_unique_and_in_order_across_processes(chain, 
     in_trace_order = sorted(rows, key=lambda row: row["trace_no"])
     assert [row["trace_no"] for row in in_trace_order] == list(range(1, n + 1))
     vouchers = [row["voucher_no"] for row in in_trace_order]
-    assert vouchers == sorted(vouchers) == list(range(1, n + 1)), vouchers
+    assert vouchers == sorted(set(vouchers)) and vouchers[0] >= 1, vouchers
     ids = [row["id"] for row in in_trace_order]
     assert ids == sorted(ids), "trace order is not the journal's order"
     assert len({row["reference_no"] for row in rows}) == n
@@ -454,7 +459,9 @@ def test_one_terminals_numbers_stay_unique_and_in_order_across_processes(chain, 
     assert {r[2] for r in acked.values()} == {p.name for p in processes}
     (terminal,) = query("SELECT last_trace FROM terminal WHERE terminal_id = %s", (TERMINAL,))
     assert terminal["last_trace"] == n
-    assert query("SELECT last_voucher FROM merchant")[0]["last_voucher"] == n
+    assert query("SELECT last_voucher FROM merchant")[0]["last_voucher"] == 0
+    taken = query(f"SELECT pg_sequence_last_value('{VOUCHER_SEQUENCE}') AS taken")[0]["taken"]
+    assert taken >= vouchers[-1] >= n, (taken, vouchers[-1], n)
 
     recharges = sum(1 for r in acked.values() if r[5]["type"] == "recharge")
     consumes = sum(1 for r in acked.values() if r[5]["type"] == "consume")

@@ -49,6 +49,56 @@ def test_hand_written_sql_takes_its_placeholders_and_clauses_on_either_engine(ap
     assert card_id == Card.get(Card.card_no == GOLD).id
 
 
+@postgres_only
+def test_hand_written_sql_is_prepared_once_per_connection(app):
+    """On PostgreSQL the fixed SQL is a prepared statement of each connection: PREPAREd at
+    its first use, EXECUTEd after, still there after a transaction that was undone; a new
+    connection prepares it again."""
+    text = store_db.sql("SELECT card_no FROM card WHERE card_no = ? AND 7 % 2 = 1")
+    name = store_db._prepared(text)[0]
+
+    def prepared() -> set[str]:
+        return {r[0] for r in db.execute_sql("SELECT name FROM pg_prepared_statements")}
+
+    assert db.execute_sql(text, (GOLD,)).fetchone() == (GOLD,)
+    assert name in prepared()
+
+    def undone():
+        assert db.execute_sql(text, (PLAIN,)).fetchone() == (PLAIN,)
+        raise RuntimeError("undone")
+
+    with pytest.raises(RuntimeError):
+        write(undone)
+    assert write(lambda: db.execute_sql(text, (GOLD,)).fetchone()) == (GOLD,)
+    db.close()
+    store_db.connect()
+    assert name not in prepared()
+    assert db.execute_sql(text, (PLAIN,)).fetchone() == (PLAIN,)
+    assert name in prepared()
+
+
+def test_voucher_numbers_skip_only_on_postgresql_after_a_posting_undone(app):
+    """A posting undone after it took its voucher number (here: its transaction fails after
+    the posting) leaves a gap on PostgreSQL, whose numbers come from a sequence; SQLite's
+    counter is undone with it. Either way the numbers are unique and increase."""
+    actor = operator_actor()
+    first = ledger.consume(actor, PLAIN, "1.00", request_id=rid()).record.voucher_no
+    apply = ledger._prepared(
+        actor, "consume", PLAIN, None, rid(), None, ledger._consume_asks("1.00", None)
+    )
+
+    def undone():
+        apply()
+        raise RuntimeError("the commit failed")
+
+    with pytest.raises(RuntimeError):
+        write(undone)
+    second = ledger.consume(actor, PLAIN, "1.00", request_id=rid()).record.voucher_no
+    assert second == first + (2 if ON_POSTGRES else 1)
+    assert ledger.last_voucher_no() == second
+    assert ledger.verify() == []
+
+
 def test_the_journal_refuses_deletes_and_changes_on_either_engine(app):
     posted = ledger.consume(operator_actor(), PLAIN, "1.00", request_id=rid())
     row = posted.record.id

@@ -60,6 +60,44 @@ def _without_column(raw: sqlite3.Connection, table: str, column: str) -> None:
     raw.execute("PRAGMA foreign_keys = ON")
 
 
+# Schema 8's daily-sums triggers, one row per day, branch, type and status: what _undo_9 puts
+# back, and what _undo_8 makes schema 7's from.
+_ADD_TO_DAY_8 = """INSERT INTO journal_day
+               (settle_date, branch_id, type, status, count, amount_fen, points)
+           VALUES (NEW.settle_date, NEW.branch_id, NEW.type, NEW.status, 1,
+               NEW.amount_fen, NEW.points)
+           ON CONFLICT (settle_date, branch_id, type, status) DO UPDATE SET count = count + 1,
+               amount_fen = amount_fen + excluded.amount_fen,
+               points = points + excluded.points;"""
+SUMMARY_TRIGGERS_8 = [
+    f"""CREATE TRIGGER IF NOT EXISTS journal_day_insert AFTER INSERT ON journal
+       BEGIN {_ADD_TO_DAY_8} END""",
+    f"""CREATE TRIGGER IF NOT EXISTS journal_day_status AFTER UPDATE OF status ON journal
+       WHEN NEW.status IS NOT OLD.status
+       BEGIN
+           UPDATE journal_day SET count = count - 1, amount_fen = amount_fen - OLD.amount_fen,
+               points = points - OLD.points
+           WHERE settle_date = OLD.settle_date AND branch_id = OLD.branch_id
+               AND type = OLD.type AND status = OLD.status;
+           {_ADD_TO_DAY_8}
+       END""",
+]
+
+
+def _undo_9(raw: sqlite3.Connection) -> None:
+    # (PostgreSQL's voucher sequence is not SQLite's: nothing to undo for it here)
+    raw.execute("DROP TRIGGER journal_day_insert")
+    raw.execute("DROP TRIGGER journal_day_status")
+    raw.execute("DROP INDEX journal_day_settle_date_branch_id_type_status_slot")
+    raw.execute("ALTER TABLE journal_day DROP COLUMN slot")
+    raw.execute(
+        'CREATE UNIQUE INDEX "journal_day_settle_date_branch_id_type_status" ON "journal_day"'
+        ' ("settle_date", "branch_id", "type", "status")'
+    )
+    for text in SUMMARY_TRIGGERS_8:
+        raw.execute(text)
+
+
 def _undo_8(raw: sqlite3.Connection) -> None:
     raw.execute("DROP TRIGGER journal_money_immutable")
     raw.execute("DROP TRIGGER journal_day_insert")
@@ -86,7 +124,7 @@ def _undo_8(raw: sqlite3.Connection) -> None:
         " SELECT settle_date, type, status, COUNT(*), SUM(amount_fen), SUM(points) FROM journal"
         " GROUP BY settle_date, type, status"
     )
-    for text in schema.SUMMARY_TRIGGERS:
+    for text in SUMMARY_TRIGGERS_8:
         raw.execute(
             text.replace("(settle_date, branch_id, type, status, count", "(settle_date, type,"
                          " status, count").replace("{row}.branch_id, ", "")
@@ -138,6 +176,7 @@ def _drop_columns(table: str, columns: tuple[str, ...]):
 # What each schema version added, undone: UNDO[v] turns a database of version v into one of
 # version v - 1. A new migration needs its entry here (the first test says so).
 UNDO = {
+    9: _undo_9,
     8: _undo_8,
     7: _undo_7,
     6: _undo_6,

@@ -17,14 +17,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 
+from peewee import FIELD as FIELD_TYPES
 from peewee import Case
 
 from ..store import runtime
 from ..store.codes import PAYMENT_METHODS, TRANSACTION_TYPES
-from ..store.db import db, for_update, sql, write
+from ..store.db import Postgres, db, for_update, is_postgres, sql, write
 from ..store.models import Card, Settlement, Staff, Terminal, Transaction
 from ..store.runtime import utcnow
-from ..store.schema import JOURNAL_DAY_SUMS
+from ..store.schema import JOURNAL_DAY_SUMS, VOUCHER_SEQUENCE
 from . import audit, branches
 from . import settings as shop_settings
 from .actors import CAN_READ_JOURNAL, CAN_TRANSACT, Actor
@@ -433,6 +434,19 @@ _NEXT_TRACE = sql(
     " ELSE last_trace + 1 END WHERE id = ? RETURNING last_trace, batch_no, branch_id"
 )
 _NEXT_VOUCHER = sql("UPDATE merchant SET last_voucher = last_voucher + 1 RETURNING last_voucher")
+
+
+def last_voucher_no() -> int:
+    """The last voucher number taken (0 for none): SQLite's counter, PostgreSQL's sequence
+    (where a number taken by a posting that was then undone is counted too)."""
+    if is_postgres():
+        text = f"SELECT pg_sequence_last_value('{VOUCHER_SEQUENCE}')"
+    else:
+        text = "SELECT last_voucher FROM merchant"
+    row = db.execute_sql(text).fetchone()
+    return (row and row[0]) or 0
+
+
 _JOURNAL_FIELDS = [
     f for f in Transaction._meta.sorted_fields if f is not Transaction._meta.primary_key
 ]
@@ -443,6 +457,52 @@ _INSERT = sql(
     + ", ".join("?" for _ in _JOURNAL_FIELDS)
     + ") RETURNING id"
 )
+
+
+# PostgreSQL posts in one statement: the card's move, the terminal's trace number, the chain's
+# voucher number and the journal row, each step only if the one before it happened (a card
+# the amount does not fit moves nothing, and nothing else happens). One round trip instead of
+# six (a savepoint, four statements, its release). The voucher number comes from a sequence
+# (schema.VOUCHER_SEQUENCE), taken after the terminal's row is locked: no row that every
+# posting of the chain updates, numbers unique and increasing at each terminal in the order
+# of its trace numbers, but a posting undone after taking one (a failed commit, a write tried
+# again) leaves a gap. The day's sums the journal's trigger adds to are the terminal's own
+# (JournalDay.slot). SQLite's writer is alone: it runs the steps one by one, and its voucher
+# numbers (merchant.last_voucher) never skip.
+_FROM_STEPS = {
+    "balance_after_fen": "m.balance_fen",
+    "points_after": "m.points",
+    "trace_no": "t.last_trace",
+    "batch_no": "t.batch_no",
+    "branch_id": "t.branch_id",
+    "voucher_no": "v.voucher_no",
+    "reference_no": "? || lpad((v.voucher_no % 1000000)::text, 6, '0')",
+}
+
+
+def _pg_typed(field) -> str:
+    """A parameter cast to its column's type (an untyped NULL or text in a SELECT list would
+    be taken as text)."""
+    kind = Postgres.field_types.get(field.field_type) or FIELD_TYPES[field.field_type]
+    return f"CAST(? AS {'TEXT' if kind == 'VARCHAR' else kind})"
+
+
+_PG_POST = (
+    "WITH m AS (UPDATE card SET balance_fen = balance_fen + ?, points = points + ?"
+    " WHERE id = ? AND balance_fen + ? >= 0 AND points + ? >= 0 RETURNING balance_fen, points),"
+    f" t AS (UPDATE terminal SET last_trace = CASE WHEN last_trace >= {WRAP} THEN 1"
+    " ELSE last_trace + 1 END WHERE id = ? AND EXISTS (SELECT 1 FROM m)"
+    " RETURNING last_trace, batch_no, branch_id),"
+    f" v AS (SELECT nextval('{VOUCHER_SEQUENCE}') AS voucher_no FROM t)"
+    " INSERT INTO journal ("
+    + ", ".join(f.column_name for f in _JOURNAL_FIELDS)
+    + ") SELECT "
+    + ", ".join(_FROM_STEPS.get(f.column_name) or _pg_typed(f) for f in _JOURNAL_FIELDS)
+    + " FROM m, t, v RETURNING id, balance_after_fen, points_after, trace_no, batch_no,"
+    " branch_id, voucher_no, reference_no"
+)
+_PG_POST = sql(_PG_POST)
+_PG_STEPS = ("balance_after_fen", "points_after", "trace_no", "batch_no", "branch", "voucher_no")
 
 
 def _post(
@@ -464,48 +524,34 @@ def _post(
     sold_at: datetime | None = None,
 ) -> Posted:
     """Move the money and write the journal row, all or nothing (a savepoint in the caller's
-    write transaction). The conditional update is the guard; the CHECKs are the backstop."""
-    with db.atomic():
-        after = db.execute_sql(_MOVE, (amount_fen, points, card.id, amount_fen, points)).fetchone()
-        if after is None:
-            if original is not None:
-                raise LedgerError("void_refused")
-            raise LedgerError("insufficient_balance" if amount_fen < 0 else "insufficient_points")
-        trace = db.execute_sql(_NEXT_TRACE, (actor.terminal_pk,)).fetchone()
-        if trace is None:
-            raise LedgerError("terminal_not_found")
-        (voucher_no,) = db.execute_sql(_NEXT_VOUCHER).fetchone()
-        values = {
-            "type": kind,
-            "status": "success",
-            "card": card.id,
-            "terminal": actor.terminal_pk,
-            "branch": trace[2],
-            "operator": actor.staff_id,
-            "operator_no": actor.staff_no,
-            "trace_no": trace[0],
-            "voucher_no": voucher_no,
-            "reference_no": reference_no(now, voucher_no),
-            "batch_no": trace[1],
-            "created_at": now,
-            "settle_date": runtime.shop_date(now),
-            "amount_fen": amount_fen,
-            "price_fen": price_fen,
-            "discount_pct": discount_pct,
-            "purchase_fen": purchase_fen,
-            "points": points,
-            "balance_after_fen": after[0],
-            "points_after": after[1],
-            "service_code": service_code,
-            "payment_method": payment_method,
-            "offline": sold_at is not None,
-            "sold_at": sold_at,
-            "original": original.id if original is not None else None,
-            "request_id": request_id,
-            "request_fingerprint": fingerprint,
-        }
-        params = [f.db_value(values[f.name]) for f in _JOURNAL_FIELDS]
-        (new_id,) = db.execute_sql(_INSERT, params).fetchone()
+    write transaction; on PostgreSQL one statement). The conditional update is the guard;
+    the CHECKs are the backstop."""
+    values = {
+        "type": kind,
+        "status": "success",
+        "card": card.id,
+        "terminal": actor.terminal_pk,
+        "operator": actor.staff_id,
+        "operator_no": actor.staff_no,
+        "created_at": now,
+        "settle_date": runtime.shop_date(now),
+        "amount_fen": amount_fen,
+        "price_fen": price_fen,
+        "discount_pct": discount_pct,
+        "purchase_fen": purchase_fen,
+        "points": points,
+        "service_code": service_code,
+        "payment_method": payment_method,
+        "offline": sold_at is not None,
+        "sold_at": sold_at,
+        "original": original.id if original is not None else None,
+        "request_id": request_id,
+        "request_fingerprint": fingerprint,
+    }
+    if is_postgres():
+        new_id = _pg_post(actor, card, values, original)
+    else:
+        new_id = _sqlite_post(actor, card, values, original)
     record = Transaction(id=new_id, **values)
     # What the record shows is already known: spare the API three lookups after the commit.
     record.card = card
@@ -514,6 +560,51 @@ def _post(
     if original is not None:
         record.original = original
     return Posted(record)
+
+
+def _refused_move(amount_fen: int, original: Transaction | None) -> LedgerError:
+    if original is not None:
+        return LedgerError("void_refused")
+    return LedgerError("insufficient_balance" if amount_fen < 0 else "insufficient_points")
+
+
+def _pg_post(actor: Actor, card: Card, values: dict, original: Transaction | None) -> int:
+    amount_fen, points = values["amount_fen"], values["points"]
+    moves = (amount_fen, points, card.id, amount_fen, points, actor.terminal_pk)
+    local_time = runtime.local(values["created_at"]).strftime("%H%M%S")
+    params = [
+        local_time if f.column_name == "reference_no" else f.db_value(values[f.name])
+        for f in _JOURNAL_FIELDS
+        if f.column_name not in _FROM_STEPS or f.column_name == "reference_no"
+    ]
+    row = db.execute_sql(_PG_POST, (*moves, *params)).fetchone()
+    if row is None:
+        if not Terminal.select().where(Terminal.id == actor.terminal_pk).exists():
+            raise LedgerError("terminal_not_found")
+        raise _refused_move(amount_fen, original)
+    values.update(zip(_PG_STEPS, row[1:7], strict=True))
+    values["reference_no"] = row[7]
+    return row[0]
+
+
+def _sqlite_post(actor: Actor, card: Card, values: dict, original: Transaction | None) -> int:
+    amount_fen, points = values["amount_fen"], values["points"]
+    with db.atomic():
+        after = db.execute_sql(_MOVE, (amount_fen, points, card.id, amount_fen, points)).fetchone()
+        if after is None:
+            raise _refused_move(amount_fen, original)
+        trace = db.execute_sql(_NEXT_TRACE, (actor.terminal_pk,)).fetchone()
+        if trace is None:
+            raise LedgerError("terminal_not_found")
+        (voucher_no,) = db.execute_sql(_NEXT_VOUCHER).fetchone()
+        values.update(
+            balance_after_fen=after[0], points_after=after[1], trace_no=trace[0],
+            batch_no=trace[1], branch=trace[2], voucher_no=voucher_no,
+            reference_no=reference_no(values["created_at"], voucher_no),
+        )  # fmt: skip
+        params = [f.db_value(values[f.name]) for f in _JOURNAL_FIELDS]
+        (new_id,) = db.execute_sql(_INSERT, params).fetchone()
+    return new_id
 
 
 def _wrapped_next(column):
@@ -866,7 +957,8 @@ def _branch_problems() -> list[str]:
 
 
 _KEPT_DAILY_SUMS = sql(
-    "SELECT settle_date, branch_id, type, status, count, amount_fen, points FROM journal_day"
+    "SELECT settle_date, branch_id, type, status, SUM(count), SUM(amount_fen), SUM(points)"
+    " FROM journal_day GROUP BY settle_date, branch_id, type, status"
 )
 
 

@@ -114,18 +114,22 @@ MERCHANT_FIELDS: dict[str, Spec] = {
 }
 
 
-_LOAD_SETTINGS = "SELECT key, value FROM setting"
-_LOAD_MERCHANT = "SELECT " + ", ".join(MERCHANT_FIELDS) + " FROM merchant LIMIT 1"
+# The merchant's one row beside each setting stored (or beside none): one round trip.
+_LOAD = (
+    "SELECT s.key, s.value, "
+    + ", ".join(f"m.{name}" for name in MERCHANT_FIELDS)
+    + " FROM merchant m LEFT JOIN setting s ON 1 = 1"
+)
 
 
 def load() -> dict:
     """Every setting with its current value. (Fixed SQL: every transaction reads these.)"""
     values = {key: spec.default for key, spec in SPECS.items()}
-    for key, value in db.execute_sql(_LOAD_SETTINGS).fetchall():
+    rows = db.execute_sql(_LOAD).fetchall()
+    for key, value, *_merchant in rows:
         if key in SPECS:
             values[key] = json.loads(value)
-    merchant = db.execute_sql(_LOAD_MERCHANT).fetchone()
-    values.update(zip(MERCHANT_FIELDS, merchant, strict=True))
+    values.update(zip(MERCHANT_FIELDS, rows[0][2:], strict=True))
     return values
 
 

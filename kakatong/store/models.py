@@ -8,6 +8,7 @@ append-only (schema.JOURNAL_TRIGGERS).
 from __future__ import annotations
 
 from peewee import (
+    SQL,
     BooleanField,
     CharField,
     Check,
@@ -258,7 +259,13 @@ class JournalDay(BaseModel):
 
     Kept by triggers on the journal (schema.SUMMARY_TRIGGERS), so that every posting, void and
     offline upload moves it in its own transaction, whatever code wrote the row; ledger.verify
-    adds the journal up again and compares."""
+    adds the journal up again and compares.
+
+    A day, branch, type and status may be kept in several `slot`s, which readers add up (every
+    read of these sums is a SUM): SQLite keeps slot 0 only (its writer is alone); PostgreSQL
+    keeps a slot per terminal (the row's terminal id, 0 for none), so that the postings of a
+    chain's tills do not all queue on one row to their commits, each terminal's postings
+    queueing on its own terminal's row already (schema 9)."""
 
     settle_date = DateField()
     branch_id = IntegerField()  # the rows' branch (a NULL branch cannot be summed here)
@@ -267,10 +274,11 @@ class JournalDay(BaseModel):
     count = IntegerField(default=0)
     amount_fen = IntegerField(default=0)
     points = IntegerField(default=0)
+    slot = IntegerField(constraints=[SQL("DEFAULT 0")])  # (a row written without one: 0)
 
     class Meta:
         table_name = "journal_day"
-        indexes = ((("settle_date", "branch_id", "type", "status"), True),)
+        indexes = ((("settle_date", "branch_id", "type", "status", "slot"), True),)
 
 
 class Settlement(BaseModel):

@@ -20,7 +20,7 @@ from peewee import AutoField
 
 from .db import db, open_database, write
 from .models import ALL_MODELS, JournalDay, Meta, StaffSession
-from .schema import SCHEMA_VERSION, upgrade
+from .schema import SCHEMA_VERSION, sync_voucher_numbers, upgrade
 
 # What is not copied: the daily sums (the chain's triggers make them from the journal) and
 # the signed-in sessions (everyone signs in again, at the chain).
@@ -100,6 +100,7 @@ def move(source_path: Path, url: str, verify: Callable[[], list[str]],
                         f' COALESCE(MAX(id), 1), MAX(id) IS NOT NULL) FROM "{table}"'
                     )
                 counts[model._meta.table_name] = (count, 0)
+            sync_voucher_numbers()  # the chain's vouchers go on from the shop's
 
         write(copy)
     finally:

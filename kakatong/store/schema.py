@@ -79,28 +79,32 @@ OFFLINE_TRIGGERS = [
 # The journal's daily sums (models.JournalDay) move with the journal, in the transaction that
 # writes it: a new row adds itself to its day, type and status; a void's original moves from
 # success to voided. The journal is append-only, so no other change can reach them; verify
-# adds the journal up again.
+# adds the journal up again. SQLite keeps them in slot 0; PostgreSQL in the row's terminal's
+# slot (JournalDay: no row that every posting of a chain updates).
 _ADD_TO_DAY = """INSERT INTO journal_day
-               (settle_date, branch_id, type, status, count, amount_fen, points)
-           VALUES ({row}.settle_date, {row}.branch_id, {row}.type, {row}.status, 1,
-               {row}.amount_fen, {row}.points)
-           ON CONFLICT (settle_date, branch_id, type, status) DO UPDATE SET count = {day}count + 1,
+               (settle_date, branch_id, type, status, slot, count, amount_fen, points)
+           VALUES ({row}.settle_date, {row}.branch_id, {row}.type, {row}.status, {slot},
+               {sign}1, {sign}{row}.amount_fen, {sign}{row}.points)
+           ON CONFLICT (settle_date, branch_id, type, status, slot) DO UPDATE
+               SET count = {day}count + excluded.count,
                amount_fen = {day}amount_fen + excluded.amount_fen,
                points = {day}points + excluded.points;"""
 SUMMARY_TRIGGERS = [
     f"""CREATE TRIGGER IF NOT EXISTS journal_day_insert AFTER INSERT ON journal
-       BEGIN {_ADD_TO_DAY.format(row="NEW", day="")} END""",
+       BEGIN {_ADD_TO_DAY.format(row="NEW", day="", slot=0, sign="")} END""",
     f"""CREATE TRIGGER IF NOT EXISTS journal_day_status AFTER UPDATE OF status ON journal
        WHEN NEW.status IS NOT OLD.status
        BEGIN
            UPDATE journal_day SET count = count - 1, amount_fen = amount_fen - OLD.amount_fen,
                points = points - OLD.points
            WHERE settle_date = OLD.settle_date AND branch_id = OLD.branch_id
-               AND type = OLD.type AND status = OLD.status;
-           {_ADD_TO_DAY.format(row="NEW", day="")}
+               AND type = OLD.type AND status = OLD.status AND slot = 0;
+           {_ADD_TO_DAY.format(row="NEW", day="", slot=0, sign="")}
        END""",
 ]
 
+
+_OLD_SLOT, _NEW_SLOT = "COALESCE(OLD.terminal_id, 0)", "COALESCE(NEW.terminal_id, 0)"
 
 # The same rules on PostgreSQL, as its triggers: a function that refuses with the rule's
 # words (SQLSTATE 23001, restrict_violation), and one that keeps the daily sums. TRUNCATE,
@@ -109,15 +113,13 @@ PG_FUNCTIONS = [
     """CREATE OR REPLACE FUNCTION kakatong_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN RAISE EXCEPTION USING MESSAGE = TG_ARGV[0], ERRCODE = 'restrict_violation'; END
        $$""",
+    # (a void's original: its sums taken back in the slot they went to, the signs turned)
     f"""CREATE OR REPLACE FUNCTION kakatong_journal_day() RETURNS trigger LANGUAGE plpgsql AS $$
        BEGIN
            IF TG_OP = 'UPDATE' THEN
-               UPDATE journal_day SET count = count - 1,
-                   amount_fen = amount_fen - OLD.amount_fen, points = points - OLD.points
-               WHERE settle_date = OLD.settle_date AND branch_id = OLD.branch_id
-               AND type = OLD.type AND status = OLD.status;
+               {_ADD_TO_DAY.format(row="OLD", day="journal_day.", sign="-", slot=_OLD_SLOT)}
            END IF;
-           {_ADD_TO_DAY.format(row="NEW", day="journal_day.")}
+           {_ADD_TO_DAY.format(row="NEW", day="journal_day.", sign="", slot=_NEW_SLOT)}
            RETURN NULL;
        END $$""",
 ]
@@ -229,7 +231,7 @@ JOURNAL_DAY_SUMS = (
 # The schema's version. A fresh database is created at the newest version from the models; an
 # older one is brought forward by MIGRATIONS[v] for each v above its version, with
 # playhouse.migrate (add a column, an index…), never by dropping data.
-SCHEMA_VERSION = 8
+SCHEMA_VERSION = 9
 
 
 def add_columns(fields) -> None:
@@ -348,10 +350,46 @@ def _v8_branches(migrator: SqliteMigrator) -> None:
     for trigger in ("journal_money_immutable", "journal_day_insert", "journal_day_status"):
         db.execute_sql(f"DROP TRIGGER IF EXISTS {trigger}")
     db.execute_sql("DROP TABLE IF EXISTS journal_day")
-    db.create_tables([JournalDay])
+    db.create_tables([JournalDay])  # (as the model is now: with schema 9's slot, all in 0)
     db.execute_sql(
         "INSERT INTO journal_day (settle_date, branch_id, type, status, count, amount_fen,"
-        " points) " + JOURNAL_DAY_SUMS
+        f" points, slot) SELECT *, 0 FROM ({JOURNAL_DAY_SUMS}) AS sums"
+    )
+
+
+def _v9_chain_postings(migrator: SqliteMigrator) -> None:
+    """A chain's postings queue on no row that every posting updates: the daily sums in
+    slots (JournalDay.slot, the terminal's on PostgreSQL; the rows kept so far stay in slot
+    0, and the sums read add the slots up) and, on PostgreSQL, the voucher numbers from a
+    sequence (sync_voucher_numbers, which upgrade() makes)."""
+    if "slot" not in {column.name for column in db.get_columns("journal_day")}:
+        add_columns((JournalDay.slot,))  # (a database from before 8 has it from _v8_branches)
+    db.execute_sql('DROP INDEX IF EXISTS "journal_day_settle_date_branch_id_type_status"')
+    JournalDay._schema.create_indexes(safe=True)
+    if not is_postgres():  # (PostgreSQL's are replaced by install_triggers)
+        for trigger in ("journal_day_insert", "journal_day_status"):
+            db.execute_sql(f"DROP TRIGGER IF EXISTS {trigger}")
+
+
+# A chain's voucher numbers (PostgreSQL): a sequence, which a posting takes a number from
+# without a lock, where SQLite's postings count up merchant.last_voucher (its writer is
+# alone, and no number is skipped). A posting undone after taking its number (a commit
+# that failed, a write tried again after a deadlock) leaves that number unused: a chain's
+# voucher numbers are unique and increase (at each terminal, in the order of its trace
+# numbers) but may skip, as a bank POS's do. merchant.last_voucher is not moved there.
+VOUCHER_SEQUENCE = "voucher_no_sequence"
+
+
+def sync_voucher_numbers() -> None:
+    """The voucher numbers' sequence, made if missing and set past every number in the
+    journal (and merchant.last_voucher) where it is behind them: a database upgraded from 8,
+    or a shop moved in (move.py). A sequence in use is never behind, and is left alone."""
+    db.execute_sql(f"CREATE SEQUENCE IF NOT EXISTS {VOUCHER_SEQUENCE} AS BIGINT MINVALUE 1")
+    db.execute_sql(
+        f"SELECT setval('{VOUCHER_SEQUENCE}', taken) FROM (SELECT GREATEST("
+        " (SELECT COALESCE(MAX(voucher_no), 0) FROM journal),"
+        " (SELECT COALESCE(MAX(last_voucher), 0) FROM merchant)) AS taken) AS numbers"
+        f" WHERE taken > COALESCE(pg_sequence_last_value('{VOUCHER_SEQUENCE}'), 0)"
     )
 
 
@@ -367,6 +405,7 @@ MIGRATIONS: dict[int, Callable[[SqliteMigrator], None]] = {
     6: _v6_offline,
     7: _v7_years_of_data,
     8: _v8_branches,
+    9: _v9_chain_postings,
 }
 
 
@@ -388,6 +427,8 @@ def upgrade() -> tuple[int, int]:
                 _pg_amcheck()
             Meta.create(key="schema_version", value=str(SCHEMA_VERSION))
             install_triggers()
+            if is_postgres():
+                sync_voucher_numbers()
             return 0, SCHEMA_VERSION
         current = int(Meta.get_by_id("schema_version").value)
         if current > SCHEMA_VERSION:
@@ -400,6 +441,8 @@ def upgrade() -> tuple[int, int]:
             MIGRATIONS[version](migrator)
         Meta.update(value=str(SCHEMA_VERSION)).where(Meta.key == "schema_version").execute()
         install_triggers()
+        if is_postgres():
+            sync_voucher_numbers()
         return current, SCHEMA_VERSION
 
     done = write(apply)
