@@ -77,6 +77,64 @@ def test_hand_written_sql_is_prepared_once_per_connection(app):
     assert name in prepared()
 
 
+class _Sent:
+    """What the process sends the server: every statement text, one message each."""
+
+    def __init__(self, monkeypatch):
+        self.texts: list[str] = []
+        opened = db.obj.cursor
+
+        def cursor(*args, **kwargs):
+            real = opened(*args, **kwargs)
+            texts = self.texts
+
+            class Recording:
+                def execute(self, text, params=None):
+                    texts.append(text)
+                    return real.execute(text, params)
+
+                def __getattr__(self, name):
+                    return getattr(real, name)
+
+            return Recording()
+
+        monkeypatch.setattr(db.obj, "cursor", cursor)
+
+
+@postgres_only
+def test_a_consume_is_six_messages_to_the_server(app, api, monkeypatch):
+    """At one client a chain's consume waits on each message to the server in turn: the
+    session; BEGIN with the request_id check; the settings; the card, locked; the posting,
+    which also answers the terminal's printer and branch name; COMMIT. (The printer and the
+    branch were two reads more after the commit, and BEGIN one message of its own.)"""
+    api.transact("consume", PLAIN, amount="1.00")  # the statements are prepared
+    sent = _Sent(monkeypatch)
+    r = api.transact("consume", PLAIN, amount="1.00")
+    assert r.status_code == 201, body(r)
+    assert body(r)["branch_name"] == "本店"
+    assert len(sent.texts) == 6, sent.texts
+    assert sent.texts[1].startswith("BEGIN; EXECUTE ")
+    assert sent.texts[-1] == "COMMIT"
+    assert not any(text.strip() == "BEGIN" for text in sent.texts)
+
+
+@postgres_only
+def test_begin_goes_with_the_first_statement_and_an_empty_write_sends_nothing(app, monkeypatch):
+    sent = _Sent(monkeypatch)
+    assert write(lambda: 7) == 7
+    assert sent.texts == []
+
+    def fail():
+        Card.update(name="乙").where(Card.card_no == PLAIN).execute()
+        db.execute_sql("SELECT 1 / 0")
+
+    with pytest.raises(peewee.DataError):  # division by zero: undoes the rename too
+        write(fail)
+    assert sent.texts[0].startswith('BEGIN; UPDATE "card"'), sent.texts
+    assert sent.texts[-1] == "ROLLBACK"
+    assert Card.get(Card.card_no == PLAIN).name == "张三"
+
+
 def test_voucher_numbers_skip_only_on_postgresql_after_a_posting_undone(app):
     """A posting undone after it took its voucher number (here: its transaction fails after
     the posting) leaves a gap on PostgreSQL, whose numbers come from a sequence; SQLite's

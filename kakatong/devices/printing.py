@@ -227,14 +227,19 @@ class Printing:
         job_id = jobs.submit(data, KINDS[kind], meta={"kind": kind, **meta})
         return _job(jobs.job(job_id))
 
-    def receipt(self, record: Transaction, *, reprint: bool = False) -> dict | None:
+    def receipt(
+        self, record: Transaction, *, reprint: bool = False, printer_url: str | None = None
+    ) -> dict | None:
         """Queue the receipt of a journal row on its terminal's printer (every copy the
-        terminal prints); None when that terminal has no printer."""
-        # Read afresh: the ledger hands back a record whose terminal is only its ID. Most
-        # terminals have no printer, and this runs after every transaction: one plain read
-        # first (peewee builds a query on the 21 columns slower than SQLite runs it).
-        row = db.execute_sql(_PRINTER_URL, (record.terminal_id,)).fetchone()
-        if row is None or not printer.Settings(url=row[0]).configured:
+        terminal prints); None when that terminal has no printer. `printer_url`: the
+        terminal's, if the caller has just read it (the posting does: ledger.Posted)."""
+        if printer_url is None:
+            # Most terminals have no printer, and this runs after every transaction: one
+            # plain read first (peewee builds a query on the 21 columns slower than SQLite
+            # runs it).
+            row = db.execute_sql(_PRINTER_URL, (record.terminal_id,)).fetchone()
+            printer_url = None if row is None else row[0]
+        if printer_url is None or not printer.Settings(url=printer_url).configured:
             return None
         terminal = Terminal.get_by_id(record.terminal_id)
         # What the slip says is read now, while the request's connection is open.
@@ -246,12 +251,14 @@ class Printing:
         kind = "reprint" if reprint else "receipt"
         return self._submit(terminal, kind, slips, voucher_no=six(record.voucher_no))
 
-    def after_transaction(self, record: Transaction, replayed: bool) -> dict | None:
+    def after_transaction(
+        self, record: Transaction, replayed: bool, printer_url: str | None = None
+    ) -> dict | None:
         """The receipt of a transaction just answered; never raises (the money has moved)."""
         if replayed:
             return None  # its slip was queued when it was first answered
         try:
-            return self.receipt(record)
+            return self.receipt(record, printer_url=printer_url)
         except Exception:
             log.exception("printer: the receipt of %s could not be queued", record.voucher_no)
             return None

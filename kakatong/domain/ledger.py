@@ -60,6 +60,10 @@ class Posted:
 
     record: Transaction
     replayed: bool = False
+    # Read by the posting from its terminal's row (None on a replay, which reads nothing):
+    # what the answer and the slip need, without two more reads after the commit.
+    printer_url: str | None = None
+    branch_name: str | None = None
 
 
 # ---------------------------------------------------------------- request format
@@ -429,9 +433,15 @@ _MOVE = sql(
     " WHERE id = ? AND balance_fen + ? >= 0 AND points + ? >= 0"
     " RETURNING balance_fen, points"
 )
+# The terminal's row gives, with its trace number, the printer and the branch's name the
+# answer shows (Posted).
+_TERMINAL_STEPS = (
+    "last_trace, batch_no, branch_id, printer_url,"
+    " (SELECT name FROM branch WHERE branch.id = terminal.branch_id) AS branch_name"
+)
 _NEXT_TRACE = sql(
     f"UPDATE terminal SET last_trace = CASE WHEN last_trace >= {WRAP} THEN 1"
-    " ELSE last_trace + 1 END WHERE id = ? RETURNING last_trace, batch_no, branch_id"
+    f" ELSE last_trace + 1 END WHERE id = ? RETURNING {_TERMINAL_STEPS}"
 )
 _NEXT_VOUCHER = sql("UPDATE merchant SET last_voucher = last_voucher + 1 RETURNING last_voucher")
 
@@ -462,7 +472,8 @@ _INSERT = sql(
 # PostgreSQL posts in one statement: the card's move, the terminal's trace number, the chain's
 # voucher number and the journal row, each step only if the one before it happened (a card
 # the amount does not fit moves nothing, and nothing else happens). One round trip instead of
-# six (a savepoint, four statements, its release). The voucher number comes from a sequence
+# six (a savepoint, four statements, its release); it also answers the terminal's printer
+# and branch name (Posted). The voucher number comes from a sequence
 # (schema.VOUCHER_SEQUENCE), taken after the terminal's row is locked: no row that every
 # posting of the chain updates, numbers unique and increasing at each terminal in the order
 # of its trace numbers, but a posting undone after taking one (a failed commit, a write tried
@@ -492,14 +503,15 @@ _PG_POST = (
     " WHERE id = ? AND balance_fen + ? >= 0 AND points + ? >= 0 RETURNING balance_fen, points),"
     f" t AS (UPDATE terminal SET last_trace = CASE WHEN last_trace >= {WRAP} THEN 1"
     " ELSE last_trace + 1 END WHERE id = ? AND EXISTS (SELECT 1 FROM m)"
-    " RETURNING last_trace, batch_no, branch_id),"
-    f" v AS (SELECT nextval('{VOUCHER_SEQUENCE}') AS voucher_no FROM t)"
-    " INSERT INTO journal ("
+    f" RETURNING {_TERMINAL_STEPS}),"
+    f" v AS (SELECT nextval('{VOUCHER_SEQUENCE}') AS voucher_no FROM t),"
+    " j AS (INSERT INTO journal ("
     + ", ".join(f.column_name for f in _JOURNAL_FIELDS)
     + ") SELECT "
     + ", ".join(_FROM_STEPS.get(f.column_name) or _pg_typed(f) for f in _JOURNAL_FIELDS)
     + " FROM m, t, v RETURNING id, balance_after_fen, points_after, trace_no, batch_no,"
-    " branch_id, voucher_no, reference_no"
+    " branch_id, voucher_no, reference_no)"
+    " SELECT j.*, t.printer_url, t.branch_name FROM j, t"
 )
 _PG_POST = sql(_PG_POST)
 _PG_STEPS = ("balance_after_fen", "points_after", "trace_no", "batch_no", "branch", "voucher_no")
@@ -548,10 +560,8 @@ def _post(
         "request_id": request_id,
         "request_fingerprint": fingerprint,
     }
-    if is_postgres():
-        new_id = _pg_post(actor, card, values, original)
-    else:
-        new_id = _sqlite_post(actor, card, values, original)
+    post = _pg_post if is_postgres() else _sqlite_post
+    new_id, printer_url, branch_name = post(actor, card, values, original)
     record = Transaction(id=new_id, **values)
     # What the record shows is already known: spare the API three lookups after the commit.
     record.card = card
@@ -559,7 +569,7 @@ def _post(
     record.operator = Staff(id=actor.staff_id, staff_no=actor.staff_no, name=actor.name)
     if original is not None:
         record.original = original
-    return Posted(record)
+    return Posted(record, printer_url=printer_url, branch_name=branch_name)
 
 
 def _refused_move(amount_fen: int, original: Transaction | None) -> LedgerError:
@@ -568,7 +578,12 @@ def _refused_move(amount_fen: int, original: Transaction | None) -> LedgerError:
     return LedgerError("insufficient_balance" if amount_fen < 0 else "insufficient_points")
 
 
-def _pg_post(actor: Actor, card: Card, values: dict, original: Transaction | None) -> int:
+# What _pg_post and _sqlite_post return: the journal row's id, the terminal's printer_url and
+# its branch's name.
+_Written = tuple[int, str, str | None]
+
+
+def _pg_post(actor: Actor, card: Card, values: dict, original: Transaction | None) -> _Written:
     amount_fen, points = values["amount_fen"], values["points"]
     moves = (amount_fen, points, card.id, amount_fen, points, actor.terminal_pk)
     local_time = runtime.local(values["created_at"]).strftime("%H%M%S")
@@ -584,10 +599,10 @@ def _pg_post(actor: Actor, card: Card, values: dict, original: Transaction | Non
         raise _refused_move(amount_fen, original)
     values.update(zip(_PG_STEPS, row[1:7], strict=True))
     values["reference_no"] = row[7]
-    return row[0]
+    return row[0], row[8], row[9]
 
 
-def _sqlite_post(actor: Actor, card: Card, values: dict, original: Transaction | None) -> int:
+def _sqlite_post(actor: Actor, card: Card, values: dict, original: Transaction | None) -> _Written:
     amount_fen, points = values["amount_fen"], values["points"]
     with db.atomic():
         after = db.execute_sql(_MOVE, (amount_fen, points, card.id, amount_fen, points)).fetchone()
@@ -604,7 +619,7 @@ def _sqlite_post(actor: Actor, card: Card, values: dict, original: Transaction |
         )  # fmt: skip
         params = [f.db_value(values[f.name]) for f in _JOURNAL_FIELDS]
         (new_id,) = db.execute_sql(_INSERT, params).fetchone()
-    return new_id
+    return new_id, trace[3], trace[4]
 
 
 def _wrapped_next(column):

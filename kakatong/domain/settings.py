@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from ..store.codes import TRANSACTION_TYPES
-from ..store.db import db, write
+from ..store.db import db, sql, write
 from ..store.models import Merchant, Setting
 from . import audit
 from .actors import Actor
@@ -115,7 +115,7 @@ MERCHANT_FIELDS: dict[str, Spec] = {
 
 
 # The merchant's one row beside each setting stored (or beside none): one round trip.
-_LOAD = (
+_LOAD = sql(
     "SELECT s.key, s.value, "
     + ", ".join(f"m.{name}" for name in MERCHANT_FIELDS)
     + " FROM merchant m LEFT JOIN setting s ON 1 = 1"

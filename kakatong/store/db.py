@@ -113,13 +113,44 @@ class Postgres(PostgresqlDatabase):
     def _connect(self):
         conn = super()._connect()
         psycopg2.extensions.register_type(_INTEGRAL_NUMERIC, conn)
+        self._state.begin = None
         return conn
+
+    # A transaction's BEGIN goes with its first statement ("BEGIN; …", one message and one
+    # round trip where peewee sends two); one that runs no statement sends nothing at all.
+    def begin(self, isolation_level=None):
+        if isolation_level is None:
+            isolation_level = self._isolation_level
+        if isolation_level:
+            level = self._adapter.isolation_level_str(isolation_level)
+            self._state.begin = f"BEGIN TRANSACTION ISOLATION LEVEL {level}; "
+        else:
+            self._state.begin = "BEGIN; "
+
+    def commit(self):
+        if getattr(self._state, "begin", None):
+            self._state.begin = None  # nothing was sent
+        else:
+            super().commit()
+
+    def rollback(self):
+        if getattr(self._state, "begin", None):
+            self._state.begin = None
+        else:
+            super().rollback()
 
     def execute_sql(self, sql, params=None):
         if isinstance(sql, Fixed):
             return self._execute_prepared(sql, params)
         if "?" in sql or "/*pg: " in sql:
             sql = _for_pg(sql)
+        return self._execute(sql, params)
+
+    def _execute(self, sql: str, params):
+        begin = getattr(self._state, "begin", None)
+        if begin:
+            self._state.begin = None
+            sql = begin + sql
         return super().execute_sql(sql, params)
 
     def _execute_prepared(self, sql: Fixed, params):
@@ -132,13 +163,13 @@ class Postgres(PostgresqlDatabase):
         if done is None or done[0] is not self._state.conn:
             done = self._state.prepared = (self._state.conn, set())
         if name not in done[1]:
-            super().execute_sql(prepare)
+            self._execute(prepare, None)
             done[1].add(name)
         values = tuple(params or ())
         if len(values) != count:
             raise ValueError(f"{name}: {count} parameters expected, {len(values)} given")
         execute = f"EXECUTE {name}" + (f" ({', '.join(['%s'] * count)})" if count else "")
-        return super().execute_sql(execute, values)
+        return self._execute(execute, values)
 
 
 # Each connection's settings: times are UTC (the app stores naive UTC), a row lock or a

@@ -50,8 +50,8 @@ def print_service():
 
 def posted_response(result: ledger.Posted):
     observe.transaction(result.record, result.replayed)  # its line in the log
-    print_service().after_transaction(result.record, result.replayed)
-    response = jsonify(records.transaction(result.record))
+    print_service().after_transaction(result.record, result.replayed, result.printer_url)
+    response = jsonify(records.transaction(result.record, result.branch_name))
     if result.replayed:
         response.headers["Idempotent-Replayed"] = "true"
     return response, 201

@@ -32,7 +32,8 @@ def _branch_name(branch_id: int | None) -> str | None:
     return names.get(branch_id)
 
 
-def transaction(t: Transaction) -> dict:
+def transaction(t: Transaction, branch_name: str | None = None) -> dict:
+    """A journal row; `branch_name` if the caller has it (a posting reads it: ledger.Posted)."""
     original = t.original if t.original_id else None
     return {
         "type": t.type,
@@ -59,7 +60,7 @@ def transaction(t: Transaction) -> dict:
         "sold_at": _time(t.sold_at),
         "original_voucher_no": six(original.voucher_no) if original else None,
         "branch_id": t.branch_id,
-        "branch_name": _branch_name(t.branch_id),
+        "branch_name": branch_name or _branch_name(t.branch_id),
     }
 
 

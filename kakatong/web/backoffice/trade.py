@@ -475,7 +475,8 @@ def _done(posted: ledger.Posted):
     record = posted.record
     observe.transaction(record, posted.replayed)  # its line in the log
     # The back office's own terminal prints too, if the owner gave it a printer.
-    current_app.extensions["kakatong.printing"].after_transaction(record, posted.replayed)
+    printing = current_app.extensions["kakatong.printing"]
+    printing.after_transaction(record, posted.replayed, posted.printer_url)
     if posted.replayed:
         flash(_("这笔交易已经提交过，只记一次账"))
     else:
