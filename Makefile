@@ -18,7 +18,7 @@ init: install
 run: install
 	$(PY) app.py
 
-# The suite on SQLite, then on PostgreSQL (a throw-away server; tests/engines.py).
+# The suite on SQLite and on PostgreSQL at once (a throw-away server; tests/engines.py).
 test: install
 	$(PY) tests/engines.py
 
