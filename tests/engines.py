@@ -40,7 +40,7 @@ class Run:
             [sys.executable, "-m", "pytest", "-q", *args],
             env=env, cwd=HERE.parent, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
-        self.lines: list[bytes] = []
+        self.ended = self.started
         self.reader = threading.Thread(target=self._read, args=(lock,), daemon=True)
         self.reader.start()
 
@@ -50,12 +50,14 @@ class Run:
             with lock:
                 sys.stdout.buffer.write(mark + line)
                 sys.stdout.flush()
+        self.process.wait()
+        self.ended = time.monotonic()  # (the other run may still be going when it is asked)
 
     def wait(self) -> int:
         code = self.process.wait()
         self.reader.join()
         print(
-            f"== {self.engine}: pytest exited {code} in {time.monotonic() - self.started:.0f} s",
+            f"== {self.engine}: pytest exited {code} in {self.ended - self.started:.0f} s",
             flush=True,
         )
         return code
