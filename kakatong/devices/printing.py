@@ -238,8 +238,10 @@ class Printing:
             # plain read first (peewee builds a query on the 21 columns slower than SQLite
             # runs it).
             row = db.execute_sql(_PRINTER_URL, (record.terminal_id,)).fetchone()
-            printer_url = None if row is None else row[0]
-        if printer_url is None or not printer.Settings(url=printer_url).configured:
+            if row is None:
+                return None
+            printer_url = row[0]
+        if not printer.Settings(url=printer_url).configured:
             return None
         terminal = Terminal.get_by_id(record.terminal_id)
         # What the slip says is read now, while the request's connection is open.

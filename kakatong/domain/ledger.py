@@ -498,7 +498,7 @@ def _pg_typed(field) -> str:
     return f"CAST(? AS {'TEXT' if kind == 'VARCHAR' else kind})"
 
 
-_PG_POST = (
+_PG_POST = sql(
     "WITH m AS (UPDATE card SET balance_fen = balance_fen + ?, points = points + ?"
     " WHERE id = ? AND balance_fen + ? >= 0 AND points + ? >= 0 RETURNING balance_fen, points),"
     f" t AS (UPDATE terminal SET last_trace = CASE WHEN last_trace >= {WRAP} THEN 1"
@@ -513,7 +513,6 @@ _PG_POST = (
     " branch_id, voucher_no, reference_no)"
     " SELECT j.*, t.printer_url, t.branch_name FROM j, t"
 )
-_PG_POST = sql(_PG_POST)
 _PG_STEPS = ("balance_after_fen", "points_after", "trace_no", "batch_no", "branch", "voucher_no")
 
 
